@@ -1,0 +1,120 @@
+// Internal declarations shared by the CKernels sources (not part of the public API).
+#ifndef CK_INTERNAL_H
+#define CK_INTERNAL_H
+
+#include "ckernels.h"
+#include <string.h>
+
+#define CK_QK 32    // elements per quantized block (Q4_0, Q4_1, Q8_0)
+#define CK_PANEL 8  // weight rows per packed panel = row granule of quantized types
+#define CK_NISA 3
+
+#define CK_ALWAYS_INLINE inline __attribute__((always_inline))
+#define CK_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define CK_TARGET_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
+
+// ---- Packed layout of quantized weights ------------------------------------------------------
+// Rows are grouped in panels of CK_PANEL rows (the last panel zero-padded). A panel holds, for its
+// nb = cols/32 blocks:
+//   quants: nb * QB bytes. Block b of the panel is split in 4-byte "steps" interleaved over rows,
+//           so one 32-byte load gives the same 4 consecutive bytes of all 8 rows (lane r = row r):
+//           Q8_0 (QB = 256): chunk k (0..7), lane r = row r's qs[4k..4k+3]  (elements 4k..4k+3)
+//           Q4_x (QB = 128): chunk c (0..3), lane r = row r's qs[4c..4c+3]: low nibbles are
+//                            elements 4c..4c+3, high nibbles elements 16+4c..16+4c+3.
+//   d:      nb * 8 f16 (the GGUF scale bits, row r at [b*8 + r])
+//   m:      nb * 8 f16 (Q4_1 only)
+// One panel is one contiguous stream, and a thread's row range is a run of whole panels.
+static inline size_t ck_panel_qbytes(ck_type t) { return t == CK_Q8_0 ? 256 : 128; }
+static inline size_t ck_panel_block_bytes(ck_type t) {
+    return ck_panel_qbytes(t) + 16 + (t == CK_Q4_1 ? 16 : 0);
+}
+static inline size_t ck_panel_bytes(ck_type t, int64_t cols) {
+    return (size_t)(cols / CK_QK) * ck_panel_block_bytes(t);
+}
+
+// ---- Activation layout for quantized weights (like ggml's Q8_1) -------------------------------
+// One row of `cols` values: int8 q[cols] | f32 d[nb] | f32 s[nb] | i32 sum[nb], padded to 32 bytes.
+// x ~= q * d per block; sum = sum of the block's q; s = d * sum (for Q4_0 / Q4_1 offsets).
+static inline size_t ck_qact_row_bytes(int64_t cols) {
+    size_t b = (size_t)cols + 12 * (size_t)(cols / CK_QK);
+    return (b + 31) & ~(size_t)31;
+}
+typedef struct {
+    const int8_t *q;
+    const float *d, *s;
+    const int32_t *sum;
+} ck_qact_row;
+static inline ck_qact_row ck_qact_at(const void *act, int64_t cols, int64_t j) {
+    const uint8_t *p = (const uint8_t *)act + (size_t)j * ck_qact_row_bytes(cols);
+    int64_t nb = cols / CK_QK;
+    ck_qact_row r;
+    r.q = (const int8_t *)p;
+    r.d = (const float *)(p + cols);
+    r.s = r.d + nb;
+    r.sum = (const int32_t *)(r.s + nb);
+    return r;
+}
+
+// ---- Kernel signatures ------------------------------------------------------------------------
+typedef void (*ck_matmul_fn)(ck_type t, const void *packed, int64_t rows, int64_t cols,
+                             const void *act, int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1);
+typedef void (*ck_row_fn)(const void *src, float *dst, int64_t n);
+typedef void (*ck_qrow_fn)(const float *src, void *dst, int64_t n);
+typedef void (*ck_act_fn)(const float *x, int64_t cols, void *dst);  // one activation row
+
+// Per-format traits: adding a format (e.g. a K-quant) means one row in the table in types.c.
+typedef struct {
+    ck_type type;
+    int64_t block;           // elements per block
+    size_t block_bytes;      // GGUF bytes per block
+    int quant_act;           // 1: int8-block activations (ck_qact_*), 0: f32 activations
+    int64_t granule;
+    ck_row_fn dequant_ref;
+    ck_qrow_fn quant_ref;
+    ck_row_fn dequant[CK_NISA];   // NULL: use the next lower ISA
+    ck_matmul_fn matmul[CK_NISA]; // NULL: use the next lower ISA
+} ck_traits;
+
+const ck_traits *ck_traits_of(ck_type t);  // NULL if unsupported
+int ck_isa_cpu_has(ck_isa isa);
+
+// Activation conversion (one row) per ISA.
+void ck_qact_row_scalar(const float *x, int64_t cols, void *dst);
+void ck_qact_row_avx2(const float *x, int64_t cols, void *dst);
+
+// Reference row conversions (quant_ref.c).
+void ck_deq_f32_ref(const void *s, float *d, int64_t n);
+void ck_deq_f16_ref(const void *s, float *d, int64_t n);
+void ck_deq_bf16_ref(const void *s, float *d, int64_t n);
+void ck_deq_q4_0_ref(const void *s, float *d, int64_t n);
+void ck_deq_q4_1_ref(const void *s, float *d, int64_t n);
+void ck_deq_q8_0_ref(const void *s, float *d, int64_t n);
+void ck_q_f32_ref(const float *s, void *d, int64_t n);
+void ck_q_f16_ref(const float *s, void *d, int64_t n);
+void ck_q_bf16_ref(const float *s, void *d, int64_t n);
+void ck_q_q4_0_ref(const float *s, void *d, int64_t n);
+void ck_q_q4_1_ref(const float *s, void *d, int64_t n);
+void ck_q_q8_0_ref(const float *s, void *d, int64_t n);
+
+// Fast row dequantization (quant_avx2.c).
+void ck_deq_f16_avx2(const void *s, float *d, int64_t n);
+void ck_deq_bf16_avx2(const void *s, float *d, int64_t n);
+void ck_deq_q4_0_avx2(const void *s, float *d, int64_t n);
+void ck_deq_q4_1_avx2(const void *s, float *d, int64_t n);
+void ck_deq_q8_0_avx2(const void *s, float *d, int64_t n);
+
+// Matrix kernels (matmul_*.c).
+void ck_mm_float_scalar(ck_type, const void *, int64_t, int64_t, const void *, int64_t, float *, int64_t, int64_t, int64_t);
+void ck_mm_quant_scalar(ck_type, const void *, int64_t, int64_t, const void *, int64_t, float *, int64_t, int64_t, int64_t);
+void ck_mm_float_avx2(ck_type, const void *, int64_t, int64_t, const void *, int64_t, float *, int64_t, int64_t, int64_t);
+void ck_mm_quant_avx2(ck_type, const void *, int64_t, int64_t, const void *, int64_t, float *, int64_t, int64_t, int64_t);
+void ck_mm_quant_vnni(ck_type, const void *, int64_t, int64_t, const void *, int64_t, float *, int64_t, int64_t, int64_t);
+
+// Writes rows [lo, hi) of a panel-local accumulator (8 floats) to y (row0 = panel's first row).
+static CK_ALWAYS_INLINE void ck_store_panel(float *y, const float *acc, int64_t row0, int64_t r0, int64_t r1) {
+    int64_t lo = r0 > row0 ? r0 - row0 : 0;
+    int64_t hi = r1 - row0 < CK_PANEL ? r1 - row0 : CK_PANEL;
+    for (int64_t r = lo; r < hi; r++) y[row0 + r] = acc[r];
+}
+
+#endif

@@ -1,0 +1,107 @@
+// CKernels: the engine's hot loops (quantized matrix products, attention, norms).
+// Every fast path has a scalar reference in this library that tests compare against.
+// Compiled with -O3 in every configuration so debug test builds still run the model at full speed.
+#ifndef CKERNELS_H
+#define CKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Weight formats; the values are ggml's type ids as stored in GGUF files.
+typedef enum {
+    CK_F32 = 0,
+    CK_F16 = 1,
+    CK_Q4_0 = 2,
+    CK_Q4_1 = 3,
+    CK_Q8_0 = 8,
+    CK_BF16 = 30,
+} ck_type;
+
+/// Instruction-set paths; chosen once at run time, overridable for tests.
+typedef enum { CK_ISA_SCALAR = 0, CK_ISA_AVX2 = 1, CK_ISA_AVX512VNNI = 2 } ck_isa;
+
+/// 1 if `t` is a format this library implements.
+int ck_type_supported(int t);
+/// Elements per block (1 for float formats, 32 for Q4_0/Q4_1/Q8_0).
+int64_t ck_block_elements(ck_type t);
+/// Bytes of one GGUF-layout row of `cols` elements (cols must be a multiple of the block size).
+size_t ck_row_bytes(ck_type t, int64_t cols);
+
+/// The best path this CPU supports, the one in use, and a setter (clamped to what the CPU supports).
+ck_isa ck_isa_best(void);
+ck_isa ck_isa_current(void);
+void ck_isa_set(ck_isa isa);
+const char *ck_isa_name(ck_isa isa);
+
+// ---- Conversion -------------------------------------------------------------------------------
+float ck_f16_to_f32(uint16_t h);
+uint16_t ck_f32_to_f16(float f);
+float ck_bf16_to_f32(uint16_t h);
+uint16_t ck_f32_to_bf16(float f);
+
+/// Scalar reference: one GGUF-layout row of `n` elements to f32.
+void ck_dequantize_row_ref(ck_type t, const void *src, float *dst, int64_t n);
+/// Fast equivalent (same results) of ck_dequantize_row_ref.
+void ck_dequantize_row(ck_type t, const void *src, float *dst, int64_t n);
+/// Scalar reference quantization of f32 into GGUF layout (used to make test data and to write files).
+void ck_quantize_row_ref(ck_type t, const float *src, void *dst, int64_t n);
+
+// ---- Matrix products --------------------------------------------------------------------------
+// A weight matrix W has `rows` rows of `cols` elements (GGUF layout: row r starts at r * ck_row_bytes).
+// It is repacked once at load time into a kernel-owned layout. Activations X are `n` rows of `cols`
+// f32 values, converted once per product into the kernel's activation format (int8 blocks for
+// quantized weights). Y[j * ldy + r] = sum_c W[r][c] * X[j][c].
+// Threads split the rows: ranges must start at a multiple of ck_row_granule.
+
+size_t ck_packed_size(ck_type t, int64_t rows, int64_t cols);
+void ck_pack(ck_type t, const void *src, int64_t rows, int64_t cols, void *dst);
+int64_t ck_row_granule(ck_type t);
+
+/// Bytes of one converted activation row for weights of type `t`.
+size_t ck_act_row_bytes(ck_type t, int64_t cols);
+/// Converts `n` f32 rows (row stride `cols`) into consecutive activation rows at `dst`.
+void ck_convert_act(ck_type t, const float *x, int64_t n, int64_t cols, void *dst);
+
+/// Rows [r0, r1) of Y for all n activation rows, from packed weights and converted activations.
+void ck_matmul(ck_type t, const void *packed, int64_t rows, int64_t cols,
+               const void *act, int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1);
+
+/// Scalar reference on GGUF-layout weights and f32 activations (all rows).
+void ck_matmul_ref(ck_type t, const void *src, int64_t rows, int64_t cols,
+                   const float *x, int64_t n, float *y, int64_t ldy);
+
+// ---- Element-wise and attention ops (ops.c) ----------------------------------------------------
+
+/// y = x / rms(x) * w, for n rows of `dim`.
+void ck_rmsnorm(const float *x, const float *w, float *y, int64_t n, int64_t dim, float eps);
+/// Rotary embedding in place on n rows of `heads` heads of `head_dim`, row j at position pos0 + j.
+/// neox = 0: adjacent pairs (2i, 2i+1) as GGUF llama; neox = 1: halves (i, i + head_dim/2).
+void ck_rope(float *x, int64_t n, int64_t heads, int64_t head_dim, int64_t row_stride,
+             int64_t pos0, float base, int neox);
+/// g = silu(g) * u, element-wise over n values.
+void ck_silu_mul(float *g, const float *u, int64_t n);
+/// y += x over n values.
+void ck_add(float *y, const float *x, int64_t n);
+/// Causal GQA attention for heads [h0, h1) of n query rows at positions pos0..pos0+n-1.
+/// q: n rows (stride q_stride) of n_heads*head_dim. K/V cache: position p of kv head g at
+/// k[p * kv_stride + g * head_dim]. out: n rows (stride out_stride). scratch: >= pos0 + n floats.
+void ck_attention(const float *q, int64_t q_stride, int64_t n, int64_t pos0,
+                  const float *k, const float *v, int64_t kv_stride,
+                  int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                  float *out, int64_t out_stride, int64_t h0, int64_t h1, float *scratch);
+
+/// A spin-wait hint for the thread pool (PAUSE on x86).
+static inline void ck_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,98 @@
+// Matrix-product entry points: weight packing, activation conversion, ISA dispatch, reference.
+#include "ck_internal.h"
+#include <stdlib.h>
+
+size_t ck_packed_size(ck_type t, int64_t rows, int64_t cols) {
+    const ck_traits *tr = ck_traits_of(t);
+    if (!tr) return 0;
+    if (!tr->quant_act) return ck_row_bytes(t, cols) * (size_t)rows;  // float formats: row-major copy
+    int64_t panels = (rows + CK_PANEL - 1) / CK_PANEL;
+    return (size_t)panels * ck_panel_bytes(t, cols);
+}
+
+int64_t ck_row_granule(ck_type t) {
+    const ck_traits *tr = ck_traits_of(t);
+    return tr ? tr->granule : 1;
+}
+
+// Quantized formats: see the panel layout in ck_internal.h.
+static void pack_quant(ck_type t, const uint8_t *src, int64_t rows, int64_t cols, uint8_t *dst) {
+    const int64_t nb = cols / CK_QK;
+    const size_t rb = ck_row_bytes(t, cols), bb = ck_traits_of(t)->block_bytes;
+    const size_t qb = ck_panel_qbytes(t), pbytes = ck_panel_bytes(t, cols);
+    const size_t qoff = (t == CK_Q4_1) ? 4 : 2;  // offset of qs inside a GGUF block
+    const int64_t panels = (rows + CK_PANEL - 1) / CK_PANEL;
+    for (int64_t p = 0; p < panels; p++) {
+        uint8_t *P = dst + (size_t)p * pbytes;
+        memset(P, 0, pbytes);  // padding rows of the last panel: zero quants and scales
+        uint8_t *dq = P + (size_t)nb * qb;
+        uint8_t *mq = dq + (size_t)nb * 16;
+        for (int r = 0; r < CK_PANEL && p * CK_PANEL + r < rows; r++) {
+            const uint8_t *row = src + (size_t)(p * CK_PANEL + r) * rb;
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t *blk = row + (size_t)b * bb;
+                uint8_t *q = P + (size_t)b * qb;
+                for (size_t k = 0; k < qb / 32; k++) memcpy(q + k * 32 + r * 4, blk + qoff + k * 4, 4);
+                memcpy(dq + (size_t)b * 16 + r * 2, blk, 2);
+                if (t == CK_Q4_1) memcpy(mq + (size_t)b * 16 + r * 2, blk + 2, 2);
+            }
+        }
+    }
+}
+
+void ck_pack(ck_type t, const void *src, int64_t rows, int64_t cols, void *dst) {
+    const ck_traits *tr = ck_traits_of(t);
+    if (!tr) return;
+    if (!tr->quant_act) memcpy(dst, src, ck_packed_size(t, rows, cols));
+    else pack_quant(t, src, rows, cols, dst);
+}
+
+size_t ck_act_row_bytes(ck_type t, int64_t cols) {
+    const ck_traits *tr = ck_traits_of(t);
+    if (!tr) return 0;
+    return tr->quant_act ? ck_qact_row_bytes(cols) : (size_t)cols * 4;
+}
+
+void ck_convert_act(ck_type t, const float *x, int64_t n, int64_t cols, void *dst) {
+    const ck_traits *tr = ck_traits_of(t);
+    if (!tr || n <= 0) return;
+    if (!tr->quant_act) { memcpy(dst, x, (size_t)(n * cols) * 4); return; }
+    ck_act_fn f = ck_isa_current() >= CK_ISA_AVX2 ? ck_qact_row_avx2 : ck_qact_row_scalar;
+    const size_t rb = ck_qact_row_bytes(cols);
+    for (int64_t j = 0; j < n; j++) {
+        uint8_t *row = (uint8_t *)dst + (size_t)j * rb;
+        f(x + j * cols, cols, row);
+        size_t used = (size_t)cols + 12 * (size_t)(cols / CK_QK);
+        memset(row + used, 0, rb - used);  // deterministic padding
+    }
+}
+
+void ck_matmul(ck_type t, const void *packed, int64_t rows, int64_t cols,
+               const void *act, int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    const ck_traits *tr = ck_traits_of(t);
+    if (!tr) return;
+    if (r0 < 0) r0 = 0;
+    if (r1 > rows) r1 = rows;
+    if (r0 >= r1 || n <= 0 || cols <= 0) return;
+    for (int i = (int)ck_isa_current(); i >= 0; i--)
+        if (tr->matmul[i]) { tr->matmul[i](t, packed, rows, cols, act, n, y, ldy, r0, r1); return; }
+}
+
+// Reference: dequantize each row, f64 dot products with the f32 activations.
+void ck_matmul_ref(ck_type t, const void *src, int64_t rows, int64_t cols,
+                   const float *x, int64_t n, float *y, int64_t ldy) {
+    const ck_traits *tr = ck_traits_of(t);
+    if (!tr) return;
+    float *w = malloc((size_t)cols * sizeof(float));
+    if (!w) return;
+    const size_t rb = ck_row_bytes(t, cols);
+    for (int64_t r = 0; r < rows; r++) {
+        tr->dequant_ref((const uint8_t *)src + (size_t)r * rb, w, cols);
+        for (int64_t j = 0; j < n; j++) {
+            double acc = 0;
+            for (int64_t c = 0; c < cols; c++) acc += (double)w[c] * x[j * cols + c];
+            y[j * ldy + r] = (float)acc;
+        }
+    }
+    free(w);
+}

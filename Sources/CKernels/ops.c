@@ -1,0 +1,102 @@
+// Element-wise ops and attention. Plain C written for auto-vectorization; each function gets an
+// AVX2+FMA clone chosen at load time, with the portable version as the fallback.
+#include "ckernels.h"
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__clang__)
+#define CK_CLONES __attribute__((target_clones("avx2,fma", "default")))
+#else
+#define CK_CLONES
+#endif
+
+CK_CLONES
+void ck_rmsnorm(const float *x, const float *w, float *y, int64_t n, int64_t dim, float eps) {
+    for (int64_t j = 0; j < n; j++) {
+        const float *xr = x + j * dim;
+        float *yr = y + j * dim;
+        float sum = 0.0f;
+        for (int64_t i = 0; i < dim; i++) sum += xr[i] * xr[i];
+        const float scale = 1.0f / sqrtf(sum / (float)dim + eps);
+        for (int64_t i = 0; i < dim; i++) yr[i] = xr[i] * scale * w[i];
+    }
+}
+
+void ck_rope(float *x, int64_t n, int64_t heads, int64_t head_dim, int64_t row_stride,
+             int64_t pos0, float base, int neox) {
+    const int64_t half = head_dim / 2;
+    float cosv[512], sinv[512];  // head_dim <= 1024
+    for (int64_t j = 0; j < n; j++) {
+        const double pos = (double)(pos0 + j);
+        for (int64_t i = 0; i < half; i++) {
+            const double theta = pos * pow((double)base, -2.0 * (double)i / (double)head_dim);
+            cosv[i] = (float)cos(theta);
+            sinv[i] = (float)sin(theta);
+        }
+        for (int64_t h = 0; h < heads; h++) {
+            float *v = x + j * row_stride + h * head_dim;
+            for (int64_t i = 0; i < half; i++) {
+                const int64_t a = neox ? i : 2 * i;
+                const int64_t b = neox ? i + half : 2 * i + 1;
+                const float x0 = v[a], x1 = v[b];
+                v[a] = x0 * cosv[i] - x1 * sinv[i];
+                v[b] = x0 * sinv[i] + x1 * cosv[i];
+            }
+        }
+    }
+}
+
+CK_CLONES
+void ck_silu_mul(float *g, const float *u, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        const float v = g[i];
+        g[i] = v / (1.0f + expf(-v)) * u[i];
+    }
+}
+
+CK_CLONES
+void ck_add(float *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += x[i];
+}
+
+CK_CLONES
+static float dot(const float *a, const float *b, int64_t n) {
+    float s = 0.0f;
+    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+CK_CLONES
+static void axpy(float *y, float a, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+void ck_attention(const float *q, int64_t q_stride, int64_t n, int64_t pos0,
+                  const float *k, const float *v, int64_t kv_stride,
+                  int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                  float *out, int64_t out_stride, int64_t h0, int64_t h1, float *scratch) {
+    const int64_t group = n_heads / n_kv_heads;
+    const float scale = 1.0f / sqrtf((float)head_dim);
+    for (int64_t h = h0; h < h1; h++) {
+        const int64_t g = h / group;
+        for (int64_t j = 0; j < n; j++) {
+            const float *qh = q + j * q_stride + h * head_dim;
+            const int64_t len = pos0 + j + 1;  // causal: positions 0 ... pos0 + j
+            float maxv = -INFINITY;
+            for (int64_t p = 0; p < len; p++) {
+                const float s = dot(qh, k + p * kv_stride + g * head_dim, head_dim) * scale;
+                scratch[p] = s;
+                if (s > maxv) maxv = s;
+            }
+            float sum = 0.0f;
+            for (int64_t p = 0; p < len; p++) {
+                scratch[p] = expf(scratch[p] - maxv);
+                sum += scratch[p];
+            }
+            float *oh = out + j * out_stride + h * head_dim;
+            memset(oh, 0, (size_t)head_dim * sizeof(float));
+            const float inv = 1.0f / sum;
+            for (int64_t p = 0; p < len; p++) axpy(oh, scratch[p] * inv, v + p * kv_stride + g * head_dim, head_dim);
+        }
+    }
+}

@@ -1,0 +1,191 @@
+import CKernels
+
+/// A Llama-family decoder restricted to layers `[a, b)`. The same type runs the edge part, the
+/// cloud part and the full model: hidden states in, hidden states out. Only an instance that asks
+/// for them holds the token embeddings (by default: a == 0) or the final norm and LM head
+/// (by default: b == layerCount), and each loads only its own tensors.
+/// Not thread-safe: one forward pass at a time (the pool parallelizes inside it).
+public final class LlamaModel: @unchecked Sendable {
+    public let config: ModelConfig
+    public let layers: Range<Int>
+    public let file: GGUFFile
+    public let pool: ThreadPool
+    /// Names of the GGUF tensors this instance read.
+    public let loadedTensors: Set<String>
+
+    let embedding: TokenEmbedding?
+    let blocks: [TransformerLayer]
+    let head: OutputHead?
+    private let workspace = Workspace()
+
+    public var hasEmbeddings: Bool { embedding != nil }
+    public var hasHead: Bool { head != nil }
+
+    /// Bytes of packed weights held by this instance (the embedding table is read in place).
+    public var weightBytes: Int {
+        blocks.reduce(0) { $0 + $1.weightBytes } + (head?.matrix.packedBytes ?? 0)
+    }
+
+    public init(file: GGUFFile, layers: Range<Int>? = nil, embeddings: Bool? = nil, head: Bool? = nil,
+                pool: ThreadPool) throws {
+        let config = try ModelConfig(gguf: file)
+        let range = layers ?? 0..<config.layerCount
+        guard range.lowerBound >= 0, range.upperBound <= config.layerCount, !range.isEmpty || head == true else {
+            throw EngineError.invalidLayerRange(range, layerCount: config.layerCount)
+        }
+        self.config = config
+        self.layers = range
+        self.file = file
+        self.pool = pool
+        let loader = TensorLoader(file: file)
+        embedding = try (embeddings ?? (range.lowerBound == 0)) ? TokenEmbedding(loader: loader, config: config) : nil
+        blocks = try range.map { try TransformerLayer(index: $0, loader: loader, config: config) }
+        self.head = try (head ?? (range.upperBound == config.layerCount)) ? OutputHead(loader: loader, config: config) : nil
+        loadedTensors = loader.loaded
+    }
+
+    /// A KV cache for this instance's layers.
+    public func makeCache(capacity: Int? = nil) -> KVCache {
+        KVCache(layers: layers, kvDim: config.kvDim, capacity: capacity ?? config.contextLength)
+    }
+
+    /// Token embeddings, one row per token.
+    public func embed(_ tokens: [Int]) throws -> HiddenStates {
+        guard let embedding else { throw EngineError.noEmbeddings(layers: layers) }
+        var out = HiddenStates(rows: tokens.count, width: config.hiddenSize)
+        try out.values.withUnsafeMutableBufferPointer { try embedding.lookup(tokens, into: $0.baseAddress!) }
+        return out
+    }
+
+    /// Runs this instance's layers over one sequence's new rows, appended at the cache's end.
+    public func forward(_ hidden: inout HiddenStates, cache: KVCache) throws {
+        try forward(&hidden, batch: [BatchSegment(cache: cache, position: cache.count, count: hidden.rows)])
+    }
+
+    /// Runs this instance's layers over rows from several sequences in one pass: matrix products
+    /// see all rows at once; attention reads each segment's own cache. A segment may start before
+    /// its cache's end (rewriting positions), but not after it.
+    public func forward(_ hidden: inout HiddenStates, batch: [BatchSegment]) throws {
+        guard hidden.width == config.hiddenSize else {
+            throw EngineError.shapeMismatch("hidden width \(hidden.width), model width \(config.hiddenSize)")
+        }
+        guard batch.reduce(0, { $0 + $1.count }) == hidden.rows else {
+            throw EngineError.shapeMismatch("batch covers \(batch.reduce(0) { $0 + $1.count }) rows, hidden has \(hidden.rows)")
+        }
+        for segment in batch {
+            guard segment.cache.layers == layers, segment.position >= 0, segment.position <= segment.cache.count else {
+                throw EngineError.shapeMismatch("segment at \(segment.position) does not fit its cache (\(segment.cache.count) held, layers \(segment.cache.layers))")
+            }
+            guard segment.cache.reserve(segment.position + segment.count) else {
+                throw EngineError.contextFull(needed: segment.position + segment.count, capacity: segment.cache.capacity)
+            }
+        }
+        if hidden.rows == 0 { return }
+        let rows = hidden.rows
+        hidden.values.withUnsafeMutableBufferPointer { x in
+            for block in blocks { run(block, on: x.baseAddress!, rows: rows, batch: batch) }
+        }
+        for segment in batch { segment.cache.commit(count: segment.position + segment.count) }
+    }
+
+    /// Logits (final norm + head) for the selected rows: `rows.count` vectors of vocabulary size.
+    public func logits(_ hidden: HiddenStates, rows: [Int]? = nil) throws -> [Float] {
+        guard let head else { throw EngineError.noHead(layers: layers) }
+        let selected = rows ?? Array(0..<hidden.rows)
+        let dim = config.hiddenSize
+        let normed = workspace.normed.reserve(selected.count * dim)
+        try hidden.values.withUnsafeBufferPointer { x in
+            for (j, r) in selected.enumerated() {
+                guard r >= 0, r < hidden.rows else { throw EngineError.shapeMismatch("row \(r) of \(hidden.rows)") }
+                ck_rmsnorm(x.baseAddress! + r * dim, head.norm, normed + j * dim, 1, Int64(dim), config.rmsEpsilon)
+            }
+        }
+        let vocab = head.matrix.rows
+        var out = [Float](repeating: 0, count: selected.count * vocab)
+        out.withUnsafeMutableBufferPointer { y in
+            head.matrix.multiply(normed, rows: selected.count, into: y.baseAddress!, ldy: vocab,
+                                 scratch: workspace.activations, pool: pool)
+        }
+        return out
+    }
+
+    private func run(_ block: TransformerLayer, on x: UnsafeMutablePointer<Float>, rows n: Int, batch: [BatchSegment]) {
+        let c = config
+        let dim = c.hiddenSize, qDim = c.queryDim, kvDim = c.kvDim, ffn = c.feedForwardSize
+        let qkvWidth = qDim + 2 * kvDim
+        let ws = workspace
+        let xb = ws.normed.reserve(n * dim)
+        let qkv = ws.qkv.reserve(n * qkvWidth)
+        let att = ws.attention.reserve(n * qDim)
+        let gateUp = ws.gateUp.reserve(n * 2 * ffn)
+        let gated = ws.gated.reserve(n * ffn)
+        let delta = ws.delta.reserve(n * dim)
+
+        // Attention.
+        ck_rmsnorm(x, block.attentionNorm, xb, Int64(n), Int64(dim), c.rmsEpsilon)
+        block.qkv.multiply(xb, rows: n, into: qkv, ldy: qkvWidth, scratch: ws.activations, pool: pool)
+        if let bias = block.qkvBias {
+            for j in 0..<n { ck_add(qkv + j * qkvWidth, bias, Int64(qkvWidth)) }
+        }
+        let neox: Int32 = c.ropeStyle == .halves ? 1 : 0
+        var row = 0
+        for segment in batch {
+            let base = qkv + row * qkvWidth
+            ck_rope(base, Int64(segment.count), Int64(c.headCount), Int64(c.headDim), Int64(qkvWidth),
+                    Int64(segment.position), c.ropeBase, neox)
+            ck_rope(base + qDim, Int64(segment.count), Int64(c.kvHeadCount), Int64(c.headDim), Int64(qkvWidth),
+                    Int64(segment.position), c.ropeBase, neox)
+            let keys = segment.cache.keys(layer: block.index)
+            let values = segment.cache.values(layer: block.index)
+            for j in 0..<segment.count {
+                let dst = (segment.position + j) * kvDim
+                (keys + dst).update(from: base + j * qkvWidth + qDim, count: kvDim)
+                (values + dst).update(from: base + j * qkvWidth + qDim + kvDim, count: kvDim)
+            }
+            attend(segment, queries: base, queryStride: qkvWidth, out: att + row * qDim, layer: block.index)
+            row += segment.count
+        }
+        block.output.multiply(att, rows: n, into: delta, ldy: dim, scratch: ws.activations, pool: pool)
+        ck_add(x, delta, Int64(n * dim))
+
+        // SwiGLU feed-forward.
+        ck_rmsnorm(x, block.ffnNorm, xb, Int64(n), Int64(dim), c.rmsEpsilon)
+        block.gateUp.multiply(xb, rows: n, into: gateUp, ldy: 2 * ffn, scratch: ws.activations, pool: pool)
+        for j in 0..<n {
+            let g = gateUp + j * 2 * ffn
+            ck_silu_mul(g, g + ffn, Int64(ffn))
+            (gated + j * ffn).update(from: g, count: ffn)
+        }
+        block.down.multiply(gated, rows: n, into: delta, ldy: dim, scratch: ws.activations, pool: pool)
+        ck_add(x, delta, Int64(n * dim))
+    }
+
+    private func attend(_ segment: BatchSegment, queries: UnsafeMutablePointer<Float>, queryStride: Int,
+                        out: UnsafeMutablePointer<Float>, layer: Int) {
+        let c = config
+        let span = segment.position + segment.count
+        let parts = min(pool.threadCount, c.headCount)
+        let scratch = workspace.attentionScratch.reserve(parts * span)
+        let keys = segment.cache.keys(layer: layer)
+        let values = segment.cache.values(layer: layer)
+        pool.run(parts) { part in
+            let h0 = c.headCount * part / parts
+            let h1 = c.headCount * (part + 1) / parts
+            ck_attention(queries, Int64(queryStride), Int64(segment.count), Int64(segment.position),
+                         keys, values, Int64(c.kvDim), Int64(c.headCount), Int64(c.kvHeadCount), Int64(c.headDim),
+                         out, Int64(c.queryDim), Int64(h0), Int64(h1), scratch + part * span)
+        }
+    }
+}
+
+/// Reused buffers of one model instance.
+private final class Workspace: @unchecked Sendable {
+    let normed = ScratchBuffer()
+    let qkv = ScratchBuffer()
+    let attention = ScratchBuffer()
+    let gateUp = ScratchBuffer()
+    let gated = ScratchBuffer()
+    let delta = ScratchBuffer()
+    let attentionScratch = ScratchBuffer()
+    let activations = ActivationScratch()
+}

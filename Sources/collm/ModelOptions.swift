@@ -1,0 +1,42 @@
+import ArgumentParser
+import Foundation
+import LLM
+
+/// Options every model-running command shares.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: "Path to a GGUF model (default: the default model, fetched and cached on first use; or $COLLM_MODEL).")
+    var model: String?
+
+    @Option(name: .long, help: "Worker threads for the kernels (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        if let threads, threads < 1 || threads > 256 {
+            throw ValidationError("--threads must be between 1 and 256 (got \(threads))")
+        }
+    }
+
+    var threadCount: Int { threads ?? ProcessInfo.processInfo.activeProcessorCount }
+
+    /// The model path: --model, then $COLLM_MODEL, then the cached default model (fetched if needed).
+    func resolvedModelPath() throws -> String {
+        if let model { return model }
+        if let env = ProcessInfo.processInfo.environment["COLLM_MODEL"], !env.isEmpty { return env }
+        return try ModelStore().resolveDefaultModel { message in Console.status(message) }
+    }
+
+    /// Opens the model file and its tokenizer.
+    func openModelFile() throws -> (GGUFFile, Tokenizer) {
+        let path = try resolvedModelPath()
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CLIError("model file not found: \(path)")
+        }
+        let file = try GGUFFile(path: path)
+        return (file, try Tokenizer(gguf: file))
+    }
+}
+
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

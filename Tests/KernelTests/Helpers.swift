@@ -1,0 +1,108 @@
+import CKernels
+
+/// Deterministic generator (SplitMix64) so failures reproduce.
+struct Rng {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in [-1, 1).
+    mutating func uniform() -> Float { Float(next() >> 40) / Float(1 << 23) - 1 }
+    /// Roughly normal (sum of uniforms), with occasional outliers like real weights.
+    mutating func weight() -> Float {
+        var s: Float = 0
+        for _ in 0..<4 { s += uniform() }
+        if next() % 97 == 0 { s *= 6 }
+        return s * 0.5
+    }
+    /// Roughly normal, no outliers (activations: keeps int8 quantization noise near 0.5%).
+    mutating func activation() -> Float {
+        var s: Float = 0
+        for _ in 0..<4 { s += uniform() }
+        return s * 0.5
+    }
+}
+
+let allTypes: [ck_type] = [CK_F32, CK_F16, CK_BF16, CK_Q4_0, CK_Q4_1, CK_Q8_0]
+let quantTypes: Set<UInt32> = [CK_Q4_0.rawValue, CK_Q4_1.rawValue, CK_Q8_0.rawValue]
+func isQuant(_ t: ck_type) -> Bool { quantTypes.contains(t.rawValue) }
+func typeName(_ t: ck_type) -> String {
+    switch t.rawValue {
+    case CK_F32.rawValue: return "F32"
+    case CK_F16.rawValue: return "F16"
+    case CK_BF16.rawValue: return "BF16"
+    case CK_Q4_0.rawValue: return "Q4_0"
+    case CK_Q4_1.rawValue: return "Q4_1"
+    case CK_Q8_0.rawValue: return "Q8_0"
+    default: return "type\(t.rawValue)"
+    }
+}
+
+/// Every ISA path this CPU can run, scalar first.
+var availableIsas: [ck_isa] {
+    (0...ck_isa_best().rawValue).map { ck_isa(rawValue: $0) }
+}
+
+/// Runs `body` with the ISA set, restoring the best path afterwards.
+func withIsa<T>(_ isa: ck_isa, _ body: () throws -> T) rethrows -> T {
+    ck_isa_set(isa)
+    defer { ck_isa_set(ck_isa_best()) }
+    return try body()
+}
+
+/// Quantizes a rows x cols f32 matrix into GGUF layout with the reference quantizer.
+func quantizeMatrix(_ t: ck_type, _ w: [Float], rows: Int, cols: Int) -> [UInt8] {
+    let rb = ck_row_bytes(t, Int64(cols))
+    var out = [UInt8](repeating: 0, count: rb * rows)
+    w.withUnsafeBufferPointer { src in
+        out.withUnsafeMutableBytes { dst in
+            for r in 0..<rows {
+                ck_quantize_row_ref(t, src.baseAddress! + r * cols, dst.baseAddress! + r * rb, Int64(cols))
+            }
+        }
+    }
+    return out
+}
+
+func dequantizeRow(_ t: ck_type, _ bytes: [UInt8], count: Int, fast: Bool = false) -> [Float] {
+    var out = [Float](repeating: .nan, count: count)
+    bytes.withUnsafeBytes { src in
+        out.withUnsafeMutableBufferPointer { dst in
+            if fast {
+                ck_dequantize_row(t, src.baseAddress!, dst.baseAddress!, Int64(count))
+            } else {
+                ck_dequantize_row_ref(t, src.baseAddress!, dst.baseAddress!, Int64(count))
+            }
+        }
+    }
+    return out
+}
+
+/// ||a - b|| / ||b||
+func relError(_ a: [Float], _ b: [Float]) -> Double {
+    var num = 0.0, den = 0.0
+    for i in 0..<a.count {
+        let d = Double(a[i]) - Double(b[i])
+        num += d * d
+        den += Double(b[i]) * Double(b[i])
+    }
+    return den == 0 ? num.squareRoot() : (num / den).squareRoot()
+}
+
+/// Row ranges as a pool of `threads` workers would split them (starts on granule multiples).
+func splitRows(_ rows: Int, granule: Int, threads: Int) -> [(Int, Int)] {
+    let units = (rows + granule - 1) / granule
+    let per = max(1, (units + threads - 1) / threads) * granule
+    var out: [(Int, Int)] = []
+    var r = 0
+    while r < rows {
+        out.append((r, min(rows, r + per)))
+        r += per
+    }
+    return out
+}

@@ -1,0 +1,138 @@
+import Foundation
+import XCTest
+
+@testable import LLM
+
+final class ModelTests: XCTestCase {
+    /// Reference figures from DESIGN.md: an f32 reference and llama.cpp on the same file.
+    private let firstTokenReferences: [String: Float] = ["The": -1.88, "L": -1.97]
+
+    func testFranceFirstTokenMatchesReferences() throws {
+        let (_, tokenizer, model) = try ModelFixture.load()
+        let ids = tokenizer.encode(ModelFixture.francePrompt, addSpecial: true, parseSpecial: true)
+        XCTAssertEqual(ids.count, 37)
+        let cache = model.makeCache(capacity: 64)
+        var hidden = try model.embed(ids)
+        try model.forward(&hidden, cache: cache)
+        let logits = try model.logits(hidden, rows: [ids.count - 1])
+        let top = topCandidates(logits, k: 5)
+        let best = tokenizer.tokenText(top[0].id)
+        print("France top-5:", top.map { (tokenizer.tokenText($0.id), $0.logprob) })
+        let reference = try XCTUnwrap(firstTokenReferences[best], "top-1 is \(best.debugDescription), expected The or L")
+        XCTAssertEqual(top[0].logprob, reference, accuracy: 0.15)
+        // Both reference tokens are near the top with logprobs near their references.
+        for (text, lp) in firstTokenReferences {
+            let id = try XCTUnwrap(tokenizer.tokenId(for: text))
+            XCTAssertEqual(logProbability(of: id, in: logits), lp, accuracy: 0.15, "logprob of \(text)")
+        }
+    }
+
+    func testFranceAnswerMentionsParis() throws {
+        let (_, tokenizer, model) = try ModelFixture.load()
+        let ids = tokenizer.encode(ModelFixture.francePrompt, addSpecial: true, parseSpecial: true)
+        let generator = TextGenerator(model: model, tokenizer: tokenizer)
+        let result = try generator.generate(prompt: ids, maxTokens: 40, sampling: .greedy)
+        print("France answer:", result.text)
+        XCTAssertTrue(result.text.contains("Paris"), result.text)
+        XCTAssertEqual(result.tokens.count, result.logprobs.count)
+    }
+
+    func testIncrementalDecodeEqualsBatchedPrefill() throws {
+        let (_, tokenizer, model) = try ModelFixture.load()
+        let ids = tokenizer.encode("The quick brown fox jumps over the lazy dog because", addSpecial: false)
+        let batchCache = model.makeCache(capacity: 64)
+        var all = try model.embed(ids)
+        try model.forward(&all, cache: batchCache)
+        let batched = try model.logits(all)
+
+        let stepCache = model.makeCache(capacity: 64)
+        var stepped: [Float] = []
+        for id in ids {
+            var h = try model.embed([id])
+            try model.forward(&h, cache: stepCache)
+            stepped += try model.logits(h)
+        }
+        XCTAssertLessThan(relativeError(stepped, batched), 1e-4)
+        XCTAssertEqual(stepCache.count, ids.count)
+        XCTAssertLessThan(relativeError(stepCache.snapshot(layer: 29).keys, batchCache.snapshot(layer: 29).keys), 1e-5)
+    }
+
+    func testMultiSequenceBatchEqualsSeparateRuns() throws {
+        let (_, tokenizer, model) = try ModelFixture.load()
+        let a = tokenizer.encode("Once upon a time there was", addSpecial: false)
+        let b = tokenizer.encode("def fibonacci(n):\n    return", addSpecial: false)
+        func alone(_ ids: [Int]) throws -> [Float] {
+            let cache = model.makeCache(capacity: 64)
+            var h = try model.embed(ids)
+            try model.forward(&h, cache: cache)
+            return try model.logits(h, rows: [ids.count - 1])
+        }
+        let (ca, cb) = (model.makeCache(capacity: 64), model.makeCache(capacity: 64))
+        // Different positions in one batch: a's prefix first, then a's last token together with all of b.
+        var prefix = try model.embed(Array(a.dropLast()))
+        try model.forward(&prefix, cache: ca)
+        var joint = try model.embed([a.last!] + b)
+        try model.forward(&joint, batch: [BatchSegment(cache: ca, position: a.count - 1, count: 1),
+                                          BatchSegment(cache: cb, position: 0, count: b.count)])
+        let logits = try model.logits(joint, rows: [0, b.count])
+        let vocab = model.config.vocabularySize
+        XCTAssertLessThan(relativeError(Array(logits[..<vocab]), try alone(a)), 1e-4)
+        XCTAssertLessThan(relativeError(Array(logits[vocab...]), try alone(b)), 1e-4)
+    }
+
+    func testLayerRangesComposeToTheFullModel() throws {
+        let (file, tokenizer, full) = try ModelFixture.load()
+        let lower = try LlamaModel(file: file, layers: 0..<15, pool: ModelFixture.pool)
+        let upper = try LlamaModel(file: file, layers: 15..<30, pool: ModelFixture.pool)
+        XCTAssertTrue(lower.hasEmbeddings && !lower.hasHead)
+        XCTAssertTrue(!upper.hasEmbeddings && upper.hasHead)
+        // Each range reads only its own layers' tensors.
+        let blockIndex = { (name: String) -> Int? in
+            name.hasPrefix("blk.") ? Int(name.split(separator: ".")[1]) : nil
+        }
+        XCTAssertEqual(Set(lower.loadedTensors.compactMap(blockIndex)), Set(0..<15))
+        XCTAssertEqual(Set(upper.loadedTensors.compactMap(blockIndex)), Set(15..<30))
+        XCTAssertFalse(lower.loadedTensors.contains("output_norm.weight"))
+        XCTAssertTrue(upper.loadedTensors.contains("output_norm.weight"))
+        XCTAssertThrowsError(try upper.embed([1]))
+        XCTAssertLessThan(upper.weightBytes, full.weightBytes * 3 / 4)
+
+        let ids = tokenizer.encode(ModelFixture.francePrompt, addSpecial: true)
+        let (c0, c1, cf) = (lower.makeCache(capacity: 64), upper.makeCache(capacity: 64), full.makeCache(capacity: 64))
+        var h = try lower.embed(ids)
+        try lower.forward(&h, cache: c0)
+        try upper.forward(&h, cache: c1)
+        let split = try upper.logits(h)
+        var hf = try full.embed(ids)
+        try full.forward(&hf, cache: cf)
+        let whole = try full.logits(hf)
+        XCTAssertLessThan(relativeError(split, whole), 1e-4)
+    }
+
+    func testBadInputsAreErrors() throws {
+        let (_, _, model) = try ModelFixture.load()
+        XCTAssertThrowsError(try model.embed([49_152])) { XCTAssertEqual($0 as? EngineError, .invalidToken(49_152, vocabularySize: 49_152)) }
+        XCTAssertThrowsError(try model.embed([-1]))
+        let cache = model.makeCache(capacity: 4)
+        var h = try model.embed([1, 2, 3, 4, 5])
+        XCTAssertThrowsError(try model.forward(&h, cache: cache)) {
+            XCTAssertEqual($0 as? EngineError, .contextFull(needed: 5, capacity: 4))
+        }
+        XCTAssertEqual(cache.count, 0)
+        var wrong = HiddenStates(rows: 1, width: 7)
+        XCTAssertThrowsError(try model.forward(&wrong, cache: cache))
+        XCTAssertThrowsError(try LlamaModel(file: model.file, layers: 10..<31, pool: ModelFixture.pool))
+    }
+
+    /// llama.cpp's llama-perplexity gets 31.11 on this slice (n_ctx 256, 40 chunks).
+    func testPerplexityMatchesLlamaCpp() throws {
+        let (_, tokenizer, model) = try ModelFixture.load()
+        let text = try String(contentsOfFile: try TestResources.dataFile("botchan-chapter1-100k.txt"), encoding: .utf8)
+        let tokens = tokenizer.encode(text, addSpecial: false, parseSpecial: false)
+        let result = try model.perplexity(tokens: tokens, context: 256, maxChunks: 40)
+        print("perplexity: \(result.ppl) over \(result.tokens) tokens in \(result.seconds) s")
+        XCTAssertEqual(result.chunks, 40)
+        XCTAssertEqual(result.tokens, 40 * 127)
+        XCTAssertEqual(result.ppl, 31.11, accuracy: 31.11 * 0.02)
+    }
+}

