@@ -16,7 +16,9 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEST="${1:-$REPO/.cache/test-data}"
 VERSION="0.3.36"
 SDIST="llama_cpp_python-$VERSION.tar.gz"
-VOCABS=(gpt-2 llama-bpe qwen2 starcoder)
+# byte-level BPE: gpt-2, llama-bpe, qwen2, starcoder (required); refact, command-r, mpt, falcon
+# (more pre-tokenizers); SentencePiece: llama-spm, phi-3.
+VOCABS=(gpt-2 llama-bpe qwen2 starcoder refact command-r mpt falcon llama-spm phi-3)
 
 FILES=()
 for v in "${VOCABS[@]}"; do

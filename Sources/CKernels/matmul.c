@@ -19,22 +19,20 @@ int64_t ck_row_granule(ck_type t) {
 static void pack_quant(ck_type t, const uint8_t *src, int64_t rows, int64_t cols, uint8_t *dst) {
     const int64_t nb = cols / CK_QK;
     const size_t rb = ck_row_bytes(t, cols), bb = ck_traits_of(t)->block_bytes;
-    const size_t qb = ck_panel_qbytes(t), pbytes = ck_panel_bytes(t, cols);
+    const size_t qb = ck_panel_qbytes(t), pb = ck_panel_block_bytes(t), pbytes = ck_panel_bytes(t, cols);
     const size_t qoff = (t == CK_Q4_1) ? 4 : 2;  // offset of qs inside a GGUF block
     const int64_t panels = (rows + CK_PANEL - 1) / CK_PANEL;
     for (int64_t p = 0; p < panels; p++) {
         uint8_t *P = dst + (size_t)p * pbytes;
         memset(P, 0, pbytes);  // padding rows of the last panel: zero quants and scales
-        uint8_t *dq = P + (size_t)nb * qb;
-        uint8_t *mq = dq + (size_t)nb * 16;
         for (int r = 0; r < CK_PANEL && p * CK_PANEL + r < rows; r++) {
             const uint8_t *row = src + (size_t)(p * CK_PANEL + r) * rb;
             for (int64_t b = 0; b < nb; b++) {
                 const uint8_t *blk = row + (size_t)b * bb;
-                uint8_t *q = P + (size_t)b * qb;
+                uint8_t *q = P + (size_t)b * pb;
                 for (size_t k = 0; k < qb / 32; k++) memcpy(q + k * 32 + r * 4, blk + qoff + k * 4, 4);
-                memcpy(dq + (size_t)b * 16 + r * 2, blk, 2);
-                if (t == CK_Q4_1) memcpy(mq + (size_t)b * 16 + r * 2, blk + 2, 2);
+                memcpy(q + qb + r * 2, blk, 2);                               // d
+                if (t == CK_Q4_1) memcpy(q + qb + 16 + r * 2, blk + 2, 2);  // m
             }
         }
     }

@@ -19,20 +19,21 @@ static CK_TARGET_AVX2 CK_ALWAYS_INLINE __m256i bcast4(const int8_t *p) {
 // trick; the 8 partial i16 sums of a block stay <= 8 * 2 * 15 * 127 = 30480, below 32767.
 static CK_TARGET_AVX2 CK_ALWAYS_INLINE void q4_tile(const ck_type t, const int NR, const uint8_t *P,
                                                       int64_t nb, const ck_qact_row *a, float *out) {
-    const uint16_t *dh = (const uint16_t *)(P + nb * 128), *mh = dh + nb * 8;
+    const int64_t bb = t == CK_Q4_1 ? 160 : 144;
     const __m256i m4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
     __m256 acc[4];
     for (int j = 0; j < NR; j++) acc[j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *w = P + b * 128;
+        const uint8_t *w = P + b * bb;
+        if (NR == 1) prefetch_block(w, bb);
         __m256i c0 = _mm256_loadu_si256((const __m256i *)w), c1 = _mm256_loadu_si256((const __m256i *)(w + 32));
         __m256i c2 = _mm256_loadu_si256((const __m256i *)(w + 64)), c3 = _mm256_loadu_si256((const __m256i *)(w + 96));
         __m256i l0 = _mm256_and_si256(c0, m4), h0 = _mm256_and_si256(_mm256_srli_epi16(c0, 4), m4);
         __m256i l1 = _mm256_and_si256(c1, m4), h1 = _mm256_and_si256(_mm256_srli_epi16(c1, 4), m4);
         __m256i l2 = _mm256_and_si256(c2, m4), h2 = _mm256_and_si256(_mm256_srli_epi16(c2, 4), m4);
         __m256i l3 = _mm256_and_si256(c3, m4), h3 = _mm256_and_si256(_mm256_srli_epi16(c3, 4), m4);
-        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(dh + b * 8)));
-        __m256 mw = t == CK_Q4_1 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(mh + b * 8)))
+        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 128)));
+        __m256 mw = t == CK_Q4_1 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 144)))
                                  : _mm256_mul_ps(dw, _mm256_set1_ps(-8.0f));
         for (int j = 0; j < NR; j++) {
             const int8_t *q = a[j].q + b * CK_QK;
@@ -53,12 +54,12 @@ static CK_TARGET_AVX2 CK_ALWAYS_INLINE void q4_tile(const ck_type t, const int N
 // activation (|w| <= 128, |a| <= 127: pair sums stay below 32767).
 static CK_TARGET_AVX2 CK_ALWAYS_INLINE void q8_tile(const int NR, const uint8_t *P, int64_t nb,
                                                       const ck_qact_row *a, float *out) {
-    const uint16_t *dh = (const uint16_t *)(P + nb * 256);
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc[4];
     for (int j = 0; j < NR; j++) acc[j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *w = P + b * 256;
+        const uint8_t *w = P + b * 272;
+        if (NR == 1) prefetch_block(w, 272);
         __m256i is[4];
         for (int j = 0; j < NR; j++) is[j] = _mm256_setzero_si256();
         for (int k = 0; k < 8; k++) {
@@ -69,7 +70,7 @@ static CK_TARGET_AVX2 CK_ALWAYS_INLINE void q8_tile(const int NR, const uint8_t 
                 is[j] = _mm256_add_epi32(is[j], _mm256_madd_epi16(p, ones));
             }
         }
-        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(dh + b * 8)));
+        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 256)));
         for (int j = 0; j < NR; j++)
             acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is[j]), _mm256_mul_ps(dw, _mm256_set1_ps(a[j].d[b])), acc[j]);
     }

@@ -53,20 +53,21 @@ void ck_mm_quant_scalar(ck_type t, const void *packed, int64_t rows, int64_t col
                         const void *act, int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1) {
     (void)rows;
     const int64_t nb = cols / CK_QK;
-    const size_t qb = ck_panel_qbytes(t), pbytes = ck_panel_bytes(t, cols);
+    const size_t qb = ck_panel_qbytes(t), pb = ck_panel_block_bytes(t), pbytes = ck_panel_bytes(t, cols);
     for (int64_t p = r0 / CK_PANEL; p * CK_PANEL < r1; p++) {
         const uint8_t *P = (const uint8_t *)packed + (size_t)p * pbytes;
-        const uint16_t *dh = (const uint16_t *)(P + (size_t)nb * qb), *mh = dh + nb * 8;
         for (int64_t j = 0; j < n; j++) {
             ck_qact_row a = ck_qact_at(act, cols, j);
             float acc[CK_PANEL];
             for (int r = 0; r < CK_PANEL; r++) {
                 float s = 0;
                 for (int64_t b = 0; b < nb; b++) {
-                    float dw = ck_f16_to_f32(dh[b * 8 + r]);
-                    int32_t isum = block_dot(t, P + (size_t)b * qb, r, a.q + b * CK_QK);
+                    const uint8_t *blk = P + (size_t)b * pb;
+                    const uint16_t *dh = (const uint16_t *)(blk + qb), *mh = dh + 8;
+                    float dw = ck_f16_to_f32(dh[r]);
+                    int32_t isum = block_dot(t, blk, r, a.q + b * CK_QK);
                     s += dw * a.d[b] * (float)isum;
-                    if (t == CK_Q4_1) s += ck_f16_to_f32(mh[b * 8 + r]) * a.s[b];
+                    if (t == CK_Q4_1) s += ck_f16_to_f32(mh[r]) * a.s[b];
                     else if (t == CK_Q4_0) s += (-8.0f * dw) * a.s[b];
                 }
                 acc[r] = s;

@@ -17,6 +17,11 @@ struct MatmulCase {
         x = (0..<(n * cols)).map { _ in rng.activation() }
     }
 
+    init(copying o: MatmulCase, gguf: [UInt8]) {
+        t = o.t; rows = o.rows; cols = o.cols; n = o.n; x = o.x
+        self.gguf = gguf
+    }
+
     func reference(ldy: Int) -> [Float] {
         var y = [Float](repeating: 0, count: n * ldy)
         gguf.withUnsafeBytes { w in
@@ -30,8 +35,9 @@ struct MatmulCase {
         return y
     }
 
-    /// Runs ck_matmul over the given row ranges (as threads would) into a sentinel-filled output.
-    func run(ranges: [(Int, Int)], ldy: Int) -> [Float] {
+    /// Runs ck_matmul (or the emulated VNNI kernel) over the given row ranges, as threads would,
+    /// into a sentinel-filled output.
+    func run(ranges: [(Int, Int)], ldy: Int, emulatedVnni: Bool = false) -> [Float] {
         var packed = [UInt8](repeating: 0xA5, count: ck_packed_size(t, Int64(rows), Int64(cols)))
         gguf.withUnsafeBytes { src in
             packed.withUnsafeMutableBytes { dst in ck_pack(t, src.baseAddress!, Int64(rows), Int64(cols), dst.baseAddress!) }
@@ -45,8 +51,13 @@ struct MatmulCase {
             act.withUnsafeBytes { ap in
                 y.withUnsafeMutableBufferPointer { yp in
                     for (r0, r1) in ranges {
-                        ck_matmul(t, pp.baseAddress!, Int64(rows), Int64(cols), ap.baseAddress!, Int64(n),
-                                  yp.baseAddress!, Int64(ldy), Int64(r0), Int64(r1))
+                        if emulatedVnni {
+                            _ = ck_matmul_vnni_emulated(t, pp.baseAddress!, Int64(rows), Int64(cols), ap.baseAddress!,
+                                                        Int64(n), yp.baseAddress!, Int64(ldy), Int64(r0), Int64(r1))
+                        } else {
+                            ck_matmul(t, pp.baseAddress!, Int64(rows), Int64(cols), ap.baseAddress!, Int64(n),
+                                      yp.baseAddress!, Int64(ldy), Int64(r0), Int64(r1))
+                        }
                     }
                 }
             }
@@ -97,7 +108,13 @@ final class MatmulTests: XCTestCase {
                         }
                     }
                 }
-                _ = best
+                // the AVX-512 VNNI kernel's logic, runnable here with vpdpbusd emulated (needs AVX2)
+                if isQuant(t), best.rawValue >= CK_ISA_AVX2.rawValue, let s = scalarOut {
+                    let name = "\(typeName(t)) \(rows)x\(cols) n=\(n) emulated-vnni"
+                    let y = c.run(ranges: splitRows(rows, granule: g, threads: 2), ldy: ldy, emulatedVnni: true)
+                    for j in 0..<n { for r in rows..<ldy { XCTAssertEqual(y[j * ldy + r], 12345, name) } }
+                    XCTAssertLessThan(relError(valid(y, n: n, rows: rows, ldy: ldy), s), 1e-5, name)
+                }
             }
         }
     }
@@ -108,6 +125,31 @@ final class MatmulTests: XCTestCase {
     func testQ4_0() { check(CK_Q4_0) }
     func testQ4_1() { check(CK_Q4_1) }
     func testQ8_0() { check(CK_Q8_0) }
+
+    /// Q8_0 files may hold q = -128 (our quantizer never writes it): the sign / offset tricks of the
+    /// SIMD paths must still be exact. Random raw quants over the full int8 range.
+    func testQ8_0FullInt8Range() {
+        let rows = 21, cols = 128, n = 5, ldy = 21
+        var c = MatmulCase(CK_Q8_0, rows: rows, cols: cols, n: n, seed: 11)
+        var rng = Rng(12)
+        var g = c.gguf
+        for b in 0..<(rows * cols / 32) {
+            for i in 2..<34 { g[b * 34 + i] = UInt8(truncatingIfNeeded: rng.next()) }
+            g[b * 34 + 2] = 0x80  // -128 in every block
+        }
+        c = MatmulCase(copying: c, gguf: g)
+        let ref = valid(c.reference(ldy: ldy), n: n, rows: rows, ldy: ldy)
+        let scalar = withIsa(CK_ISA_SCALAR) { valid(c.run(ranges: [(0, rows)], ldy: ldy), n: n, rows: rows, ldy: ldy) }
+        XCTAssertLessThan(relError(scalar, ref), 1e-2)
+        for isa in availableIsas {
+            let y = withIsa(isa) { valid(c.run(ranges: [(0, rows)], ldy: ldy), n: n, rows: rows, ldy: ldy) }
+            XCTAssertLessThan(relError(y, scalar), 1e-5, String(cString: ck_isa_name(isa)))
+        }
+        if ck_isa_best().rawValue >= CK_ISA_AVX2.rawValue {
+            let y = valid(c.run(ranges: [(0, rows)], ldy: ldy, emulatedVnni: true), n: n, rows: rows, ldy: ldy)
+            XCTAssertLessThan(relError(y, scalar), 1e-5, "emulated-vnni")
+        }
+    }
 
     /// A range ending inside a panel (r1 = rows) and a single-panel range write only their rows.
     func testPartialRanges() {

@@ -84,7 +84,7 @@ final class TemporaryFile {
 
     init(_ data: Data, suffix: String = ".gguf") {
         path = NSTemporaryDirectory() + "collm-test-\(UUID().uuidString)\(suffix)"
-        FileManager.default.createFile(atPath: path, contents: data)
+        _ = FileManager.default.createFile(atPath: path, contents: data)
     }
 
     deinit { try? FileManager.default.removeItem(atPath: path) }

@@ -180,11 +180,14 @@ final class SamplerTests: XCTestCase {
         logits[100] = .nan
         for k in [1, 5, 40, 1000, 20_000] {
             let got = logits.withUnsafeBufferPointer { selectTop($0, k: k) }
-            let expected = logits.enumerated()
-                .map { (id: $0.offset, logit: $0.element.isNaN ? -Float.infinity : $0.element) }
-                .sorted { $0.logit > $1.logit || ($0.logit == $1.logit && $0.id < $1.id) }
-                .prefix(k)
-            XCTAssertEqual(got.map { Int($0.id) }, expected.map { $0.id }, "k=\(k)")
+            let pairs: [(id: Int, logit: Float)] = logits.enumerated().map { item -> (id: Int, logit: Float) in
+                (id: item.offset, logit: item.element.isNaN ? -Float.infinity : item.element)
+            }
+            let sorted = pairs.sorted { (a: (id: Int, logit: Float), b: (id: Int, logit: Float)) -> Bool in
+                a.logit > b.logit || (a.logit == b.logit && a.id < b.id)
+            }
+            let expected: [Int] = sorted.prefix(k).map { $0.id }
+            XCTAssertEqual(got.map { Int($0.id) }, expected, "k=\(k)")
         }
     }
 

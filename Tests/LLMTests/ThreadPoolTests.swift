@@ -8,9 +8,9 @@ final class ThreadPoolTests: XCTestCase {
         let pool = ThreadPool(threadCount: 3)
         for round in 0..<2000 {
             let count = 1 + round % 7
-            let hits = (0..<count).map { _ in Atomic<Int>(0) }
-            pool.run(count) { i in hits[i].add(1, ordering: .relaxed) }
-            for i in 0..<count { XCTAssertEqual(hits[i].load(ordering: .relaxed), 1, "round \(round) item \(i)") }
+            let hits = Mutex([Int](repeating: 0, count: count))
+            pool.run(count) { i in hits.withLock { $0[i] += 1 } }
+            XCTAssertEqual(hits.withLock { $0 }, [Int](repeating: 1, count: count), "round \(round)")
         }
     }
 

@@ -101,6 +101,14 @@ static inline void ck_cpu_relax(void) {
 #endif
 }
 
+// ---- Testing hooks (CKernels matmul_vnni_emu.c) ------------------------------------------------
+
+/// ck_matmul through the AVX-512 VNNI kernel's code with vpdpbusd emulated exactly by AVX2, so
+/// machines without AVX-512 can test that path. Quantized types only; returns 0 (and does
+/// nothing) without AVX2 or for other types.
+int ck_matmul_vnni_emulated(ck_type t, const void *packed, int64_t rows, int64_t cols,
+                            const void *act, int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1);
+
 #ifdef __cplusplus
 }
 #endif

@@ -32,24 +32,26 @@ enum GPT2ByteMap {
         (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE)
     }
 
-    /// Decodes a token's stored text (in the byte alphabet) to raw bytes; nil when the text holds
-    /// a scalar outside the alphabet (such text cannot come out of byte-level pre-tokenization).
-    static func decode(_ text: String) -> [UInt8]? {
-        var out: [UInt8] = []
-        out.reserveCapacity(text.utf8.count)
+    /// Decodes a token's stored text (in the byte alphabet) to raw bytes appended to `out`; false
+    /// (with `out` partly written) when the text holds a scalar outside the alphabet — such text
+    /// cannot come out of byte-level pre-tokenization.
+    static func decode(_ text: String, into out: inout [UInt8]) -> Bool {
         for scalar in text.unicodeScalars {
             let v = scalar.value
-            guard v < 324, case let b = scalarToByte[Int(v)], b >= 0 else { return nil }
+            guard v < 324, case let b = scalarToByte[Int(v)], b >= 0 else { return false }
             out.append(UInt8(b))
         }
-        return out
+        return true
+    }
+
+    static func decode(_ text: String) -> [UInt8]? {
+        var out: [UInt8] = []
+        return decode(text, into: &out) ? out : nil
     }
 
     /// Like `decode`, but scalars outside the alphabet are passed through as their UTF-8 bytes
     /// (what a detokenizer should print for such a token).
-    static func decodeLenient(_ text: String) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(text.utf8.count)
+    static func decodeLenient(_ text: String, into out: inout [UInt8]) {
         for scalar in text.unicodeScalars {
             let v = scalar.value
             if v < 324, case let b = scalarToByte[Int(v)], b >= 0 {
@@ -58,7 +60,6 @@ enum GPT2ByteMap {
                 out.append(contentsOf: String(scalar).utf8)
             }
         }
-        return out
     }
 
     /// Encodes raw bytes into the byte alphabet.

@@ -11,8 +11,9 @@ struct PreTokenizer: Sendable {
         case singleNumbers
         /// `\p{N}+`: runs of number code points become pieces.
         case numberRuns
-        /// `[\p{P}\$\+<=>\^~\|]+`: runs of punctuation (and those ASCII symbols) become pieces.
-        case punctuationRuns
+        /// `[\p{P}\$\+<=>\^~\|]+` (with a backtick too when `backtick`): runs of punctuation and
+        /// those ASCII symbols become pieces.
+        case punctuationRuns(backtick: Bool)
         /// `[0-9][0-9][0-9]`: ASCII digit triples become pieces.
         case asciiDigitTriples
         /// GPT-2: `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
@@ -26,43 +27,55 @@ struct PreTokenizer: Sendable {
     /// The `tokenizer.ggml.pre` value this was built from (nil when the file has none).
     let name: String?
     let stages: [Stage]
-    /// Whether the name was recognised; unknown names fall back to llama.cpp's "default" chain.
+    /// Whether the name was recognised (a missing name counts as "default", as in llama.cpp);
+    /// unknown names get llama.cpp's "default" chain if the caller allows it.
     let recognized: Bool
     /// Llama 3 style vocabularies look a whole word up before merging ("ignore_merges").
     let ignoreMerges: Bool
     /// Whether the tokenizer adds BOS when the file does not say (llama.cpp's per-type default).
     let defaultAddBOS: Bool
 
-    static let defaultStages: [Stage] = [.punctuationRuns, .gpt2, .numberRuns, .asciiDigitTriples]
+    static let defaultStages: [Stage] = [.punctuationRuns(backtick: false), .gpt2, .numberRuns, .asciiDigitTriples]
+
+    private struct Config {
+        let stages: [Stage]
+        var ignoreMerges = false
+        var addBOS = false
+    }
+
+    /// llama.cpp's `tokenizer.ggml.pre` names grouped by the splitting they share.
+    private static let configs: [String: Config] = {
+        var table: [String: Config] = [:]
+        func add(_ names: [String], _ config: Config) {
+            for n in names { table[n] = config }
+        }
+        add(["default"], Config(stages: defaultStages))
+        add(
+            ["llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2"],
+            Config(stages: [.llama3(maxDigits: 3)], ignoreMerges: true, addBOS: true))
+        add(["qwen2", "deepseek-r1-qwen", "kormo", "stablelm2", "megrez"], Config(stages: [.llama3(maxDigits: 1)]))
+        add(
+            [
+                "gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0", "mellum",
+                "jina-v1-en", "jina-v2-code", "roberta-bpe", "mpt", "olmo", "jais", "trillion", "exaone4",
+                "granite-docling",
+            ], Config(stages: [.gpt2]))
+        add(["falcon"], Config(stages: [.punctuationRuns(backtick: true), .gpt2, .asciiDigitTriples]))
+        add(
+            ["starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b"],
+            Config(stages: [.singleNumbers, .gpt2]))
+        return table
+    }()
+
+    static var supportedNames: [String] { configs.keys.sorted() }
 
     init(name: String?) {
         self.name = name
-        var stages = Self.defaultStages
-        var recognized = true
-        var ignoreMerges = false
-        var addBOS = false
-        switch name {
-        case "default":
-            break
-        case "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2":
-            stages = [.llama3(maxDigits: 3)]
-            ignoreMerges = true
-            addBOS = true
-        case "qwen2", "deepseek-r1-qwen", "kormo", "stablelm2", "megrez":
-            stages = [.llama3(maxDigits: 1)]
-        case "gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0", "mellum",
-            "jina-v1-en", "jina-v2-code", "roberta-bpe", "mpt", "olmo", "jais", "trillion", "exaone4",
-            "granite-docling":
-            stages = [.gpt2]
-        case "starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b":
-            stages = [.singleNumbers, .gpt2]
-        default:
-            recognized = name == nil
-        }
-        self.stages = stages
-        self.recognized = recognized
-        self.ignoreMerges = ignoreMerges
-        self.defaultAddBOS = addBOS
+        let config = Self.configs[name ?? "default"]
+        recognized = config != nil
+        stages = config?.stages ?? Self.defaultStages
+        ignoreMerges = config?.ignoreMerges ?? false
+        defaultAddBOS = config?.addBOS ?? false
     }
 
     /// Splits `cps` (with `flags[i] = UnicodeClass.flags(cps[i])`) and returns the end offset of
@@ -76,11 +89,11 @@ struct PreTokenizer: Sendable {
             next.reserveCapacity(ends.count + cps.count / 3)
             var start = 0
             for end in ends {
-                var scanner = Scanner(cps: cps, flags: flags, start: start, end: end)
+                let scanner = Scanner(cps: cps, flags: flags, start: start, end: end)
                 switch stage {
                 case .singleNumbers: scanner.singleNumbers(&next)
                 case .numberRuns: scanner.runs(of: UnicodeClass.number, into: &next)
-                case .punctuationRuns: scanner.punctuationRuns(&next)
+                case .punctuationRuns(let backtick): scanner.punctuationRuns(backtick: backtick, &next)
                 case .asciiDigitTriples: scanner.asciiDigitTriples(&next)
                 case .gpt2: scanner.gpt2(&next)
                 case .llama3(let k): scanner.llama3(maxDigits: k, &next)
@@ -248,19 +261,20 @@ private struct Scanner {
     }
 
     @inline(__always)
-    private func isPunctuationLike(_ i: Int) -> Bool {
+    private func isPunctuationLike(_ i: Int, backtick: Bool) -> Bool {
         if flags[i] & UnicodeClass.punctuation != 0 { return true }
         switch cps[i] {
         case 0x24, 0x2B, 0x3C, 0x3D, 0x3E, 0x5E, 0x7E, 0x7C: return true  // $ + < = > ^ ~ |
+        case 0x60: return backtick
         default: return false
         }
     }
 
-    func punctuationRuns(_ out: inout [Int]) {
+    func punctuationRuns(backtick: Bool, _ out: inout [Int]) {
         var pos = start
         while pos < end {
-            let inside = isPunctuationLike(pos)
-            while pos < end && isPunctuationLike(pos) == inside { pos += 1 }
+            let inside = isPunctuationLike(pos, backtick: backtick)
+            while pos < end && isPunctuationLike(pos, backtick: backtick) == inside { pos += 1 }
             out.append(pos)
         }
     }

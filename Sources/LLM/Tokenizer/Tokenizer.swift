@@ -7,8 +7,9 @@ public struct TokenizerError: Error, CustomStringConvertible, Sendable {
 /// A GGUF-embedded tokenizer that reproduces llama.cpp's tokenization.
 ///
 /// Supported `tokenizer.ggml.model` values: `gpt2` (byte-level BPE with merges; the pre-tokenizer
-/// comes from `tokenizer.ggml.pre`: smollm, gpt-2, llama-bpe/llama3, qwen2, starcoder and their
-/// aliases, unknown names fall back to llama.cpp's "default" chain, see `preTokenizerRecognized`)
+/// comes from `tokenizer.ggml.pre`: smollm, gpt-2, llama-bpe/llama3, qwen2, starcoder, falcon and
+/// their aliases; a missing name means llama.cpp's "default" chain; an unknown name is an error
+/// unless `allowUnknownPreTokenizer`, which also uses the "default" chain)
 /// and `llama` (SentencePiece BPE with scores and `<0xXX>` byte fallback).
 ///
 /// Encoding: special tokens (control, user-defined, unknown) are cut out of the raw text first —
@@ -49,7 +50,8 @@ public final class Tokenizer: Sendable {
     let sentencePiece: SentencePieceModel?
     /// Byte-level BPE: raw bytes -> token (for whole-word look-ups with `ignoreMerges`)
     let rawToId: ByteSequenceTable
-    let textToId: [String: Int]
+    /// stored text (UTF-8) -> id
+    let textToId: ByteSequenceTable
     let specials: SpecialTokenMatcher
     /// decoded bytes of every token, concatenated; token i is pieceBytes[pieceStart[i]..<pieceStart[i+1]]
     let pieceArena: [UInt8]
@@ -63,7 +65,7 @@ public final class Tokenizer: Sendable {
     // MARK: - Construction
 
     /// Reads the tokenizer embedded in a GGUF file (`tokenizer.ggml.*` keys).
-    public convenience init(gguf: GGUFFile) throws {
+    public convenience init(gguf: GGUFFile, allowUnknownPreTokenizer: Bool = false) throws {
         guard let modelName = gguf.string("tokenizer.ggml.model") else {
             throw TokenizerError("\(gguf.path): no tokenizer.ggml.model key (no embedded tokenizer)")
         }
@@ -84,7 +86,8 @@ public final class Tokenizer: Sendable {
             eot: gguf.int("tokenizer.ggml.eot_token_id"),
             addBOS: gguf.bool("tokenizer.ggml.add_bos_token"),
             addEOS: gguf.bool("tokenizer.ggml.add_eos_token"),
-            addSpacePrefix: gguf.bool("tokenizer.ggml.add_space_prefix"))
+            addSpacePrefix: gguf.bool("tokenizer.ggml.add_space_prefix"),
+            allowUnknownPreTokenizer: allowUnknownPreTokenizer)
     }
 
     /// Builds a tokenizer from explicit parts (what the GGUF keys hold).
@@ -94,11 +97,13 @@ public final class Tokenizer: Sendable {
     ///   - merges: "left right" strings, lowest rank first (byte-level BPE only).
     ///   - scores: token scores (SentencePiece only).
     ///   - addBOS/addEOS/addSpacePrefix: nil = the default for this model / pre-tokenizer.
+    ///   - allowUnknownPreTokenizer: use llama.cpp's "default" splitting for an unknown `pre` name
+    ///     instead of throwing (the tokens will likely differ from the model's own tokenizer).
     public init(
         tokens: [String], types: [Int]? = nil, merges: [String] = [], scores: [Float]? = nil,
         model modelName: String = "gpt2", pre: String? = nil, bos: Int? = nil, eos: Int? = nil,
         unknown: Int? = nil, eot: Int? = nil, addBOS: Bool? = nil, addEOS: Bool? = nil,
-        addSpacePrefix: Bool? = nil
+        addSpacePrefix: Bool? = nil, allowUnknownPreTokenizer: Bool = false
     ) throws {
         guard let model = Model(rawValue: modelName) else {
             throw TokenizerError(
@@ -120,13 +125,19 @@ public final class Tokenizer: Sendable {
         var tokenTypes = (types ?? []).map { TokenType(rawValue: $0) ?? .undefined }
         if types == nil { tokenTypes = [TokenType](repeating: .normal, count: n) }
 
-        var textToId: [String: Int] = [:]
-        textToId.reserveCapacity(n)
-        for (i, t) in texts.enumerated() { textToId[t] = i }
+        // stored text -> id (a later duplicate wins, as in llama.cpp)
+        var textTable = ByteSequenceTable(minimumCapacity: n)
+        for i in 0..<n {
+            Self.withUTF8(texts[i]) { textTable.insert($0, value: UInt64(i)) }
+        }
 
         // end-of-generation tokens, forced to control type as llama.cpp does
         var eog = Set<Int>()
-        for (i, t) in texts.enumerated() where Self.endOfGenerationTexts.contains(t) && textToId[t] == i {
+        for i in 0..<n {
+            let first = texts[i].utf8.first
+            guard first == 0x3C || first == 0x5F, Self.endOfGenerationTexts.contains(texts[i]),
+                Self.withUTF8(texts[i], { textTable.find($0) }) == UInt64(i)
+            else { continue }
             eog.insert(i)
             tokenTypes[i] = .control
         }
@@ -144,7 +155,7 @@ public final class Tokenizer: Sendable {
         if let eot = valid(eot) { eog.insert(eot) }
         self.tokens = texts
         self.tokenTypes = tokenTypes
-        self.textToId = textToId
+        self.textToId = textTable
         self.bos = bosId
         self.eos = eosId
         self.endOfGenerationIds = eog
@@ -166,30 +177,49 @@ public final class Tokenizer: Sendable {
         switch model {
         case .gpt2:
             let pre = PreTokenizer(name: pre)
+            guard pre.recognized || allowUnknownPreTokenizer else {
+                throw TokenizerError(
+                    "unsupported tokenizer.ggml.pre '\(pre.name ?? "")' (supported: "
+                        + PreTokenizer.supportedNames.joined(separator: ", ") + ")")
+            }
             preTokenizer = pre
             preTokenizerName = pre.name
             preTokenizerRecognized = pre.recognized
             self.addBOS = addBOS ?? pre.defaultAddBOS
             self.addEOS = addEOS ?? false
 
+            // raw bytes -> id, for texts made only of byte-alphabet characters
             var raw = ByteSequenceTable(minimumCapacity: n)
-            for (i, t) in texts.enumerated() {
-                if let bytes = GPT2ByteMap.decode(t) { raw.insert(bytes, value: UInt64(i)) }
+            var buffer: [UInt8] = []
+            for i in 0..<n {
+                buffer.removeAll(keepingCapacity: true)
+                if GPT2ByteMap.decode(texts[i], into: &buffer) { raw.insert(buffer, value: UInt64(i)) }
             }
             var byteTokens = [Int32](repeating: -1, count: 256)
             for b in 0..<256 {
                 if let id = raw.find([UInt8(b)]) { byteTokens[b] = Int32(id) }
             }
+            // merges "left right" -> (left id, right id) -> (rank, merged id)
             var table = BPEMergeTable(minimumCapacity: merges.count)
+            var joined: [UInt8] = []
             for (rank, merge) in merges.enumerated() {
-                let utf8 = merge.utf8
-                guard utf8.count > 1,
-                    let space = utf8.dropFirst().firstIndex(of: 0x20)
-                else { continue }
-                let left = String(merge[..<space])
-                let right = String(merge[merge.index(after: space)...])
-                guard let l = textToId[left], let r = textToId[right], let m = textToId[left + right] else { continue }
-                table.insert(left: Int32(l), right: Int32(r), rank: rank, merged: Int32(m))
+                Self.withUTF8(merge) { m in
+                    guard m.count > 2 else { return }
+                    var space = -1
+                    for k in 1..<m.count where m[k] == 0x20 {
+                        space = k
+                        break
+                    }
+                    guard space > 0 else { return }
+                    guard let l = textTable.find(UnsafeBufferPointer(rebasing: m[0..<space])),
+                        let r = textTable.find(UnsafeBufferPointer(rebasing: m[(space + 1)...]))
+                    else { return }
+                    joined.removeAll(keepingCapacity: true)
+                    joined.append(contentsOf: m[0..<space])
+                    joined.append(contentsOf: m[(space + 1)...])
+                    guard let merged = textTable.find(joined) else { return }
+                    table.insert(left: Int32(l), right: Int32(r), rank: rank, merged: Int32(merged))
+                }
             }
             rawToId = raw
             merger = BPEMerger(merges: table, byteTokens: byteTokens)
@@ -202,24 +232,22 @@ public final class Tokenizer: Sendable {
             preTokenizerRecognized = true
             self.addBOS = addBOS ?? true
             self.addEOS = addEOS ?? false
-            var table = ByteSequenceTable(minimumCapacity: n)
-            for (i, t) in texts.enumerated() { table.insert(Array(t.utf8), value: UInt64(i)) }
             let hex = Array("0123456789ABCDEF".utf8)
             var byteTokens = [Int32](repeating: -1, count: 256)
             for b in 0..<256 {
                 let name: [UInt8] = [0x3C, 0x30, 0x78, hex[b >> 4], hex[b & 15], 0x3E]  // <0xXX>
-                if let id = table.find(name) ?? table.find([UInt8(b)]) { byteTokens[b] = Int32(id) }
+                if let id = textTable.find(name) ?? textTable.find([UInt8(b)]) { byteTokens[b] = Int32(id) }
             }
             rawToId = ByteSequenceTable()
             merger = nil
             sentencePiece = SentencePieceModel(
-                scores: scores, textToId: table, byteTokens: byteTokens, unknown: Int32(valid(unknown) ?? valid(0) ?? -1),
-                addSpacePrefix: addSpacePrefix ?? true)
+                scores: scores, textToId: textTable, byteTokens: byteTokens,
+                unknown: Int32(valid(unknown) ?? valid(0) ?? -1), addSpacePrefix: addSpacePrefix ?? true)
         }
 
         // decoded bytes of every token
         var arena: [UInt8] = []
-        arena.reserveCapacity(n * 6)
+        arena.reserveCapacity(n * 8)
         var starts: [Int32] = [0]
         starts.reserveCapacity(n + 1)
         for i in 0..<n {
@@ -227,23 +255,21 @@ public final class Tokenizer: Sendable {
             switch tokenTypes[i] {
             case .normal:
                 if model == .gpt2 {
-                    arena.append(contentsOf: GPT2ByteMap.decodeLenient(t))
+                    GPT2ByteMap.decodeLenient(t, into: &arena)
                 } else {
-                    for b in t.utf8 { arena.append(b) }
-                    // U+2581 -> space
-                    var k = arena.count - t.utf8.count
-                    var w = k
-                    while k < arena.count {
-                        if k + 2 < arena.count && arena[k] == 0xE2 && arena[k + 1] == 0x96 && arena[k + 2] == 0x81 {
-                            arena[w] = 0x20
-                            k += 3
-                        } else {
-                            arena[w] = arena[k]
-                            k += 1
+                    // U+2581 (E2 96 81) -> space
+                    Self.withUTF8(t) { u in
+                        var k = 0
+                        while k < u.count {
+                            if k + 2 < u.count && u[k] == 0xE2 && u[k + 1] == 0x96 && u[k + 2] == 0x81 {
+                                arena.append(0x20)
+                                k += 3
+                            } else {
+                                arena.append(u[k])
+                                k += 1
+                            }
                         }
-                        w += 1
                     }
-                    arena.removeLast(arena.count - w)
                 }
             case .control, .unknown, .userDefined:
                 arena.append(contentsOf: t.utf8)
@@ -251,7 +277,7 @@ public final class Tokenizer: Sendable {
                 if let b = Self.parseByteToken(t) {
                     arena.append(b)
                 } else if model == .gpt2 {
-                    arena.append(contentsOf: GPT2ByteMap.decodeLenient(t))
+                    GPT2ByteMap.decodeLenient(t, into: &arena)
                 }
             case .unused, .undefined:
                 break
@@ -260,6 +286,12 @@ public final class Tokenizer: Sendable {
         }
         pieceArena = arena
         pieceStart = starts
+    }
+
+    @inline(__always)
+    static func withUTF8<R>(_ s: String, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        if let r = try s.utf8.withContiguousStorageIfAvailable(body) { return r }
+        return try Array(s.utf8).withUnsafeBufferPointer(body)
     }
 
     /// "<0xAB>" -> 0xAB
@@ -279,7 +311,9 @@ public final class Tokenizer: Sendable {
     }
 
     /// The id of the token whose stored text is exactly `text` (e.g. "<|im_start|>").
-    public func tokenId(for text: String) -> Int? { textToId[text] }
+    public func tokenId(for text: String) -> Int? {
+        Self.withUTF8(text) { textToId.find($0) }.map { Int($0) }
+    }
 
     public func tokenType(_ id: Int) -> TokenType {
         id >= 0 && id < tokenTypes.count ? tokenTypes[id] : .undefined
