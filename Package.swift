@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layers depend downward only (DESIGN.md section 4):
-//   collm (CLI) -> LLM (engine) -> CKernels (C hot loops)
+//   collm (CLI) -> CollabCore (wire codec, protocol) -> LLM (engine) -> CKernels (C hot loops)
 let kernelFlags: [CSetting] = [
     // Kernels are built optimized in every configuration: debug test runs would crawl otherwise.
     .unsafeFlags(["-O3", "-fno-math-errno", "-ffp-contract=fast"]),
@@ -28,14 +28,17 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        .target(name: "CollabCore", dependencies: ["LLM", "CKernels"]),
         .executableTarget(
             name: "collm",
             dependencies: [
                 "LLM",
+                "CollabCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "KernelTests", dependencies: ["CKernels"]),
         .testTarget(name: "LLMTests", dependencies: ["LLM", "CKernels"]),
+        .testTarget(name: "CollabCoreTests", dependencies: ["CollabCore", "LLM"]),
     ]
 )

@@ -136,3 +136,45 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(result.ppl, 31.11, accuracy: 31.11 * 0.02)
     }
 }
+
+extension ModelTests {
+    /// Running layers in pieces, with a token's upper layers deferred and computed together with
+    /// the next token (as the edge does after an early exit), leaves exactly the KV cache and
+    /// output of running every layer for every token in order.
+    func testDeferredUpperLayersGiveTheSameCacheAndLogits() throws {
+        let (_, tokenizer, model) = try ModelFixture.load()
+        let ids = tokenizer.encode("Paris is the capital and largest city of France", addSpecial: false)
+        let reference = model.makeCache(capacity: 64)
+        var h = try model.embed(ids)
+        try model.forward(&h, cache: reference)
+        let expected = try model.logits(h, rows: [ids.count - 1])
+
+        let cache = model.makeCache(capacity: 64)
+        var pendingUpper = HiddenStates(rows: 0, width: model.config.hiddenSize)
+        var last = HiddenStates(rows: 0, width: model.config.hiddenSize)
+        for (i, id) in ids.enumerated() {
+            var x = try model.embed([id])
+            try model.forward(&x, cache: cache, only: 0..<10)
+            pendingUpper.append(x)
+            XCTAssertEqual(cache.count(layer: 9), i + 1)
+            if i % 3 == 2 || i == ids.count - 1 {  // every third token completes the deferred rows
+                try model.forward(&pendingUpper, cache: cache, only: 10..<30)
+                last = pendingUpper.rows(pendingUpper.rows - 1..<pendingUpper.rows)
+                pendingUpper = HiddenStates(rows: 0, width: model.config.hiddenSize)
+            } else {
+                XCTAssertLessThan(cache.count(layer: 29), i + 1)
+            }
+        }
+        XCTAssertEqual(cache.count, ids.count)
+        for layer in [0, 9, 10, 29] {
+            XCTAssertLessThan(relativeError(cache.snapshot(layer: layer).keys, reference.snapshot(layer: layer).keys), 1e-5)
+            XCTAssertLessThan(relativeError(cache.snapshot(layer: layer).values, reference.snapshot(layer: layer).values), 1e-5)
+        }
+        XCTAssertLessThan(relativeError(try model.logits(last), expected), 1e-4)
+        // Rows may not skip positions in a layer that is behind.
+        var gap = try model.embed([1])
+        try model.forward(&gap, cache: cache, only: 0..<10)
+        var ahead = try model.embed([2])
+        XCTAssertThrowsError(try model.forward(&ahead, batch: [BatchSegment(cache: cache, position: ids.count + 1, count: 1)], only: 10..<30))
+    }
+}

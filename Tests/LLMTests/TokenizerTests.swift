@@ -115,6 +115,13 @@ final class TokenizerTests: XCTestCase {
     func testVectorsLlamaBPE() throws { try checkVectors("llama-bpe") }
     func testVectorsQwen2() throws { try checkVectors("qwen2") }
     func testVectorsStarcoder() throws { try checkVectors("starcoder") }
+    // more pre-tokenizers, and SentencePiece vocabularies (tokenizer.ggml.model = llama)
+    func testVectorsRefact() throws { try checkVectors("refact") }
+    func testVectorsCommandR() throws { try checkVectors("command-r") }
+    func testVectorsMPT() throws { try checkVectors("mpt") }
+    func testVectorsFalcon() throws { try checkVectors("falcon") }
+    func testVectorsLlamaSPM() throws { try checkVectors("llama-spm") }
+    func testVectorsPhi3() throws { try checkVectors("phi-3") }
 
     // MARK: - default model
 
@@ -254,10 +261,16 @@ final class TokenizerTests: XCTestCase {
         XCTAssertEqual(tok.tokenId(for: "<x>"), 257)
     }
 
-    func testUnsupportedModelThrows() {
+    func testUnsupportedModelOrPreTokenizerThrows() throws {
         XCTAssertThrowsError(try Tokenizer(tokens: ["a"], model: "bert")) { error in
             XCTAssertTrue("\(error)".contains("unsupported"), "\(error)")
         }
+        XCTAssertThrowsError(try Tokenizer(tokens: ["a"], pre: "deepseek-llm")) { error in
+            XCTAssertTrue("\(error)".contains("deepseek-llm"), "\(error)")
+        }
+        let fallback = try Tokenizer(tokens: ["a"], pre: "deepseek-llm", allowUnknownPreTokenizer: true)
+        XCTAssertFalse(fallback.preTokenizerRecognized)
+        XCTAssertTrue(try Tokenizer(tokens: ["a"], pre: nil).preTokenizerRecognized)  // missing = "default"
     }
 
     // MARK: - BPE internals

@@ -1,11 +1,15 @@
 /// Keys and values of one sequence for a range of layers, f32, position-major
 /// (`[position][kvHead][headDim]`), grown on demand up to `capacity` positions.
+/// Each layer tracks its own filled length: with early exits, a token's upper layers may be
+/// computed later than its lower ones (deferred completion), so layers can briefly differ.
 public final class KVCache: @unchecked Sendable {
     public let layers: Range<Int>
     public let kvDim: Int
     public let capacity: Int
-    /// Positions held (the next token goes at `count`).
-    public private(set) var count = 0
+    /// Positions filled in every layer (the next token goes at `count` once all layers catch up).
+    public var count: Int { layerCounts.min() ?? 0 }
+    /// Positions filled per layer, indexed from `layers.lowerBound`.
+    public private(set) var layerCounts: [Int]
     private var allocated = 0
     private var keys: [UnsafeMutablePointer<Float>] = []
     private var values: [UnsafeMutablePointer<Float>] = []
@@ -14,7 +18,11 @@ public final class KVCache: @unchecked Sendable {
         self.layers = layers
         self.kvDim = kvDim
         self.capacity = capacity
+        layerCounts = [Int](repeating: 0, count: layers.count)
     }
+
+    /// Positions filled in one layer.
+    public func count(layer: Int) -> Int { layerCounts[layer - layers.lowerBound] }
 
     deinit { release() }
 
@@ -33,8 +41,8 @@ public final class KVCache: @unchecked Sendable {
             let k = UnsafeMutablePointer<Float>.allocate(capacity: size)
             let v = UnsafeMutablePointer<Float>.allocate(capacity: size)
             if allocated > 0 {
-                k.update(from: keys[i], count: count * kvDim)
-                v.update(from: values[i], count: count * kvDim)
+                k.update(from: keys[i], count: layerCounts[i] * kvDim)
+                v.update(from: values[i], count: layerCounts[i] * kvDim)
             }
             newKeys.append(k)
             newValues.append(v)
@@ -49,17 +57,17 @@ public final class KVCache: @unchecked Sendable {
     func keys(layer: Int) -> UnsafeMutablePointer<Float> { keys[layer - layers.lowerBound] }
     func values(layer: Int) -> UnsafeMutablePointer<Float> { values[layer - layers.lowerBound] }
 
-    /// Records that positions up to `newCount` are filled (after all layers wrote them).
-    func commit(count newCount: Int) { count = newCount }
+    /// Records that `layer` holds positions up to `newCount`.
+    func commit(layer: Int, count newCount: Int) { layerCounts[layer - layers.lowerBound] = newCount }
 
-    /// Forgets positions at and after `position` (for rewinding drafts or resyncs).
+    /// Forgets positions at and after `position` in every layer (for rewinding drafts or resyncs).
     public func truncate(to position: Int) {
-        count = min(count, max(0, position))
+        layerCounts = layerCounts.map { min($0, max(0, position)) }
     }
 
     /// A copy of one layer's keys and values for the held positions (for tests and inspection).
     public func snapshot(layer: Int) -> (keys: [Float], values: [Float]) {
-        let n = count * kvDim
+        let n = count(layer: layer) * kvDim
         return (Array(UnsafeBufferPointer(start: keys(layer: layer), count: n)),
                 Array(UnsafeBufferPointer(start: values(layer: layer), count: n)))
     }

@@ -57,35 +57,50 @@ public final class LlamaModel: @unchecked Sendable {
         return out
     }
 
-    /// Runs this instance's layers over one sequence's new rows, appended at the cache's end.
-    public func forward(_ hidden: inout HiddenStates, cache: KVCache) throws {
-        try forward(&hidden, batch: [BatchSegment(cache: cache, position: cache.count, count: hidden.rows)])
+    /// Runs this instance's layers (or the sub-range `only`) over one sequence's new rows,
+    /// appended at the end of the first layer run.
+    public func forward(_ hidden: inout HiddenStates, cache: KVCache, only: Range<Int>? = nil) throws {
+        guard let first = (only ?? layers).first else { return }
+        let position = cache.count(layer: first)
+        try forward(&hidden, batch: [BatchSegment(cache: cache, position: position, count: hidden.rows)], only: only)
     }
 
-    /// Runs this instance's layers over rows from several sequences in one pass: matrix products
-    /// see all rows at once; attention reads each segment's own cache. A segment may start before
-    /// its cache's end (rewriting positions), but not after it.
-    public func forward(_ hidden: inout HiddenStates, batch: [BatchSegment]) throws {
+    /// Runs this instance's layers (or the sub-range `only`) over rows from several sequences in one
+    /// pass: matrix products see all rows at once; attention reads each segment's own cache. A segment
+    /// may start before a layer's filled end (rewriting positions), but not after it.
+    public func forward(_ hidden: inout HiddenStates, batch: [BatchSegment], only: Range<Int>? = nil) throws {
+        let range = only ?? layers
+        guard range.lowerBound >= layers.lowerBound, range.upperBound <= layers.upperBound else {
+            throw EngineError.invalidLayerRange(range, layerCount: config.layerCount)
+        }
         guard hidden.width == config.hiddenSize else {
             throw EngineError.shapeMismatch("hidden width \(hidden.width), model width \(config.hiddenSize)")
         }
         guard batch.reduce(0, { $0 + $1.count }) == hidden.rows else {
             throw EngineError.shapeMismatch("batch covers \(batch.reduce(0) { $0 + $1.count }) rows, hidden has \(hidden.rows)")
         }
+        guard Set(batch.map { ObjectIdentifier($0.cache) }).count == batch.count else {
+            throw EngineError.shapeMismatch("a cache appears twice in one batch")
+        }
         for segment in batch {
-            guard segment.cache.layers == layers, segment.position >= 0, segment.position <= segment.cache.count else {
-                throw EngineError.shapeMismatch("segment at \(segment.position) does not fit its cache (\(segment.cache.count) held, layers \(segment.cache.layers))")
+            let cache = segment.cache
+            guard cache.layers == layers, segment.position >= 0,
+                  range.allSatisfy({ segment.position <= cache.count(layer: $0) }) else {
+                throw EngineError.shapeMismatch("segment at \(segment.position) does not fit its cache (layers \(cache.layers), filled \(cache.layerCounts))")
             }
-            guard segment.cache.reserve(segment.position + segment.count) else {
-                throw EngineError.contextFull(needed: segment.position + segment.count, capacity: segment.cache.capacity)
+            guard cache.reserve(segment.position + segment.count) else {
+                throw EngineError.contextFull(needed: segment.position + segment.count, capacity: cache.capacity)
             }
         }
         if hidden.rows == 0 { return }
         let rows = hidden.rows
+        let selected = blocks[(range.lowerBound - layers.lowerBound)..<(range.upperBound - layers.lowerBound)]
         hidden.values.withUnsafeMutableBufferPointer { x in
-            for block in blocks { run(block, on: x.baseAddress!, rows: rows, batch: batch) }
+            for block in selected { run(block, on: x.baseAddress!, rows: rows, batch: batch) }
         }
-        for segment in batch { segment.cache.commit(count: segment.position + segment.count) }
+        for segment in batch {
+            for layer in range { segment.cache.commit(layer: layer, count: segment.position + segment.count) }
+        }
     }
 
     /// Logits (final norm + head) for the selected rows: `rows.count` vectors of vocabulary size.
