@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layers depend downward only (DESIGN.md section 4):
-//   collm (CLI) -> CollabCore (wire codec, protocol) -> LLM (engine) -> CKernels (C hot loops)
+//   collm (CLI) -> Edge (exits, upload log) | Cloud (context manager) -> CollabCore (wire codec, protocol) -> LLM (engine) -> CKernels (C hot loops)
 let kernelFlags: [CSetting] = [
     // Kernels are built optimized in every configuration: debug test runs would crawl otherwise.
     .unsafeFlags(["-O3", "-fno-math-errno", "-ffp-contract=fast"]),
@@ -18,6 +18,10 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .target(name: "CKernels", cSettings: kernelFlags),
@@ -29,6 +33,17 @@ let package = Package(
             ]
         ),
         .target(name: "CollabCore", dependencies: ["LLM", "CKernels"]),
+        .target(name: "Cloud", dependencies: ["CollabCore", "LLM"]),
+        .target(name: "Edge", dependencies: ["CollabCore", "LLM"]),
+        // Edge <-> cloud gRPC protocol: generated code (scripts/generate-protos.sh) + version constants.
+        .target(
+            name: "CollabProtocol",
+            dependencies: [
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
         .executableTarget(
             name: "collm",
             dependencies: [
@@ -40,5 +55,14 @@ let package = Package(
         .testTarget(name: "KernelTests", dependencies: ["CKernels"]),
         .testTarget(name: "LLMTests", dependencies: ["LLM", "CKernels"]),
         .testTarget(name: "CollabCoreTests", dependencies: ["CollabCore", "LLM"]),
+        .testTarget(name: "CloudTests", dependencies: ["Cloud", "Edge", "CollabCore", "LLM"]),
+        .testTarget(
+            name: "CollabProtocolTests",
+            dependencies: [
+                "CollabProtocol",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ]
+        ),
     ]
 )

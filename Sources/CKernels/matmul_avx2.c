@@ -23,6 +23,8 @@ static CK_TARGET_AVX2 CK_ALWAYS_INLINE void q4_tile(const ck_type t, const int N
     const __m256i m4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
     __m256 acc[4];
     for (int j = 0; j < NR; j++) acc[j] = _mm256_setzero_ps();
+    __m256 accm[4];  // offset terms in their own chain: halves the FMA latency per block
+    for (int j = 0; j < NR; j++) accm[j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *w = P + b * bb;
         if (NR == 1) prefetch_block(w, bb);
@@ -44,9 +46,10 @@ static CK_TARGET_AVX2 CK_ALWAYS_INLINE void q4_tile(const ck_type t, const int N
             __m256i s = _mm256_add_epi16(_mm256_add_epi16(s0, s1), _mm256_add_epi16(s2, s3));
             __m256 f = _mm256_cvtepi32_ps(_mm256_madd_epi16(s, ones));
             acc[j] = _mm256_fmadd_ps(f, _mm256_mul_ps(dw, _mm256_set1_ps(a[j].d[b])), acc[j]);
-            acc[j] = _mm256_fmadd_ps(mw, _mm256_set1_ps(a[j].s[b]), acc[j]);
+            accm[j] = _mm256_fmadd_ps(mw, _mm256_set1_ps(a[j].s[b]), accm[j]);
         }
     }
+    for (int j = 0; j < NR; j++) acc[j] = _mm256_add_ps(acc[j], accm[j]);
     for (int j = 0; j < NR; j++) _mm256_storeu_ps(out + 8 * j, acc[j]);
 }
 

@@ -35,8 +35,8 @@ static VNNI_FN CK_ALWAYS_INLINE void q4_tile(const ck_type t, const int NR, cons
                                              const ck_qact_row *a, float *out) {
     const int64_t bb = t == CK_Q4_1 ? 160 : 144;
     const __m256i m4 = _mm256_set1_epi8(15);
-    __m256 acc[4];
-    for (int j = 0; j < NR; j++) acc[j] = _mm256_setzero_ps();
+    __m256 acc[4], accm[4];  // offset terms in their own chain (latency)
+    for (int j = 0; j < NR; j++) acc[j] = accm[j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *w = P + b * bb;
         if (NR == 1) prefetch_block(w, bb);
@@ -62,10 +62,10 @@ static VNNI_FN CK_ALWAYS_INLINE void q4_tile(const ck_type t, const int NR, cons
             sh = DPBUSD(sh, h3, bcast4(q + 28));
             __m256 f = _mm256_cvtepi32_ps(_mm256_add_epi32(sl, sh));
             acc[j] = _mm256_fmadd_ps(f, _mm256_mul_ps(dw, _mm256_set1_ps(a[j].d[b])), acc[j]);
-            acc[j] = _mm256_fmadd_ps(mw, _mm256_set1_ps(a[j].s[b]), acc[j]);
+            accm[j] = _mm256_fmadd_ps(mw, _mm256_set1_ps(a[j].s[b]), accm[j]);
         }
     }
-    for (int j = 0; j < NR; j++) _mm256_storeu_ps(out + 8 * j, acc[j]);
+    for (int j = 0; j < NR; j++) _mm256_storeu_ps(out + 8 * j, _mm256_add_ps(acc[j], accm[j]));
 }
 
 // Q8_0: w + 128 = w ^ 0x80 is unsigned, so sum((w + 128) * a) - 128 * sum(a) = sum(w * a), exactly

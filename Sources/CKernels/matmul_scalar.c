@@ -47,8 +47,8 @@ static inline int32_t block_dot(ck_type t, const uint8_t *q, int r, const int8_t
     return s;
 }
 
-// Quantized weights (panel layout) x int8 activations. Per block:
-//   y += (dw * da) * isum + mw * s      with mw = m (Q4_1), -8 dw (Q4_0), 0 (Q8_0)
+// Quantized weights (panel layout) x int8 activations:
+//   y = sum_b (dw * da) * isum  +  sum_b mw * s      with mw = m (Q4_1), -8 dw (Q4_0), 0 (Q8_0)
 void ck_mm_quant_scalar(ck_type t, const void *packed, int64_t rows, int64_t cols,
                         const void *act, int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1) {
     (void)rows;
@@ -60,17 +60,17 @@ void ck_mm_quant_scalar(ck_type t, const void *packed, int64_t rows, int64_t col
             ck_qact_row a = ck_qact_at(act, cols, j);
             float acc[CK_PANEL];
             for (int r = 0; r < CK_PANEL; r++) {
-                float s = 0;
+                float s = 0, sm = 0;  // scale and offset terms summed apart, as the SIMD paths
                 for (int64_t b = 0; b < nb; b++) {
                     const uint8_t *blk = P + (size_t)b * pb;
                     const uint16_t *dh = (const uint16_t *)(blk + qb), *mh = dh + 8;
                     float dw = ck_f16_to_f32(dh[r]);
                     int32_t isum = block_dot(t, blk, r, a.q + b * CK_QK);
                     s += dw * a.d[b] * (float)isum;
-                    if (t == CK_Q4_1) s += ck_f16_to_f32(mh[r]) * a.s[b];
-                    else if (t == CK_Q4_0) s += (-8.0f * dw) * a.s[b];
+                    if (t == CK_Q4_1) sm += ck_f16_to_f32(mh[r]) * a.s[b];
+                    else if (t == CK_Q4_0) sm += (-8.0f * dw) * a.s[b];
                 }
-                acc[r] = s;
+                acc[r] = s + sm;
             }
             ck_store_panel(y + j * ldy, acc, p * CK_PANEL, r0, r1);
         }

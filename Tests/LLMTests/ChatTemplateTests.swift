@@ -66,6 +66,11 @@ final class ChatTemplateTests: XCTestCase {
         XCTAssertEqual(
             ChatTemplate.defaultSystemMessage(inTemplate: Self.smolLM2Template),
             ChatTemplate.smolLM2DefaultSystemMessage)
+        // The GGUF stores the template with real newlines inside the Jinja string literals.
+        let withNewlines = Self.smolLM2Template.replacingOccurrences(of: "\\n", with: "\n")
+        XCTAssertTrue(withNewlines.contains("<|im_start|>system\nYou are"))
+        XCTAssertEqual(ChatTemplate.defaultSystemMessage(inTemplate: withNewlines), ChatTemplate.smolLM2DefaultSystemMessage)
+        XCTAssertEqual(ChatTemplate.detect(from: withNewlines), .chatML)
         let noDefault = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
         XCTAssertNil(ChatTemplate.defaultSystemMessage(inTemplate: noDefault))
     }

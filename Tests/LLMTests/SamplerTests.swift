@@ -144,6 +144,53 @@ final class SamplerTests: XCTestCase {
         }
     }
 
+    func testFrequenciesOverAWiderVocabularyMatchSoftmax() {
+        // 101 tokens: exercises the vectorised block walk (and its scalar tail) of the unfiltered draw.
+        var g = Xoshiro256StarStar(seed: 31)
+        var logits = (0..<101).map { _ in Float(g.nextUnitDouble() * 3) }
+        logits[50] = -.infinity
+        logits[99] = 4
+        let expected = softmax(logits)
+        let n = 60_000
+        let freq = frequencies(SamplingParameters(temperature: 1, seed: 17), logits, n: n)
+        XCTAssertEqual(freq[50], 0)
+        var chiSquare = 0.0
+        for i in logits.indices where expected[i] > 0 {
+            let diff = freq[i] * Double(n) - expected[i] * Double(n)
+            chiSquare += diff * diff / (expected[i] * Double(n))
+        }
+        // 99 degrees of freedom: mean 99, sd ~14; 170 is far in the tail.
+        XCTAssertLessThan(chiSquare, 170)
+    }
+
+    func testVectorisedExpAndSums() {
+        var x: [Float] = stride(from: -90.0, through: 88.0, by: 0.37).map { Float($0) }
+        x += [-.infinity, .nan, 0, 1, -1]
+        x.withUnsafeBufferPointer { xs in
+            var out = [Float](repeating: -1, count: xs.count)
+            let total = out.withUnsafeMutableBufferPointer { vectorExpSum(xs, shift: 0, into: $0.baseAddress!) }
+            var reference = 0.0
+            for (i, v) in xs.enumerated() {
+                let e = v.isNaN || v < -87 ? 0 : Foundation.exp(Double(v))
+                reference += e
+                if e == 0 {
+                    XCTAssertEqual(out[i], 0, "x=\(v)")
+                } else {
+                    XCTAssertEqual(Double(out[i]), e, accuracy: e * 1e-6, "x=\(v)")
+                }
+            }
+            XCTAssertEqual(total, reference, accuracy: reference * 1e-6)
+            XCTAssertEqual(vectorMax(xs), xs.filter { !$0.isNaN }.max()!)
+        }
+        XCTAssertEqual([Float]().withUnsafeBufferPointer { vectorMax($0) }, -.infinity)
+        XCTAssertEqual(Sampler.argmax([Float](repeating: .nan, count: 40)), 0)
+        XCTAssertEqual(Sampler.argmax([Float](repeating: -.infinity, count: 40) + [-1]), 40)
+        var ties = [Float](repeating: 0, count: 70)
+        ties[33] = 2
+        ties[65] = 2
+        XCTAssertEqual(Sampler.argmax(ties), 33)
+    }
+
     func testTemperatureSharpensAndFlattens() {
         let logits: [Float] = [1.0, 0.0]
         let n = 40_000
@@ -209,18 +256,59 @@ final class SamplerTests: XCTestCase {
         XCTAssertGreaterThan(freq[0], 0.1)
     }
 
+    /// Reference nucleus by full sort: ids of the shortest best-first prefix whose mass reaches p.
+    private func referenceNucleus(_ logits: [Float], p: Float) -> Set<Int> {
+        let probs = softmax(logits)
+        let order = logits.indices.sorted { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
+        var cumulative = 0.0
+        var kept = Set<Int>()
+        for id in order {
+            kept.insert(id)
+            cumulative += probs[id]
+            if cumulative >= Double(p) { break }
+        }
+        return kept
+    }
+
+    func testNucleusMatchesFullSortReference() {
+        var g = Xoshiro256StarStar(seed: 12)
+        for trial in 0..<6 {
+            let n = trial < 3 ? 3000 : 49_152
+            var logits = (0..<n).map { _ in Float(g.nextUnitDouble() * Double(2 + trial * 3)) }
+            // Ties and far-away tokens too.
+            for i in stride(from: 0, to: n, by: 97) { logits[i] = logits[0] }
+            logits[n - 1] = -1000
+            logits[n / 2] = -.infinity
+            for p: Float in [0.1, 0.5, 0.9, 0.99] {
+                let got = logits.withUnsafeBufferPointer { Sampler.nucleus($0, topP: p) }
+                XCTAssertEqual(Set(got.map { Int($0.id) }), referenceNucleus(logits, p: p), "trial \(trial) p \(p)")
+                XCTAssertEqual(got.count, Set(got.map(\.id)).count)
+            }
+        }
+    }
+
     func testTopPOnLargeVocabularyWithoutTopK() {
-        // A flat tail: the nucleus needs thousands of tokens, exercising the growing prefix.
-        var logits = [Float](repeating: 0, count: 49_152)
-        logits[7] = 12  // ~ e^12 / (e^12 + 49151) ~ 0.77
-        var sampler = Sampler(parameters: SamplingParameters(temperature: 1, topP: 0.7, seed: 1))
+        // A wide tail: the nucleus holds tens of thousands of tokens.
+        var g = Xoshiro256StarStar(seed: 5)
+        var logits = (0..<49_152).map { _ in Float(g.nextUnitDouble()) }
+        logits[7] = 12
+        let probs = softmax(logits)
+        var sampler = Sampler(parameters: SamplingParameters(temperature: 1, topP: Float(probs[7]) - 0.01, seed: 1))
         for _ in 0..<20 { XCTAssertEqual(sampler.sample(logits: logits), 7) }
+
+        let nucleus = referenceNucleus(logits, p: 0.9)
+        XCTAssertGreaterThan(nucleus.count, 10_000)
+        let mass = nucleus.reduce(0.0) { $0 + probs[$1] }
         sampler = Sampler(parameters: SamplingParameters(temperature: 1, topP: 0.9, seed: 1))
-        var others = 0
-        for _ in 0..<400 where sampler.sample(logits: logits) != 7 { others += 1 }
-        // Nucleus = token 7 + about (0.9 - 0.77) of the tail; conditional share of the tail ~ 0.13/0.9.
-        XCTAssertGreaterThan(others, 20)
-        XCTAssertLessThan(others, 110)
+        let n = 300
+        var sevens = 0
+        for _ in 0..<n {
+            let id = sampler.sample(logits: logits)
+            XCTAssertTrue(nucleus.contains(id), "token \(id) outside the nucleus")
+            if id == 7 { sevens += 1 }
+        }
+        let expected = probs[7] / mass
+        XCTAssertEqual(Double(sevens) / Double(n), expected, accuracy: 5 * (expected * (1 - expected) / Double(n)).squareRoot())
     }
 
     func testMinPDropsUnlikelyTokens() {

@@ -15,7 +15,9 @@ public final class TextGenerator {
     }
 
     /// Tokens that end generation: EOS and the chat template's end-of-turn token.
-    public var stopTokens: Set<Int> {
+    public var stopTokens: Set<Int> { Self.stopTokens(of: tokenizer) }
+
+    public static func stopTokens(of tokenizer: Tokenizer) -> Set<Int> {
         var stops: Set<Int> = []
         if let eos = tokenizer.eos { stops.insert(eos) }
         if let end = tokenizer.tokenId(for: "<|im_end|>") { stops.insert(end) }

@@ -25,11 +25,12 @@ struct SamplingCandidate: Sendable {
 /// temperature-1 distribution; temperature only shapes the final draw.
 ///
 /// Cost for a 49k vocabulary: greedy is one pass; top-k uses a size-k heap (no full sort); top-p without top-k
-/// partially sorts a growing prefix until it covers the nucleus; min-p alone and plain temperature need no sort.
+/// finds the nucleus with a logit histogram and sorts only one bucket; min-p alone and temperature need no sort.
 public struct Sampler: Sendable {
     public let parameters: SamplingParameters
     private var rng: Xoshiro256StarStar
     private var scratch: [Float] = []
+    private var weightScratch: [Float] = []
 
     /// With `parameters.seed == nil` the generator is seeded from system entropy.
     public init(parameters: SamplingParameters = .greedy) {
@@ -77,19 +78,10 @@ public struct Sampler: Sendable {
 
     /// Index of the largest logit; ties go to the lowest id; NaNs are ignored (all-NaN gives 0).
     public static func argmax(_ logits: UnsafeBufferPointer<Float>) -> Int {
-        var best = 0
-        var bestValue = -Float.infinity
-        var found = false
-        for i in 0..<logits.count {
-            let v = logits[i]
-            if v.isNaN { continue }
-            if !found || v > bestValue {
-                best = i
-                bestValue = v
-                found = true
-            }
-        }
-        return best
+        let m = vectorMax(logits)  // one vectorised pass, then find its first occurrence
+        guard let base = logits.baseAddress else { return 0 }
+        for i in 0..<logits.count where base[i] == m { return i }
+        return 0
     }
 
     public static func argmax(_ logits: [Float]) -> Int {
@@ -102,28 +94,25 @@ public struct Sampler: Sendable {
         let p = parameters
         if p.isGreedy { return Sampler.argmax(logits) }
         let n = logits.count
+        if (p.topK == 0 || p.topK >= n) && p.topP >= 1 && p.minP == 0 {
+            return drawFromAll(logits, temperature: p.temperature)
+        }
 
         var candidates: [SamplingCandidate]
-        var isSorted: Bool
-        // Softmax normaliser (sum of exp(l - max) at temperature 1) over the full current candidate set,
-        // needed by top-p when `candidates` holds only a sorted prefix of the vocabulary.
-        var total: Double? = nil
+        var topPApplied = false
         if p.topK > 0 && p.topK < n {
-            candidates = selectTop(logits, k: p.topK)
-            isSorted = true
+            candidates = selectTop(logits, k: p.topK)  // sorted, best first
+            guard candidates[0].logit.isFinite else { return Sampler.argmax(logits) }
         } else if p.topP < 1 {
-            let (maxLogit, sum) = Sampler.maxAndExpSum(logits)
-            guard maxLogit.isFinite else { return Sampler.argmax(logits) }
-            total = sum
-            candidates = Sampler.nucleusPrefix(logits, topP: p.topP, maxLogit: maxLogit, total: sum)
-            isSorted = true
+            // Top-p over the whole vocabulary without sorting it (bucketed threshold search).
+            candidates = Sampler.nucleus(logits, topP: p.topP)
+            if candidates.isEmpty { return Sampler.argmax(logits) }
+            topPApplied = true
         } else {
             // Every token (min-p applied while collecting: with top-k and top-p off it is the first filter).
             var threshold = -Float.infinity
             if p.minP > 0 {
-                var m = -Float.infinity
-                for i in 0..<n where logits[i] > m { m = logits[i] }
-                threshold = m + Foundation.log(p.minP)
+                threshold = vectorMax(logits) + Foundation.log(p.minP)
             }
             candidates = []
             candidates.reserveCapacity(p.minP > 0 ? 256 : n)
@@ -132,16 +121,13 @@ public struct Sampler: Sendable {
                 if v >= threshold { candidates.append(SamplingCandidate(id: Int32(i), logit: v)) }
             }
             if candidates.isEmpty { return Sampler.argmax(logits) }
-            isSorted = false
-        }
-        guard let first = candidates.first, first.logit.isFinite || !isSorted else {
-            return Sampler.argmax(logits)
         }
 
-        if p.topP < 1 {
-            // Sorted here: both branches that can reach this point with topP < 1 produce sorted candidates.
-            let maxLogit = first.logit
-            let sum = total ?? candidates.reduce(0.0) { $0 + Double(Foundation.exp($1.logit - maxLogit)) }
+        if p.topP < 1 && !topPApplied {
+            // Candidates are sorted here (top-k output): keep the shortest prefix whose mass reaches top-p.
+            let maxLogit = candidates[0].logit
+            var sum = 0.0
+            for c in candidates { sum += Double(Foundation.exp(c.logit - maxLogit)) }
             var cumulative = 0.0
             var keep = candidates.count
             for (i, c) in candidates.enumerated() {
@@ -154,17 +140,54 @@ public struct Sampler: Sendable {
             candidates.removeSubrange(keep...)
         }
 
-        if p.minP > 0 && isSorted {
-            let threshold = first.logit + Foundation.log(p.minP)
-            var keep = candidates.count
-            for (i, c) in candidates.enumerated() where c.logit < threshold {
-                keep = max(i, 1)
-                break
-            }
-            candidates.removeSubrange(keep...)
+        if p.minP > 0 {
+            var maxLogit = -Float.infinity
+            for c in candidates where c.logit > maxLogit { maxLogit = c.logit }
+            let threshold = maxLogit + Foundation.log(p.minP)
+            candidates.removeAll { $0.logit < threshold }  // the best candidate always survives
         }
 
         return draw(from: candidates, temperature: p.temperature)
+    }
+
+    /// No filter: a draw from softmax(logits / temperature) over the whole vocabulary, without building candidates.
+    private mutating func drawFromAll(_ logits: UnsafeBufferPointer<Float>, temperature: Float) -> Int {
+        let m = vectorMax(logits)
+        guard m.isFinite else { return Sampler.argmax(logits) }
+        let n = logits.count
+        var weights = weightScratch
+        weightScratch = []
+        if weights.count < n { weights = [Float](repeating: 0, count: n) }
+        defer { weightScratch = weights }
+        return weights.withUnsafeMutableBufferPointer { w -> Int in
+            let ws = w.baseAddress!
+            let sum = vectorExpSum(logits, shift: m, scale: 1 / temperature, into: ws)
+            let target = rng.nextUnitDouble() * sum
+            var cumulative = 0.0
+            var i = 0
+            // Skip whole blocks of 16 first, then walk inside the block that crosses the target.
+            while i + 16 <= n {
+                let block = blockSum(UnsafePointer(ws + i), 16)
+                if cumulative + Double(block) > target { break }
+                cumulative += Double(block)
+                i += 16
+            }
+            var lastPositive = -1
+            while i < n {
+                let wi = Double(ws[i])
+                if wi > 0 {
+                    cumulative += wi
+                    lastPositive = i
+                    if target < cumulative { return i }
+                }
+                i += 1
+            }
+            // Rounding left the target just past the total: the last token with weight.
+            if lastPositive >= 0 { return lastPositive }
+            var j = n - 1
+            while j > 0 && !(ws[j] > 0) { j -= 1 }
+            return j
+        }
     }
 
     /// Softmax at `temperature` over the candidates, then one draw.
@@ -196,40 +219,65 @@ public struct Sampler: Sendable {
 
     /// Max logit and sum of exp(l - max) over all non-NaN logits.
     static func maxAndExpSum(_ logits: UnsafeBufferPointer<Float>) -> (Float, Double) {
-        var m = -Float.infinity
-        for i in 0..<logits.count where logits[i] > m { m = logits[i] }
+        let m = vectorMax(logits)
         guard m.isFinite else { return (m, 0) }
-        var sum: Float = 0
-        var total = 0.0
-        // Accumulate in blocks of Float, flush to Double: fast and accurate enough for 10^5 terms.
-        var i = 0
-        while i < logits.count {
-            let end = Swift.min(i + 256, logits.count)
-            sum = 0
-            while i < end {
-                let v = logits[i]
-                if !v.isNaN { sum += Foundation.exp(v - m) }
-                i += 1
-            }
-            total += Double(sum)
-        }
-        return (m, total)
+        return (m, vectorExpSum(logits, shift: m))
     }
 
-    /// A sorted prefix of the vocabulary whose probability mass reaches `topP` (grows 128, 1024, 8192, ... tokens).
-    static func nucleusPrefix(
-        _ logits: UnsafeBufferPointer<Float>, topP: Float, maxLogit: Float, total: Double
-    ) -> [SamplingCandidate] {
+    /// The top-p nucleus of the whole vocabulary: the smallest set of best tokens (descending logit, ties to the
+    /// lower id) whose softmax mass reaches `topP`. Unsorted; empty when no logit is finite.
+    ///
+    /// Instead of sorting 49k logits, tokens are histogrammed by logit into buckets spanning the 30 nats below the
+    /// maximum (lower ones share the bottom bucket); buckets are summed from the top until the mass is reached,
+    /// and only the bucket where it is crossed gets sorted.
+    static func nucleus(_ logits: UnsafeBufferPointer<Float>, topP: Float) -> [SamplingCandidate] {
         let n = logits.count
-        var k = Swift.min(n, 128)
-        while true {
-            let prefix = selectTop(logits, k: k)
-            if k == n { return prefix }
-            var mass = 0.0
-            for c in prefix { mass += Double(Foundation.exp(c.logit - maxLogit)) }
-            if mass / total >= Double(topP) { return prefix }
-            k = Swift.min(n, k * 8)
+        let m = vectorMax(logits)
+        guard m.isFinite else { return [] }
+        let weights = [Float](unsafeUninitializedCapacity: n) { buffer, count in
+            _ = vectorExpSum(logits, shift: m, into: buffer.baseAddress!)
+            count = n
         }
+        let bucketCount = 1024
+        let span: Float = 30
+        let lo = m - span
+        let scale = Float(bucketCount - 1) / span
+        var bucketMass = [Double](repeating: 0, count: bucketCount)
+        var bucketOf = [Int16](repeating: -1, count: n)  // -1: zero weight (NaN / -inf)
+        var total = 0.0
+        for i in 0..<n {
+            let v = logits[i]
+            guard v > -Float.infinity else { continue }  // also false for NaN
+            let b = v <= lo ? 0 : Swift.min(bucketCount - 1, Int((v - lo) * scale))
+            bucketOf[i] = Int16(b)
+            let w = Double(weights[i])
+            bucketMass[b] += w
+            total += w
+        }
+        let target = Double(topP) * total
+        var cumulative = 0.0
+        var crossing = bucketCount - 1
+        while crossing > 0 && cumulative + bucketMass[crossing] < target {
+            cumulative += bucketMass[crossing]
+            crossing -= 1
+        }
+        var result: [SamplingCandidate] = []
+        var boundary: [SamplingCandidate] = []
+        for i in 0..<n {
+            let b = Int(bucketOf[i])
+            if b > crossing {
+                result.append(SamplingCandidate(id: Int32(i), logit: logits[i]))
+            } else if b == crossing {
+                boundary.append(SamplingCandidate(id: Int32(i), logit: logits[i]))
+            }
+        }
+        boundary.sort(by: SamplingCandidate.ranksBefore)
+        for c in boundary {
+            if cumulative >= target && !result.isEmpty { break }
+            result.append(c)
+            cumulative += Double(weights[Int(c.id)])
+        }
+        return result
     }
 }
 

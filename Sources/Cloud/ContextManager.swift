@@ -1,0 +1,168 @@
+import CollabCore
+import Foundation
+import LLM
+
+/// The cloud context manager (DESIGN.md section 7): sessions keyed by random ids and bound to their
+/// owner, uploaded states kept once, catch-up of pending states in batched forward passes, memory
+/// admission, LRU eviction and idle expiry. Not thread-safe: `CloudEngine` calls it from its one
+/// engine thread.
+public final class ContextManager {
+    public let model: LlamaModel
+    public let fingerprint: [UInt8]
+    public let limits: CloudLimits
+    private var sessions: [SessionID: CloudSession] = [:]
+    private(set) public var reservedBytes = 0
+    // Counters (cloud-wide).
+    public private(set) var batches = 0
+    public private(set) var batchedRows = 0
+    public private(set) var largestBatchSessions = 0
+    public private(set) var evictions = 0
+
+    public var splitLayer: Int { model.layers.lowerBound }
+    public var sessionCount: Int { sessions.count }
+
+    /// Bytes one position costs a session: KV for the cloud layers plus one pending state row.
+    public var bytesPerPosition: Int {
+        model.layers.count * model.config.kvDim * 4 * 2 + model.config.hiddenSize * 4
+    }
+
+    public init(model: LlamaModel, fingerprint: [UInt8], limits: CloudLimits = CloudLimits()) {
+        precondition(model.hasHead, "the cloud part must own the output head")
+        self.model = model
+        self.fingerprint = fingerprint
+        self.limits = limits
+    }
+
+    public func open(_ request: OpenRequest, owner: String, now: Date = Date()) throws -> OpenReply {
+        guard request.protocolVersion == CollabProtocol.version else {
+            throw CollabError(.invalidArgument, "protocol version \(request.protocolVersion) is not supported (this cloud speaks \(CollabProtocol.version))")
+        }
+        guard request.fingerprint == fingerprint else {
+            throw CollabError(.fingerprintMismatch, "the edge's model differs from the cloud's model")
+        }
+        guard request.splitLayer == splitLayer else {
+            throw CollabError(.fingerprintMismatch, "the edge splits at layer \(request.splitLayer), this cloud serves layers \(model.layers)")
+        }
+        if let resume = request.resume {
+            let session = try lookup(resume, owner: owner)
+            guard session.codec.format == request.wire else {
+                throw CollabError(.invalidArgument, "a resumed session keeps its wire format \(session.codec.format.rawValue)")
+            }
+            session.lastUse = now
+            return OpenReply(session: session.id, maxPositions: session.maxPositions,
+                             maxRowsPerAppend: limits.maxRowsPerAppend, positionsHeld: session.positionsHeld)
+        }
+        let maxPositions = min(request.maxPositions, limits.maxPositionsPerSession, model.config.contextLength)
+        guard request.maxPositions > 0 else {
+            throw CollabError(.invalidArgument, "max_positions must be positive")
+        }
+        let bytes = maxPositions * bytesPerPosition
+        try admit(bytes, now: now)
+        let codec: HiddenStateCodec
+        do {
+            codec = try HiddenStateCodec(format: request.wire, width: model.config.hiddenSize, maxRows: limits.maxRowsPerAppend)
+        } catch {
+            throw CollabError(.invalidArgument, "\(error)")
+        }
+        let session = CloudSession(id: SessionID.random(), owner: owner, codec: codec,
+                                   cache: model.makeCache(capacity: maxPositions), maxPositions: maxPositions,
+                                   reservedBytes: bytes)
+        session.lastUse = now
+        sessions[session.id] = session
+        reservedBytes += bytes
+        return OpenReply(session: session.id, maxPositions: maxPositions,
+                         maxRowsPerAppend: limits.maxRowsPerAppend, positionsHeld: 0)
+    }
+
+    /// Stores uploaded boundary states for positions `firstPosition ..< firstPosition + rows`.
+    /// Uploads must be contiguous; a repeated range (a replay) is accepted if it ends at or before
+    /// what is held. Returns the positions held.
+    @discardableResult
+    public func append(_ id: SessionID, owner: String, firstPosition: Int, rows: Int, payload: [UInt8],
+                       now: Date = Date()) throws -> Int {
+        let session = try lookup(id, owner: owner)
+        session.lastUse = now
+        guard rows >= 0, rows <= limits.maxRowsPerAppend else {
+            throw CollabError(.invalidArgument, "append of \(rows) rows (limit \(limits.maxRowsPerAppend))")
+        }
+        guard firstPosition == session.positionsHeld else {
+            if firstPosition >= 0, firstPosition + rows <= session.positionsHeld { return session.positionsHeld }
+            throw CollabError(.outOfOrder, "append starts at position \(firstPosition), the session holds \(session.positionsHeld)")
+        }
+        guard firstPosition + rows <= session.maxPositions else {
+            throw CollabError(.resourceExhausted, "session limit of \(session.maxPositions) positions reached")
+        }
+        let states: HiddenStates
+        do {
+            states = try session.codec.decode(payload, rows: rows)
+        } catch {
+            throw CollabError(.invalidArgument, "\(error)")
+        }
+        session.pending.append(states)
+        session.bytesReceived += payload.count
+        return session.positionsHeld
+    }
+
+    /// Forgets positions at and after `position` (computed or pending).
+    public func truncate(_ id: SessionID, owner: String, to position: Int) throws -> Int {
+        let session = try lookup(id, owner: owner)
+        guard position >= 0 else { throw CollabError(.invalidArgument, "negative position") }
+        if position < session.cache.count {
+            session.cache.truncate(to: position)
+            session.pending = HiddenStates(rows: 0, width: session.codec.width)
+        } else {
+            let keep = min(session.pending.rows, position - session.cache.count)
+            session.pending = session.pending.rows(0..<keep)
+        }
+        return session.positionsHeld
+    }
+
+    public func close(_ id: SessionID, owner: String) throws {
+        let session = try lookup(id, owner: owner)
+        remove(session)
+    }
+
+    /// Closes sessions idle longer than the timeout; returns how many.
+    @discardableResult
+    public func expireIdle(now: Date = Date()) -> Int {
+        let stale = sessions.values.filter { now.timeIntervalSince($0.lastUse) > limits.idleTimeoutSeconds }
+        stale.forEach(remove)
+        return stale.count
+    }
+
+    /// Accounting of one session (for tests and metrics).
+    public func usage(_ id: SessionID) -> (computed: Int, pending: Int, rowsComputed: Int, busySeconds: Double, bytesReceived: Int)? {
+        sessions[id].map { ($0.cache.count, $0.pending.rows, $0.rowsComputed, $0.busySeconds, $0.bytesReceived) }
+    }
+
+    func lookup(_ id: SessionID, owner: String) throws -> CloudSession {
+        // Another owner's session is reported exactly like a missing one: ids leak nothing.
+        guard let session = sessions[id], session.owner == owner else {
+            throw CollabError(.unknownSession, "session \(id) is not known here (expired, evicted or never opened); reopen and replay")
+        }
+        return session
+    }
+
+    private func admit(_ bytes: Int, now: Date) throws {
+        guard bytes <= limits.memoryBudgetBytes else {
+            throw CollabError(.resourceExhausted, "a session of this length needs \(bytes >> 20) MiB, over the cloud's budget of \(limits.memoryBudgetBytes >> 20) MiB")
+        }
+        expireIdle(now: now)
+        // Evict least recently used sessions until the new one fits.
+        while reservedBytes + bytes > limits.memoryBudgetBytes {
+            guard let victim = sessions.values.min(by: { $0.lastUse < $1.lastUse }) else { break }
+            remove(victim)
+            evictions += 1
+        }
+    }
+
+    private func remove(_ session: CloudSession) {
+        if sessions.removeValue(forKey: session.id) != nil { reservedBytes -= session.reservedBytes }
+    }
+
+    func noteBatch(sessions count: Int, rows: Int) {
+        batches += 1
+        batchedRows += rows
+        largestBatchSessions = max(largestBatchSessions, count)
+    }
+}

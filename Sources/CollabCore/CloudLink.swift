@@ -1,0 +1,28 @@
+import LLM
+
+/// The edge's view of a cloud session, whatever carries it (gRPC stream, in-process call).
+/// `append` may return before the cloud has processed the states (it is fire-and-forget on a
+/// stream); messages of one link are delivered in order, so a later `infer` sees them.
+public protocol CloudLink: AnyObject, Sendable {
+    func open(_ request: OpenRequest) async throws -> OpenReply
+    func append(firstPosition: Int, rows: Int, payload: [UInt8]) async throws
+    func infer(position: Int, sampling: SamplingParameters, topLogprobs: Int, history: [Int]) async throws -> TokenReply
+    func truncate(to position: Int) async throws
+    func close() async
+    /// Bytes sent and received so far, including framing.
+    var traffic: LinkTraffic { get }
+}
+
+public struct LinkTraffic: Sendable, Equatable {
+    public var bytesUp = 0
+    public var bytesDown = 0
+    public var roundTrips = 0
+    public var networkSeconds = 0.0
+
+    public init() {}
+}
+
+/// Opens cloud sessions (a new gRPC stream, or an in-process link in tests).
+public protocol CloudConnector: Sendable {
+    func connect() async throws -> CloudLink
+}

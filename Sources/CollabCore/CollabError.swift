@@ -1,0 +1,24 @@
+/// Protocol-level failures, each with a code the peer can act on (retry, resync, give up).
+public struct CollabError: Error, Equatable, CustomStringConvertible, Sendable {
+    public enum Code: String, Sendable {
+        case invalidArgument = "invalid_argument"
+        case fingerprintMismatch = "fingerprint_mismatch"
+        case unknownSession = "unknown_session"
+        case permissionDenied = "permission_denied"
+        case resourceExhausted = "resource_exhausted"
+        case outOfOrder = "out_of_order"
+        case unauthenticated
+        case unavailable
+        case `internal`
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code.rawValue): \(message)" }
+}

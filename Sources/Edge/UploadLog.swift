@@ -1,0 +1,14 @@
+/// The encoded boundary states the edge has produced, one payload per position, kept so a session
+/// can be replayed to a cloud that lost it (restart, eviction) without recomputing anything.
+struct UploadLog {
+    private(set) var payloads: [[UInt8]] = []
+
+    var count: Int { payloads.count }
+
+    mutating func record(_ rowPayloads: [[UInt8]]) { payloads += rowPayloads }
+
+    /// Concatenated payload of positions [from, to).
+    func payload(_ range: Range<Int>) -> [UInt8] {
+        payloads[range].flatMap { $0 }
+    }
+}

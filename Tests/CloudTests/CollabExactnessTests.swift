@@ -1,0 +1,90 @@
+import CollabCore
+import Foundation
+import XCTest
+
+@testable import Cloud
+@testable import Edge
+@testable import LLM
+
+final class CollabExactnessTests: XCTestCase {
+    private func collab(_ prompt: [Int], wire: WireFormat, exits: [ExitHead] = [], maxTokens: Int = 24,
+                        connector: InProcessConnector? = nil) async throws -> EdgeGenerationResult {
+        let p = try CollabFixture.load()
+        var options = EdgeOptions(mode: .collaborative, exits: exits)
+        options.wire = wire
+        options.maxTokens = maxTokens
+        options.initialBackoffSeconds = 0
+        let runner = try EdgeRunner(model: p.edge, tokenizer: p.tokenizer, fingerprint: p.fingerprint, options: options,
+                                    connector: connector ?? InProcessConnector(engine: p.engine, owner: "tester"))
+        return try await runner.generate(prompt: prompt)
+    }
+
+    /// DESIGN.md section 5 invariant: with no exit able to fire, collaborative output equals the full
+    /// model's, token for token (f32 transfer), on 10 prompts.
+    func testCollabWithoutExitsEqualsLocal() async throws {
+        let p = try CollabFixture.load()
+        let local = TextGenerator(model: p.full, tokenizer: p.tokenizer)
+        var f16Matches = 0
+        var f16Prefix = 0, total = 0
+        for text in CollabFixture.prompts {
+            let ids = CollabFixture.chat(text, p.tokenizer)
+            let reference = try local.generate(prompt: ids, maxTokens: 24, sampling: .greedy)
+            let f32 = try await collab(ids, wire: .f32, exits: [ExitHead(layer: 8, threshold: 1.01)])
+            XCTAssertEqual(f32.tokens, reference.tokens, "f32 collab differs for: \(text)")
+            XCTAssertTrue(f32.sources.allSatisfy { $0 == "cloud" })
+            let f16 = try await collab(ids, wire: .f16)
+            if f16.tokens == reference.tokens { f16Matches += 1 }
+            f16Prefix += zip(f16.tokens, reference.tokens).prefix { $0 == $1 }.count
+            total += reference.tokens.count
+        }
+        // f16 rounding of the boundary state flips near-ties of greedy decoding on this model (measured:
+        // 6 of 10 prompts identical over 24 tokens). DESIGN.md hoped for 9; this guards against regressions.
+        print("f16 wire: \(f16Matches)/10 prompts identical, \(f16Prefix)/\(total) tokens before the first divergence")
+        XCTAssertGreaterThanOrEqual(f16Matches, 5)
+        XCTAssertGreaterThanOrEqual(Double(f16Prefix) / Double(total), 0.6)
+    }
+
+    /// The context manager: each generated token sends exactly one boundary state (plus framing),
+    /// never the context again.
+    func testUploadsOneStatePerToken() async throws {
+        let p = try CollabFixture.load()
+        let ids = CollabFixture.chat("Write a haiku about the sea.", p.tokenizer)
+        let r = try await collab(ids, wire: .f16, maxTokens: 16)
+        let rowBytes = 576 * 2
+        // Every position that reached the split was uploaded once: the prompt and all generated
+        // tokens but the last (its state is never needed).
+        let positions = ids.count + r.tokens.count - (r.stopReason == .endOfSequence ? 0 : 1)
+        let payload = positions * rowBytes
+        XCTAssertGreaterThanOrEqual(r.traffic.bytesUp, payload)
+        let overhead = Double(r.traffic.bytesUp - payload) / Double(payload)
+        print("bytes up \(r.traffic.bytesUp) for \(positions) positions: payload \(payload), overhead \(overhead * 100)%")
+        XCTAssertLessThan(overhead, 0.10)
+        XCTAssertEqual(r.traffic.roundTrips, 1 + r.tokens.count + (r.stopReason == .endOfSequence ? 1 : 0))
+    }
+
+    /// The cloud unreachable: the edge still answers (degraded), and uses the cloud again once it is back.
+    func testFallsBackWhenTheCloudIsUnreachableAndRecovers() async throws {
+        let p = try CollabFixture.load()
+        let connector = InProcessConnector(engine: p.engine, owner: "flaky")
+        connector.available = false
+        let ids = CollabFixture.chat("What is the capital of France?", p.tokenizer)
+        let offline = try await collab(ids, wire: .f16, maxTokens: 6, connector: connector)
+        XCTAssertEqual(offline.tokens.count, 6)
+        XCTAssertTrue(offline.sources.allSatisfy { $0 == "edge:15:degraded" }, "\(offline.sources)")
+        connector.available = true
+        let online = try await collab(ids, wire: .f16, maxTokens: 6, connector: connector)
+        XCTAssertTrue(online.sources.allSatisfy { $0 == "cloud" })
+    }
+
+    func testStandaloneEdgeUsesOnlyExits() async throws {
+        let p = try CollabFixture.load()
+        var options = EdgeOptions(mode: .standalone, exits: [ExitHead(layer: 8, threshold: 0.5)])
+        options.maxTokens = 8
+        let runner = try EdgeRunner(model: p.edge, tokenizer: p.tokenizer, fingerprint: p.fingerprint,
+                                    options: options, connector: nil)
+        let r = try await runner.generate(prompt: CollabFixture.chat("Hello!", p.tokenizer))
+        XCTAssertFalse(r.tokens.isEmpty)
+        XCTAssertTrue(r.sources.allSatisfy { $0 == "edge:8" || $0 == "edge:15" }, "\(r.sources)")
+        XCTAssertEqual(r.traffic, LinkTraffic())
+    }
+}

@@ -1,0 +1,58 @@
+import CollabCore
+import Foundation
+import XCTest
+
+@testable import Cloud
+@testable import Edge
+@testable import LLM
+
+/// The default model split at layer 15: a cloud engine for [15, 30) and an edge model for [0, 15).
+enum CollabFixture {
+    struct Parts {
+        let file: GGUFFile
+        let tokenizer: Tokenizer
+        let full: LlamaModel
+        let edge: LlamaModel
+        let fingerprint: [UInt8]
+        let engine: CloudEngine
+        let manager: ContextManager
+    }
+
+    nonisolated(unsafe) private static var cached: Parts?
+    static let split = 15
+
+    static func load() throws -> Parts {
+        if let cached { return cached }
+        let env = ProcessInfo.processInfo.environment
+        let path = env["COLLM_MODEL"] ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf").path
+        guard FileManager.default.fileExists(atPath: path) else {
+            XCTFail("model missing at \(path): run scripts/test.sh")
+            throw CocoaError(.fileNoSuchFile)
+        }
+        let file = try GGUFFile(path: path)
+        let edgePool = ThreadPool(threadCount: 1)
+        let cloudPool = ThreadPool(threadCount: 1)
+        let fingerprint = file.fingerprint()
+        let cloudModel = try LlamaModel(file: file, layers: split..<30, pool: cloudPool)
+        let manager = ContextManager(model: cloudModel, fingerprint: fingerprint)
+        let parts = Parts(
+            file: file, tokenizer: try Tokenizer(gguf: file), full: try LlamaModel(file: file, pool: edgePool),
+            edge: try LlamaModel(file: file, layers: 0..<split, head: true, pool: edgePool),
+            fingerprint: fingerprint, engine: CloudEngine(manager: manager), manager: manager)
+        cached = parts
+        return parts
+    }
+
+    static func chat(_ text: String, _ tokenizer: Tokenizer) -> [Int] {
+        tokenizer.encode(ChatTemplate.chatML.render([ChatMessage(role: "user", content: text)]))
+    }
+
+    static let prompts = [
+        "What is the capital of France?", "Name three primary colors.", "Write a haiku about the sea.",
+        "What is 12 times 12?", "Give me a synonym for happy.", "Who wrote Romeo and Juliet?",
+        "Explain photosynthesis in one sentence.", "List two uses of copper.", "What does a thermometer measure?",
+        "Translate 'good morning' into Spanish.",
+    ]
+}
