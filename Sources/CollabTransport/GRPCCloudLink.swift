@@ -1,0 +1,191 @@
+import CollabCore
+import CollabProtocol
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import LLM
+import SwiftProtobuf
+
+/// A cloud session over one gRPC bidirectional stream. APPENDs are queued on the stream without
+/// waiting (the cloud answers them only on error); OPEN, INFER and TRUNCATE wait for their reply,
+/// matched by request id. Any stream failure fails every waiter, so the edge can fall back.
+public final class GRPCCloudLink: CloudLink, @unchecked Sendable {
+    private let client: GRPCClient<HTTP2ClientTransport.Posix>
+    private let outbox: AsyncStream<Collm_V1_EdgeMessage>.Continuation
+    private let lock = NSLock()
+    private var waiters: [UInt64: CheckedContinuation<Collm_V1_CloudMessage, Error>] = [:]
+    private var nextID: UInt64 = 1
+    private var failure: Error?
+    private var counters = LinkTraffic()
+    private var tasks: [Task<Void, Never>] = []
+    /// Per-message framing on the wire: gRPC's 5-byte prefix plus an HTTP/2 DATA frame header.
+    static let framing = 5 + 9
+
+    init(host: String, port: Int, token: String?) throws {
+        let transport = try HTTP2ClientTransport.Posix(target: .dns(host: host, port: port), transportSecurity: .plaintext)
+        client = GRPCClient(transport: transport)
+        let (stream, continuation) = AsyncStream.makeStream(of: Collm_V1_EdgeMessage.self)
+        outbox = continuation
+        self.stream = stream
+        self.token = token
+    }
+
+    private let stream: AsyncStream<Collm_V1_EdgeMessage>
+    private let token: String?
+
+    /// Starts the connection and the session stream.
+    func start() {
+        let client = self.client
+        let stream = self.stream
+        var metadata = Metadata()
+        if let token { metadata.addString("Bearer \(token)", forKey: "authorization") }
+        let request = StreamingClientRequest<Collm_V1_EdgeMessage>(metadata: metadata) { writer in
+            for await message in stream { try await writer.write(message) }
+        }
+        let connections = Task<Void, Never> { _ = try? await client.runConnections() }
+        let link = self  // the link lives as long as its stream task
+        let session = Task<Void, Never> {
+            do {
+                try await Collm_V1_Collab.Client(wrapping: client).session(request: request) { response in
+                    for try await message in response.messages { link.deliver(message) }
+                }
+                link.failAll(CollabError(.unavailable, "the cloud closed the session stream"))
+            } catch {
+                link.failAll(CollabError(.unavailable, "cloud stream failed: \(error)"))
+            }
+        }
+        lock.withLock { tasks = [connections, session] }
+    }
+
+    deinit {
+        outbox.finish()
+        client.beginGracefulShutdown()
+    }
+
+    public var traffic: LinkTraffic { lock.withLock { counters } }
+
+    private func deliver(_ message: Collm_V1_CloudMessage) {
+        let size = ((try? message.serializedBytes() as [UInt8])?.count ?? 0) + Self.framing
+        let waiter: CheckedContinuation<Collm_V1_CloudMessage, Error>? = lock.withLock {
+            counters.bytesDown += size
+            if let w = waiters.removeValue(forKey: message.requestID) { return w }
+            if case .error(let e)? = message.body, failure == nil { failure = CollabError(e) }  // a failed APPEND
+            return nil
+        }
+        waiter?.resume(returning: message)
+    }
+
+    private func failAll(_ error: Error) {
+        let pending: [CheckedContinuation<Collm_V1_CloudMessage, Error>] = lock.withLock {
+            if failure == nil { failure = error }
+            defer { waiters = [:] }
+            return Array(waiters.values)
+        }
+        pending.forEach { $0.resume(throwing: error) }
+    }
+
+    /// Sends a message; with `wait`, returns its reply (throwing the cloud's error reply).
+    private func send(_ build: (inout Collm_V1_EdgeMessage) -> Void, wait: Bool) async throws -> Collm_V1_CloudMessage? {
+        var message = Collm_V1_EdgeMessage()
+        build(&message)
+        let size = (try message.serializedBytes() as [UInt8]).count + Self.framing
+        let id: UInt64 = try lock.withLock {
+            if let failure { throw failure }
+            defer { nextID += 1 }
+            counters.bytesUp += size
+            if wait { counters.roundTrips += 1 }
+            return nextID
+        }
+        message.requestID = id
+        guard wait else {
+            outbox.yield(message)
+            return nil
+        }
+        let start = Date()
+        let reply: Collm_V1_CloudMessage = try await withCheckedThrowingContinuation { continuation in
+            let failed: Error? = lock.withLock {
+                if let failure { return failure }
+                waiters[id] = continuation
+                return nil
+            }
+            if let failed { continuation.resume(throwing: failed) } else { outbox.yield(message) }
+        }
+        lock.withLock { counters.networkSeconds += Date().timeIntervalSince(start) }
+        if case .error(let e)? = reply.body { throw CollabError(e) }
+        return reply
+    }
+
+    public func open(_ request: OpenRequest) async throws -> OpenReply {
+        let reply = try await send({
+            $0.open = .with {
+                $0.protocolVersion = UInt32(request.protocolVersion)
+                $0.modelFingerprint = Data(request.fingerprint)
+                $0.splitLayer = UInt32(request.splitLayer)
+                $0.wire = request.wire.proto
+                $0.maxPositions = UInt32(request.maxPositions)
+                if let resume = request.resume { $0.resumeSessionID = Data(resume.bytes) }
+            }
+        }, wait: true)
+        guard case .opened(let o)? = reply?.body, let id = SessionID(bytes: Array(o.sessionID)) else {
+            throw CollabError(.internal, "unexpected reply to OPEN")
+        }
+        return OpenReply(session: id, maxPositions: Int(o.maxPositions), maxRowsPerAppend: Int(o.maxRowsPerAppend),
+                         positionsHeld: Int(o.positionsHeld))
+    }
+
+    public func append(firstPosition: Int, rows: Int, payload: [UInt8]) async throws {
+        _ = try await send({
+            $0.append = .with {
+                $0.firstPosition = UInt64(firstPosition)
+                $0.rows = UInt32(rows)
+                $0.states = Data(payload)
+            }
+        }, wait: false)
+    }
+
+    public func infer(position: Int, sampling: SamplingParameters, topLogprobs: Int, history: [Int]) async throws -> TokenReply {
+        let reply = try await send({
+            $0.infer = .with {
+                $0.position = UInt64(position)
+                $0.sampling = sampling.proto
+                $0.topLogprobs = UInt32(topLogprobs)
+                $0.historyTail = history.map { UInt32($0) }
+            }
+        }, wait: true)
+        guard case .token(let t)? = reply?.body else { throw CollabError(.internal, "unexpected reply to INFER") }
+        return TokenReply(t)
+    }
+
+    public func truncate(to position: Int) async throws {
+        _ = try await send({ $0.truncate = .with { $0.position = UInt64(position) } }, wait: true)
+    }
+
+    public func close() async {
+        _ = try? await send({ $0.close = Collm_V1_Close() }, wait: false)
+        outbox.finish()
+        client.beginGracefulShutdown()
+    }
+}
+
+/// Connects GRPCCloudLinks to HOST:PORT.
+public struct GRPCConnector: CloudConnector {
+    public let host: String
+    public let port: Int
+    public let token: String?
+
+    public init(address: String, token: String?) throws {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
+              (1...65535).contains(port) else {
+            throw CollabError(.invalidArgument, "cloud address must be HOST:PORT (got \(address))")
+        }
+        host = String(address[..<colon])
+        self.port = port
+        self.token = token
+    }
+
+    public func connect() async throws -> CloudLink {
+        let link = try GRPCCloudLink(host: host, port: port, token: token)
+        link.start()
+        return link
+    }
+}

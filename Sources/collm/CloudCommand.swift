@@ -1,0 +1,61 @@
+import ArgumentParser
+import Cloud
+import CollabTransport
+import Foundation
+import LLM
+
+struct CloudCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cloud",
+        abstract: "Run the cloud server: layers [split, L) for many edge sessions, plus the whole model for --mode cloud.",
+        discussion: "Listens for gRPC on HOST:PORT. A token is required when the host is not a loopback address.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(name: .long, help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(name: .long, help: "Port (0 picks a free one; the chosen port is printed).") var port = 50051
+    @Option(name: .long, help: "Split layer s: this server runs layers [s, L).") var split = 15
+    @Option(name: .long, help: "Bearer token edges must present (default: $COLLM_TOKEN).") var token: String?
+    @Option(name: .customLong("memory-mib"), help: "Memory budget for all sessions' KV caches and pending states.") var memoryMiB = 2048
+    @Option(name: .customLong("idle-timeout"), help: "Seconds after which an idle session is closed.") var idleTimeout: Double = 600
+    @Flag(name: .customLong("no-full-model"), help: "Do not load the whole model (disables --mode cloud).") var noFullModel = false
+
+    func validate() throws {
+        if port < 0 || port > 65535 { throw ValidationError("--port must be 0...65535") }
+        if memoryMiB < 1 { throw ValidationError("--memory-mib must be positive") }
+    }
+
+    func run() async throws {
+        let (gguf, _) = try modelOptions.openModelFile()
+        let config = try ModelConfig(gguf: gguf)
+        guard split > 0, split < config.layerCount else {
+            throw ValidationError("--split must be in 1..<\(config.layerCount)")
+        }
+        let pool = ThreadPool(threadCount: modelOptions.threadCount)
+        var limits = CloudLimits()
+        limits.memoryBudgetBytes = memoryMiB << 20
+        limits.idleTimeoutSeconds = idleTimeout
+        let manager = ContextManager(model: try LlamaModel(file: gguf, layers: split..<config.layerCount, pool: pool),
+                                     fingerprint: gguf.fingerprint(), limits: limits)
+        let full = noFullModel ? nil : FullModelServer(model: try LlamaModel(file: gguf, pool: ThreadPool(threadCount: modelOptions.threadCount)))
+        let engine = CloudEngine(manager: manager)
+        let token = self.token ?? ProcessInfo.processInfo.environment["COLLM_TOKEN"]
+        let server = try CloudServer(host: host, port: port, service: CloudService(engine: engine, full: full), token: token)
+        let signals = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig)
+            source.setEventHandler {
+                Console.status("shutting down")
+                server.shutdown()
+            }
+            source.resume()
+            return source
+        }
+        let host = self.host
+        let split = self.split
+        try await server.run { port in
+            Console.status("collm cloud listening on \(host):\(port) (layers \(split)..<\(config.layerCount))")
+        }
+        engine.shutdown()
+        _ = signals
+    }
+}
