@@ -70,6 +70,7 @@ let package = Package(
         .testTarget(name: "KernelTests", dependencies: ["CKernels"]),
         .testTarget(name: "LLMTests", dependencies: ["LLM", "CKernels"]),
         .testTarget(name: "CollabCoreTests", dependencies: ["CollabCore", "LLM"]),
+        .testTarget(name: "CLITests", dependencies: ["collm"]),
         .testTarget(name: "CloudTests", dependencies: ["Cloud", "Edge", "CollabCore", "LLM"]),
         .testTarget(
             name: "CollabProtocolTests",

@@ -1,0 +1,71 @@
+import Foundation
+import XCTest
+
+/// Edge and cloud as separate processes over real gRPC on loopback (issue: collaboration).
+final class CollabProcessTests: XCTestCase {
+    private let prompts = ["What is the capital of France?", "Name three primary colors.", "Write a haiku about the sea."]
+
+    private func generate(_ mode: String, _ prompt: String, _ extra: [String] = []) throws -> [String: Any] {
+        let r = try CollmProcess.run(["generate", "--chat", "--prompt", prompt, "--mode", mode, "--max-tokens", "16",
+                                      "--threads", "1", "--json"] + extra)
+        XCTAssertEqual(r.status, 0, r.err)
+        return try CollmProcess.json(r.out)
+    }
+
+    func testEveryModeAgainstACloudProcess() throws {
+        let cloud = try CloudProcess()
+        defer { cloud.stop() }
+        for prompt in prompts {
+            let local = try generate("local", prompt)
+            let tokens = try XCTUnwrap(local["tokens"] as? [Int])
+            // Exits that can never fire + f32 transfer: identical to the full model.
+            let collab = try generate("collab", prompt, ["--cloud", cloud.address, "--wire", "f32", "--exits", "8", "--threshold", "1.5"])
+            XCTAssertEqual(collab["tokens"] as? [Int], tokens, prompt)
+            let sources = try XCTUnwrap(collab["sources"] as? [String])
+            XCTAssertEqual(sources, Array(repeating: "cloud", count: tokens.count))
+            // One boundary state (576 f32 = 2304 bytes) per position crosses the network, plus framing.
+            let promptTokens = try XCTUnwrap(collab["prompt_tokens"] as? Int)
+            let stoppedAtEOS = (collab["stop_reason"] as? String) == "eos"
+            let positions = promptTokens + tokens.count - (stoppedAtEOS ? 0 : 1)
+            let up = try XCTUnwrap(collab["bytes_up"] as? Int)
+            XCTAssertGreaterThanOrEqual(up, positions * 2304)
+            XCTAssertLessThan(Double(up), Double(positions * 2304) * 1.05, "framing overhead over 5%")
+            XCTAssertEqual(collab["round_trips"] as? Int, 1 + tokens.count + (stoppedAtEOS ? 1 : 0))
+            // The cloud-only baseline runs the same full model remotely.
+            let remote = try generate("cloud", prompt, ["--cloud", cloud.address])
+            XCTAssertEqual(remote["tokens"] as? [Int], tokens, prompt)
+            XCTAssertEqual(remote["round_trips"] as? Int, 1)
+        }
+        let edge = try generate("edge", prompts[0], ["--split", "15"])
+        XCTAssertEqual(edge["bytes_up"] as? Int, 0)
+        XCTAssertTrue((edge["sources"] as? [String] ?? []).allSatisfy { $0 == "edge:15" })
+    }
+
+    func testCollabCompletesDegradedWithoutACloud() throws {
+        // Nothing listens on this port: every token is answered by the edge and marked degraded.
+        let r = try generate("collab", prompts[0], ["--cloud", "127.0.0.1:9", "--max-tokens", "6"])
+        let sources = try XCTUnwrap(r["sources"] as? [String])
+        XCTAssertEqual(sources.count, (r["tokens"] as? [Int])?.count)
+        XCTAssertFalse(sources.isEmpty)
+        XCTAssertTrue(sources.allSatisfy { $0 == "edge:15:degraded" }, "\(sources)")
+    }
+
+    func testBadArgumentsAreClearErrors() throws {
+        let cases: [([String], String)] = [
+            (["generate", "--prompt", "x", "--mode", "collab"], "needs --cloud"),
+            (["generate", "--prompt", "x", "--mode", "teleport"], "teleport"),
+            (["generate", "--prompt", "x", "--wire", "f8"], "--wire"),
+            (["generate", "--prompt", "x", "--threads", "0"], "--threads"),
+            (["generate", "--prompt", "x", "--model", "/nonexistent.gguf"], "nonexistent"),
+            (["tokenize"], "exactly one of --text or --file"),
+            (["perplexity", "--file", "/nonexistent.txt"], "cannot read"),
+            (["cloud", "--host", "0.0.0.0", "--port", "0"], "token"),
+        ]
+        for (args, expected) in cases {
+            let r = try CollmProcess.run(args, timeout: 60)
+            XCTAssertNotEqual(r.status, 0, args.joined(separator: " "))
+            XCTAssertTrue(r.err.contains(expected), "\(args): \(r.err)")
+            XCTAssertFalse(r.err.contains("Fatal error"), r.err)
+        }
+    }
+}
