@@ -65,6 +65,13 @@ public final class CloudEngine: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` on the engine thread with the manager (for work that is not batched).
+    public func perform<T: Sendable>(_ body: @escaping @Sendable (ContextManager) throws -> T) async throws -> T {
+        let result: Result<T, Error>? = await inspect { manager in Result { try body(manager) } }
+        guard let result else { throw CollabError(.unavailable, "the cloud is shutting down") }
+        return try result.get()
+    }
+
     private func submit(_ op: Operation) {
         condition.lock()
         if stopped {

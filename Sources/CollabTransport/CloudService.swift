@@ -85,7 +85,19 @@ public struct CloudService: Collm_V1_Collab.SimpleServiceProtocol {
     }
 
     public func naiveStep(request: Collm_V1_NaiveStepRequest, context: ServerContext) async throws -> Collm_V1_TokenResult {
-        throw RPCError(code: .unimplemented, message: "naive mode is not implemented yet")
+        let wire: WireFormat
+        do { wire = try WireFormat(request.wire) } catch { throw RPCError(code: .invalidArgument, message: "\(error)") }
+        let sampling = SamplingParameters(request.sampling)
+        let (fingerprint, split, rows, payload) = (Array(request.modelFingerprint), Int(request.splitLayer),
+                                                   Int(min(request.rows, UInt32(Int32.max))), Array(request.states))
+        do {
+            return try await engine.perform {
+                try $0.naiveStep(fingerprint: fingerprint, splitLayer: split, wire: wire, rows: rows, payload: payload,
+                                 sampling: sampling)
+            }.proto
+        } catch let error as CollabError {
+            throw RPCError(code: error.code == .fingerprintMismatch ? .failedPrecondition : .invalidArgument, message: error.description)
+        }
     }
 
     public func health(request: Collm_V1_HealthRequest, context: ServerContext) async throws -> Collm_V1_HealthReply {

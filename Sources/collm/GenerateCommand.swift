@@ -44,10 +44,10 @@ struct GenerateCommand: AsyncParsableCommand {
         if maxTokens < 0 { throw ValidationError("--max-tokens must be >= 0") }
         if let ctx, ctx < 1 { throw ValidationError("--ctx must be positive") }
         try sampling.validate()
-        if mode == .naive || mode == .spec {
-            throw ValidationError("mode '\(mode.rawValue)' is not available yet in this build; use local, edge, collab or cloud")
+        if mode == .spec {
+            throw ValidationError("mode 'spec' is not available yet in this build; use local, edge, collab, cloud or naive")
         }
-        if (mode == .collab || mode == .cloud) && cloud == nil {
+        if (mode == .collab || mode == .cloud || mode == .naive) && cloud == nil {
             throw ValidationError("--mode \(mode.rawValue) needs --cloud HOST:PORT")
         }
         if let wire, WireFormat(rawValue: wire) == nil { throw ValidationError("--wire must be f32, f16 or q8") }
@@ -116,8 +116,28 @@ struct GenerateCommand: AsyncParsableCommand {
             output.bytes_up = r.bytesUp
             output.bytes_down = r.bytesDown
             output.round_trips = 1
-        case .naive, .spec:
-            throw ValidationError("mode \(mode.rawValue) is not available yet")
+        case .naive:
+            let s = split ?? 15
+            let config = try ModelConfig(gguf: gguf)
+            guard s > 0, s < config.layerCount else { throw ValidationError("--split must be in 1..<\(config.layerCount)") }
+            let model = try LlamaModel(file: gguf, layers: 0..<s, pool: ThreadPool(threadCount: modelOptions.threadCount))
+            let json = self.json
+            let r = try await NaiveRunner(model: model, tokenizer: tokenizer, address: cloud!,
+                                          token: ProcessInfo.processInfo.environment["COLLM_TOKEN"],
+                                          fingerprint: gguf.fingerprint(), wire: WireFormat(rawValue: wire ?? "f16")!)
+                .generate(prompt: ids, maxTokens: maxTokens, sampling: sampling) { piece in
+                    if !json { Console.write(piece) }
+                }
+            output = GenerateOutput(text: r.text, tokens: r.tokens, promptTokens: ids.count, modelPath: path,
+                                    sources: Array(repeating: "cloud", count: r.tokens.count), logprobs: r.logprobs,
+                                    stopReason: r.stoppedAtEOS ? "eos" : "length")
+            output.timings = .init(prefill: r.firstTokenSeconds, decode: r.totalSeconds - r.firstTokenSeconds,
+                                   total: r.totalSeconds, edge: r.edgeSeconds, cloud: r.cloudSeconds, network: r.networkSeconds)
+            output.bytes_up = r.bytesUp
+            output.bytes_down = r.bytesDown
+            output.round_trips = r.roundTrips
+        case .spec:
+            throw ValidationError("mode spec is not available yet")
         }
         output.mode = mode.rawValue
         if json {

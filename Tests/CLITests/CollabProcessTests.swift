@@ -35,6 +35,15 @@ final class CollabProcessTests: XCTestCase {
             let remote = try generate("cloud", prompt, ["--cloud", cloud.address])
             XCTAssertEqual(remote["tokens"] as? [Int], tokens, prompt)
             XCTAssertEqual(remote["round_trips"] as? Int, 1)
+            // The naive split re-sends the whole context every step: O(context) bytes per token.
+            let naive = try generate("naive", prompt, ["--cloud", cloud.address, "--wire", "f32"])
+            XCTAssertEqual(naive["tokens"] as? [Int], tokens, prompt)
+            let steps = tokens.count + (stoppedAtEOS ? 1 : 0)
+            let resent = (0..<steps).reduce(0) { $0 + (promptTokens + $1) * 2304 }
+            let naiveUp = try XCTUnwrap(naive["bytes_up"] as? Int)
+            XCTAssertGreaterThanOrEqual(naiveUp, resent)
+            XCTAssertLessThan(Double(naiveUp), Double(resent) * 1.05)
+            XCTAssertGreaterThan(naiveUp, 5 * up)
         }
         let edge = try generate("edge", prompts[0], ["--split", "15"])
         XCTAssertEqual(edge["bytes_up"] as? Int, 0)
