@@ -9,13 +9,15 @@ public final class InProcessLink: CloudLink, @unchecked Sendable {
     public static let framingBytes = 32
     private let engine: CloudEngine
     private let owner: String
+    private let alive: @Sendable () -> Bool
     private var session: SessionID?
     private let lock = NSLock()
     private var counters = LinkTraffic()
 
-    public init(engine: CloudEngine, owner: String) {
+    public init(engine: CloudEngine, owner: String, alive: @escaping @Sendable () -> Bool = { true }) {
         self.engine = engine
         self.owner = owner
+        self.alive = alive
     }
 
     public var traffic: LinkTraffic { lock.withLock { counters } }
@@ -30,11 +32,13 @@ public final class InProcessLink: CloudLink, @unchecked Sendable {
     }
 
     private func current() throws -> SessionID {
+        guard alive() else { throw CollabError(.unavailable, "link broken") }
         guard let session else { throw CollabError(.invalidArgument, "no open session on this link") }
         return session
     }
 
     public func open(_ request: OpenRequest) async throws -> OpenReply {
+        guard alive() else { throw CollabError(.unavailable, "link broken") }
         let reply = try await engine.open(request, owner: owner)
         session = reply.session
         count(up: request.fingerprint.count + 16, down: 16, roundTrip: true)
@@ -72,6 +76,7 @@ public final class InProcessConnector: CloudConnector, @unchecked Sendable {
     public let owner: String
     private let lock = NSLock()
     private var isAvailable = true
+    private var linkGeneration = 0
 
     public init(engine: CloudEngine, owner: String) {
         self.engine = engine
@@ -83,8 +88,14 @@ public final class InProcessConnector: CloudConnector, @unchecked Sendable {
         set { lock.withLock { isAvailable = newValue } }
     }
 
+    /// Makes every link opened so far fail from now on (a dropped connection).
+    public func breakLinks() { lock.withLock { linkGeneration += 1 } }
+
     public func connect() async throws -> CloudLink {
         guard available else { throw CollabError(.unavailable, "cloud unreachable") }
-        return InProcessLink(engine: engine, owner: owner)
+        let generation = lock.withLock { linkGeneration }
+        return InProcessLink(engine: engine, owner: owner) { [self] in
+            lock.withLock { linkGeneration == generation && isAvailable }
+        }
     }
 }

@@ -88,3 +88,42 @@ final class CollabExactnessTests: XCTestCase {
         XCTAssertEqual(r.traffic, LinkTraffic())
     }
 }
+
+extension CollabExactnessTests {
+    /// The link drops mid-generation: tokens continue degraded; once the cloud is reachable again the
+    /// edge resumes its session (or, if the cloud lost it, opens a new one) and replays its upload log,
+    /// after which the cloud answers again and holds every position.
+    func testReconnectReplaysTheLogMidGeneration() async throws {
+        let p = try CollabFixture.load()
+        for cloudLosesSession in [false, true] {
+            let connector = InProcessConnector(engine: p.engine, owner: "replay-\(cloudLosesSession)")
+            var options = EdgeOptions(mode: .collaborative)
+            options.maxTokens = 12
+            options.initialBackoffSeconds = 0
+            options.maxBackoffSeconds = 0
+            let runner = try EdgeRunner(model: p.edge, tokenizer: p.tokenizer, fingerprint: p.fingerprint,
+                                        options: options, connector: connector)
+            let ids = CollabFixture.chat("Write a long story about a dragon.", p.tokenizer)
+            var emitted = 0
+            let engine = p.engine
+            let r = try await runner.generate(prompt: ids) { _ in
+                emitted += 1
+                if emitted == 3 {
+                    connector.available = false
+                    connector.breakLinks()
+                    if cloudLosesSession {
+                        // A restarted cloud: every session is gone.
+                        Task { _ = await engine.inspect { $0.expireIdle(now: Date().addingTimeInterval(1e6)) } }
+                    }
+                }
+                if emitted == 6 { connector.available = true }
+            }
+            let sources = r.sources
+            XCTAssertTrue(sources.contains("edge:15:degraded"), "\(sources)")
+            XCTAssertEqual(sources.last, "cloud", "\(sources)")
+            let firstDegraded = try XCTUnwrap(sources.firstIndex(of: "edge:15:degraded"))
+            XCTAssertTrue(sources[..<firstDegraded].allSatisfy { $0 == "cloud" })
+            XCTAssertGreaterThanOrEqual(r.reconnects, 1)
+        }
+    }
+}
