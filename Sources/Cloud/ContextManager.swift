@@ -86,7 +86,7 @@ public final class ContextManager {
             throw CollabError(.invalidArgument, "append of \(rows) rows (limit \(limits.maxRowsPerAppend))")
         }
         guard firstPosition == session.positionsHeld else {
-            if firstPosition >= 0, firstPosition + rows <= session.positionsHeld { return session.positionsHeld }
+            if firstPosition >= 0, firstPosition <= session.positionsHeld - rows { return session.positionsHeld }
             throw CollabError(.outOfOrder, "append starts at position \(firstPosition), the session holds \(session.positionsHeld)")
         }
         guard firstPosition + rows <= session.maxPositions else {

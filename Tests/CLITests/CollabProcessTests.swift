@@ -78,3 +78,41 @@ final class CollabProcessTests: XCTestCase {
         }
     }
 }
+
+extension CollabProcessTests {
+    /// Kill the cloud process during a collab generation, then restart it: the generation completes,
+    /// tokens decided while it was down are marked degraded, and after the restart the edge reopens a
+    /// session, replays its log and uses the cloud again.
+    func testCloudKilledAndRestartedDuringGeneration() throws {
+        let port = Int.random(in: 40_000..<60_000)
+        var cloud = try CloudProcess(port: port)
+        let edge = Process()
+        edge.executableURL = URL(fileURLWithPath: try CollmProcess.binary())
+        edge.arguments = ["generate", "--prompt", "Once upon a time, in a small village by the sea,", "--mode", "collab",
+                          "--cloud", "127.0.0.1:\(port)", "--max-tokens", "1500", "--threads", "1", "--json"]
+        let outURL = FileManager.default.temporaryDirectory.appendingPathComponent("collm-kill-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: outURL) }
+        edge.standardOutput = try FileHandle(forWritingTo: outURL)
+        edge.standardError = FileHandle.nullDevice
+        try edge.run()
+        Thread.sleep(forTimeInterval: 6.0)  // model load, fingerprint, prefill and some cloud tokens
+        XCTAssertTrue(edge.isRunning, "generation finished before the cloud was killed; make it longer")
+        cloud.kill()
+        Thread.sleep(forTimeInterval: 1.0)
+        cloud = try CloudProcess(port: port)
+        defer { cloud.stop() }
+        let deadline = Date().addingTimeInterval(300)
+        while edge.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        XCTAssertFalse(edge.isRunning)
+        edge.waitUntilExit()
+        XCTAssertEqual(edge.terminationStatus, 0)
+        let json = try CollmProcess.json(try String(contentsOf: outURL, encoding: .utf8))
+        let sources = try XCTUnwrap(json["sources"] as? [String])
+        let firstDegraded = try XCTUnwrap(sources.firstIndex(of: "edge:15:degraded"), "never degraded: \(sources.count) tokens")
+        XCTAssertGreaterThan(firstDegraded, 0)
+        XCTAssertTrue(sources[..<firstDegraded].allSatisfy { $0 == "cloud" })
+        XCTAssertTrue(sources[firstDegraded...].contains("cloud"), "the cloud was never used again after the restart")
+        XCTAssertEqual(sources.last, "cloud")
+    }
+}

@@ -58,9 +58,9 @@ final class CloudProcess {
     let port: Int
     private let errPipe = Pipe()
 
-    init(extra: [String] = []) throws {
+    init(port requested: Int = 0, extra: [String] = []) throws {
         process.executableURL = URL(fileURLWithPath: try CollmProcess.binary())
-        process.arguments = ["cloud", "--port", "0", "--threads", "1"] + extra
+        process.arguments = ["cloud", "--port", "\(requested)", "--threads", "1"] + extra
         process.standardError = errPipe
         process.standardOutput = FileHandle.nullDevice
         try process.run()
@@ -85,6 +85,12 @@ final class CloudProcess {
     }
 
     var address: String { "127.0.0.1:\(port)" }
+
+    /// Kills the server abruptly (no graceful shutdown), as a crash would.
+    func kill() {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
 
     func stop() {
         if process.isRunning {
