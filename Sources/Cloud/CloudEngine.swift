@@ -126,6 +126,7 @@ public final class CloudEngine: @unchecked Sendable {
             case .append(let id, let owner, let first, let rows, let payload, let c):
                 c.resume(with: Result { try manager.append(id, owner: owner, firstPosition: first, rows: rows, payload: payload) })
             case .open(let request, let owner, let c):
+                flush()  // admission may evict: serve queued INFERs first
                 c.resume(with: Result { try manager.open(request, owner: owner) })
             case .truncate(let id, let owner, let position, let c):
                 flush()

@@ -24,37 +24,38 @@ public final class FullModelServer: @unchecked Sendable {
         let sampling = SamplingParameters(request.sampling)
         do { try sampling.validate() } catch { throw RPCError(code: .invalidArgument, message: "\(error)") }
         let stops = Set(request.stopTokens.map(Int.init))
-        let events: [Collm_V1_CloudGenerateEvent] = try lock.withLock {
-            var events: [Collm_V1_CloudGenerateEvent] = []
-            let cache = model.makeCache(capacity: prompt.count + limit + 1)
-            var sampler = Sampler(parameters: sampling)
+        // Each step runs under the lock (one forward pass at a time on the shared model, each request
+        // with its own cache); tokens are written between steps, so they stream as they are made.
+        let cache = model.makeCache(capacity: prompt.count + limit + 1)
+        var sampler = Sampler(parameters: sampling)
+        var history = prompt
+        let prefillStart = Date()
+        var logits: [Float] = try lock.withLock {
             var hidden = try model.embed(prompt)
             try model.forward(&hidden, cache: cache)
-            var logits = try model.logits(hidden, rows: [hidden.rows - 1])
-            var history = prompt
-            for step in 0..<limit {
-                let start = Date()
-                let token = sampler.sample(logits: logits, history: history)
-                let reply = Collm_V1_TokenResult.with {
-                    $0.position = UInt64(history.count - 1)
-                    $0.tokenID = UInt32(token)
-                    $0.logprob = logProbability(of: token, in: logits)
-                }
-                history.append(token)
-                let done = stops.contains(token) || step == limit - 1
-                if !done {
+            return try model.logits(hidden, rows: [hidden.rows - 1])
+        }
+        let prefillSeconds = Date().timeIntervalSince(prefillStart)
+        for step in 0..<limit {
+            let start = step == 0 ? Date().addingTimeInterval(-prefillSeconds) : Date()
+            let token = sampler.sample(logits: logits, history: history)
+            var event = Collm_V1_CloudGenerateEvent.with {
+                $0.token.position = UInt64(history.count - 1)
+                $0.token.tokenID = UInt32(token)
+                $0.token.logprob = logProbability(of: token, in: logits)
+            }
+            history.append(token)
+            event.done = stops.contains(token) || step == limit - 1
+            if !event.done {
+                logits = try lock.withLock {
                     var h = try model.embed([token])
                     try model.forward(&h, cache: cache)
-                    logits = try model.logits(h)
+                    return try model.logits(h)
                 }
-                var event = Collm_V1_CloudGenerateEvent.with { $0.token = reply; $0.done = done }
-                event.token.stats.cloudSeconds = Date().timeIntervalSince(start)
-                events.append(event)
-                if done { break }
             }
-            return events
+            event.token.stats.cloudSeconds = Date().timeIntervalSince(start)
+            try await response.write(event)
+            if event.done { break }
         }
-        // Tokens are computed under the lock, then streamed (the lock is not held across awaits).
-        for event in events { try await response.write(event) }
     }
 }
