@@ -116,3 +116,47 @@ extension CollabProcessTests {
         XCTAssertEqual(sources.last, "cloud")
     }
 }
+
+extension CollabProcessTests {
+    /// Eight edge processes at once against one cloud: each gets exactly its single-client output.
+    func testEightConcurrentEdgesMatchTheirSingleClientRuns() throws {
+        let cloud = try CloudProcess()
+        defer { cloud.stop() }
+        let questions = ["What is 2 plus 2?", "Name a fruit.", "What color is the sky?", "Say hello in French.",
+                         "What is the largest planet?", "Name a mammal.", "What is water made of?", "Who painted the Mona Lisa?"]
+        let args = { (q: String) in ["generate", "--chat", "--prompt", q, "--mode", "collab", "--cloud", cloud.address,
+                                     "--wire", "f32", "--max-tokens", "8", "--threads", "1", "--json"] }
+        var alone: [[Int]] = []
+        for q in questions {
+            let r = try CollmProcess.run(args(q))
+            XCTAssertEqual(r.status, 0, r.err)
+            alone.append(try XCTUnwrap(try CollmProcess.json(r.out)["tokens"] as? [Int]))
+        }
+        // Start all eight processes, then collect them.
+        var running: [(Process, URL)] = []
+        for q in questions {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: try CollmProcess.binary())
+            process.arguments = args(q)
+            let out = FileManager.default.temporaryDirectory.appendingPathComponent("collm-par-\(UUID().uuidString)")
+            FileManager.default.createFile(atPath: out.path, contents: nil)
+            process.standardOutput = try FileHandle(forWritingTo: out)
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            running.append((process, out))
+        }
+        var together: [Int: [Int]] = [:]
+        let deadline = Date().addingTimeInterval(300)
+        for (i, (process, out)) in running.enumerated() {
+            while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+            if process.isRunning { process.terminate() }
+            process.waitUntilExit()
+            XCTAssertEqual(process.terminationStatus, 0, questions[i])
+            together[i] = try CollmProcess.json(try String(contentsOf: out, encoding: .utf8))["tokens"] as? [Int]
+            try? FileManager.default.removeItem(at: out)
+        }
+        for i in questions.indices {
+            XCTAssertEqual(together[i], alone[i], questions[i])
+        }
+    }
+}
