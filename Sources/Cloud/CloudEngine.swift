@@ -87,7 +87,7 @@ public final class CloudEngine: @unchecked Sendable {
     private func loop() {
         while true {
             condition.lock()
-            while queue.isEmpty && !stopped { condition.wait(until: Date().addingTimeInterval(5)) }
+            while queue.isEmpty && !stopped { _ = condition.wait(until: Date().addingTimeInterval(5)) }
             let work = queue
             queue = []
             let done = stopped
