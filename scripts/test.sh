@@ -22,4 +22,15 @@ echo "== test data: $COLLM_TEST_DATA"
 scripts/fetch-test-data.sh "$COLLM_TEST_DATA"
 
 echo "== tests"
-swift test --skip-build "$@"
+LOG="$(mktemp)"
+trap 'rm -f "$LOG"' EXIT
+status=0
+swift test --skip-build "$@" 2>&1 | tee "$LOG" || status=$?
+# XCTest's totals; Swift Testing (unused here) prints its own "0 tests" line last, so state the real count.
+summary="$(grep -E "Executed [0-9]+ tests?, with [0-9]+ failures?" "$LOG" | tail -1)"
+executed="$(sed -E 's/.*Executed ([0-9]+) tests?.*/\1/' <<<"$summary")"
+failures="$(sed -E 's/.*with ([0-9]+) failures?.*/\1/' <<<"$summary")"
+if [[ -n "$summary" ]]; then
+    echo "xctest: $((executed - failures)) passed, $failures failed"
+fi
+exit "$status"
