@@ -5,7 +5,7 @@
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__clang__)
-#define CK_CLONES __attribute__((target_clones("avx2,fma", "default")))
+#define CK_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define CK_CLONES
 #endif
@@ -59,18 +59,18 @@ void ck_add(float *y, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += x[i];
 }
 
-CK_CLONES
-static float dot(const float *a, const float *b, int64_t n) {
+// Inlined into each clone of ck_attention: a call per cached position would dominate decode.
+static inline __attribute__((always_inline)) float dot(const float *a, const float *b, int64_t n) {
     float s = 0.0f;
     for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
     return s;
 }
 
-CK_CLONES
-static void axpy(float *y, float a, const float *x, int64_t n) {
+static inline __attribute__((always_inline)) void axpy(float *y, float a, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
+CK_CLONES
 void ck_attention(const float *q, int64_t q_stride, int64_t n, int64_t pos0,
                   const float *k, const float *v, int64_t kv_stride,
                   int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
