@@ -20,6 +20,13 @@ public struct LinkTraffic: Sendable, Equatable {
     public var networkSeconds = 0.0
 
     public init() {}
+
+    public static func += (total: inout LinkTraffic, more: LinkTraffic) {
+        total.bytesUp += more.bytesUp
+        total.bytesDown += more.bytesDown
+        total.roundTrips += more.roundTrips
+        total.networkSeconds += more.networkSeconds
+    }
 }
 
 /// Opens cloud sessions (a new gRPC stream, or an in-process link in tests).

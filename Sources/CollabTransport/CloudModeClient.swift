@@ -28,16 +28,14 @@ public struct CloudModeClient {
 
     public func generate(prompt: [Int], maxTokens: Int, sampling: SamplingParameters, stopTokens: Set<Int>,
                          tokenizer: Tokenizer, onText: @escaping @Sendable (String) -> Void) async throws -> Output {
-        let transport = try HTTP2ClientTransport.Posix(target: .dns(host: connector.host, port: connector.port),
-                                                       transportSecurity: .plaintext)
+        let transport = try connector.makeTransport()
         let request = Collm_V1_CloudGenerateRequest.with {
             $0.promptTokens = prompt.map { UInt32($0) }
             $0.maxTokens = UInt32(maxTokens)
             $0.sampling = sampling.proto
             $0.stopTokens = stopTokens.map { UInt32($0) }
         }
-        var metadata = Metadata()
-        if let token = connector.token { metadata.addString("Bearer \(token)", forKey: "authorization") }
+        let metadata = connector.metadata
         let start = Date()
         let upBytes = (try request.serializedBytes() as [UInt8]).count + GRPCCloudLink.framing
         return try await withGRPCClient(transport: transport) { client in

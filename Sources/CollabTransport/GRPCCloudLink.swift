@@ -21,25 +21,22 @@ public final class GRPCCloudLink: CloudLink, @unchecked Sendable {
     /// Per-message framing on the wire: gRPC's 5-byte prefix plus an HTTP/2 DATA frame header.
     static let framing = 5 + 9
 
-    init(host: String, port: Int, token: String?) throws {
-        let transport = try HTTP2ClientTransport.Posix(target: .dns(host: host, port: port), transportSecurity: .plaintext)
-        client = GRPCClient(transport: transport)
+    init(connector: GRPCConnector) throws {
+        client = GRPCClient(transport: try connector.makeTransport())
         let (stream, continuation) = AsyncStream.makeStream(of: Collm_V1_EdgeMessage.self)
         outbox = continuation
         self.stream = stream
-        self.token = token
+        metadata = connector.metadata
     }
 
     private let stream: AsyncStream<Collm_V1_EdgeMessage>
-    private let token: String?
+    private let metadata: Metadata
 
     /// Starts the connection and the session stream.
     func start() {
         let client = self.client
         let stream = self.stream
-        var metadata = Metadata()
-        if let token { metadata.addString("Bearer \(token)", forKey: "authorization") }
-        let request = StreamingClientRequest<Collm_V1_EdgeMessage>(metadata: metadata) { writer in
+        let request = StreamingClientRequest<Collm_V1_EdgeMessage>(metadata: self.metadata) { writer in
             for await message in stream { try await writer.write(message) }
         }
         let connections = Task<Void, Never> { _ = try? await client.runConnections() }
@@ -183,8 +180,20 @@ public struct GRPCConnector: CloudConnector {
         self.token = token
     }
 
+    /// A client transport to the cloud (plaintext; TLS is not supported yet).
+    func makeTransport() throws -> HTTP2ClientTransport.Posix {
+        try HTTP2ClientTransport.Posix(target: .dns(host: host, port: port), transportSecurity: .plaintext)
+    }
+
+    /// Call metadata carrying the bearer token, if any.
+    var metadata: Metadata {
+        var metadata = Metadata()
+        if let token { metadata.addString("Bearer \(token)", forKey: "authorization") }
+        return metadata
+    }
+
     public func connect() async throws -> CloudLink {
-        let link = try GRPCCloudLink(host: host, port: port, token: token)
+        let link = try GRPCCloudLink(connector: self)
         link.start()
         return link
     }

@@ -41,10 +41,8 @@ public struct NaiveRunner {
 
     public func generate(prompt: [Int], maxTokens: Int, sampling: SamplingParameters,
                          onText: @escaping @Sendable (String) -> Void) async throws -> Output {
-        let transport = try HTTP2ClientTransport.Posix(target: .dns(host: connector.host, port: connector.port),
-                                                       transportSecurity: .plaintext)
-        var metadata = Metadata()
-        if let token = connector.token { metadata.addString("Bearer \(token)", forKey: "authorization") }
+        let transport = try connector.makeTransport()
+        let metadata = connector.metadata
         let codec = try HiddenStateCodec(format: wire, width: model.config.hiddenSize)
         let stops = TextGenerator.stopTokens(of: tokenizer)
         let cache = model.makeCache(capacity: min(model.config.contextLength, prompt.count + maxTokens + 1))

@@ -137,12 +137,7 @@ public final class EdgeRunner {
 
     private func totalTraffic() -> LinkTraffic {
         var t = finishedTraffic
-        if let current = link?.traffic {
-            t.bytesUp += current.bytesUp
-            t.bytesDown += current.bytesDown
-            t.roundTrips += current.roundTrips
-            t.networkSeconds += current.networkSeconds
-        }
+        if let current = link?.traffic { t += current }
         return t
     }
 
@@ -202,13 +197,7 @@ public final class EdgeRunner {
 
     /// Drops the link and schedules a reconnect with exponential backoff.
     private func fail() {
-        if let link {
-            let t = link.traffic
-            finishedTraffic.bytesUp += t.bytesUp
-            finishedTraffic.bytesDown += t.bytesDown
-            finishedTraffic.roundTrips += t.roundTrips
-            finishedTraffic.networkSeconds += t.networkSeconds
-        }
+        if let link { finishedTraffic += link.traffic }
         link = nil
         retryAt = Date().addingTimeInterval(backoff)
         backoff = min(backoff * 2, options.maxBackoffSeconds)
