@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layers depend downward only (DESIGN.md section 4):
-//   collm (CLI) -> Edge (exits, upload log) | Cloud (context manager) -> CollabCore (wire codec, protocol) -> LLM (engine) -> CKernels (C hot loops)
+//   collm (CLI) -> Edge (exits, upload log) | Cloud (context manager) | Calibration (exit fitting) -> CollabCore (wire codec, protocol) -> LLM (engine) -> CKernels (C hot loops)
 let kernelFlags: [CSetting] = [
     // Kernels are built optimized in every configuration: debug test runs would crawl otherwise.
     .unsafeFlags(["-O3", "-fno-math-errno", "-ffp-contract=fast"]),
@@ -35,6 +35,8 @@ let package = Package(
         .target(name: "CollabCore", dependencies: ["LLM", "CKernels"]),
         .target(name: "Cloud", dependencies: ["CollabCore", "LLM"]),
         .target(name: "Edge", dependencies: ["CollabCore", "LLM"]),
+        // Exit calibration: data from the full model, ridge adapters, thresholds, reports.
+        .target(name: "Calibration", dependencies: ["CollabCore", "LLM", "CKernels"]),
         // gRPC glue: the cloud service and the edge's stream link.
         .target(
             name: "CollabTransport",
@@ -61,6 +63,7 @@ let package = Package(
                 "CollabCore",
                 "Cloud",
                 "Edge",
+                "Calibration",
                 "CollabTransport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -71,6 +74,7 @@ let package = Package(
         .testTarget(name: "LLMTests", dependencies: ["LLM", "CKernels"]),
         .testTarget(name: "CollabCoreTests", dependencies: ["CollabCore", "LLM"]),
         .testTarget(name: "CLITests", dependencies: ["collm"]),
+        .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "CollabCore", "Edge", "LLM", "CKernels"]),
         .testTarget(name: "CloudTests", dependencies: ["Cloud", "Edge", "CollabCore", "LLM"]),
         .testTarget(
             name: "CollabProtocolTests",

@@ -18,6 +18,8 @@ public struct EdgeOptions: Sendable {
     /// First wait before reconnecting to a cloud that failed; doubles up to `maxBackoffSeconds`.
     public var initialBackoffSeconds = 0.5
     public var maxBackoffSeconds = 8.0
+    /// When set, exit thresholds follow the measured cloud round trip (collaborative mode).
+    public var latencyAware: LatencyAwareThresholds?
 
     public init(mode: Mode, exits: [ExitHead] = [], splitHead: ExitHead? = nil) {
         self.mode = mode
@@ -42,4 +44,15 @@ public struct EdgeGenerationResult: Sendable {
     public var networkSeconds = 0.0
     public var traffic = LinkTraffic()
     public var reconnects = 0
+    public var exitStats = ExitStatistics()
+    /// Smoothed network round trip of INFER (without the cloud's compute), when measured.
+    public var roundTripSeconds: Double?
+    /// Each exit's threshold at the end (differs from the configured one with latency-aware exits).
+    public var finalThresholds: [Int: Float] = [:]
+}
+
+/// How often exits were checked, and how many checks needed the full-vocabulary head.
+public struct ExitStatistics: Sendable, Equatable {
+    public var checks = 0
+    public var fullHeads = 0
 }

@@ -22,6 +22,8 @@ public final class EdgeRunner {
     private var backoff: Double
     private var finishedTraffic = LinkTraffic()
     private var reconnects = 0
+    /// The last generation's edge KV cache (tests compare it with an every-layer run).
+    private(set) var lastCache: KVCache?
 
     public init(model: LlamaModel, tokenizer: Tokenizer, fingerprint: [UInt8], options: EdgeOptions,
                 connector: CloudConnector?) throws {
@@ -40,9 +42,12 @@ public final class EdgeRunner {
         let capacity = min(options.maxPositions, model.config.contextLength)
         guard prompt.count < capacity else { throw EngineError.contextFull(needed: prompt.count + 1, capacity: capacity) }
         let cache = model.makeCache(capacity: capacity)
+        lastCache = cache
         let layers = DeferredLayers(model: model, exitLayers: options.exits.map(\.layer), cache: cache)
-        let exitsByLayer = Dictionary(options.exits.map { ($0.layer, $0) }, uniquingKeysWith: { a, _ in a })
-        let splitHead = options.splitHead ?? ExitHead(layer: layers.split, threshold: 0)
+        var exitsByLayer = Dictionary(options.exits.map { ($0.layer, $0) }, uniquingKeysWith: { a, _ in a })
+        // The exit at the split (if any) answers before asking the cloud; it is also the deepest exit.
+        let splitExit = exitsByLayer[layers.split]
+        let splitHead = options.splitHead ?? splitExit ?? ExitHead(layer: layers.split, threshold: 0)
         var log = UploadLog()
         var sampler = Sampler(parameters: options.sampling)
         var result = EdgeGenerationResult(text: "", tokens: [], logprobs: [], sources: [], promptTokens: prompt.count,
@@ -53,20 +58,31 @@ public final class EdgeRunner {
         var input = prompt
         let start = Date()
         var step = 0
+        var rtt = RoundTripEstimate()
         if options.mode == .collaborative { await ensureLink(log: log) }
 
         while true {
             // Edge layers for the new rows, stopping at the first confident exit.
             let edgeStart = Date()
             var exitDecision: (layer: Int, logits: [Float])?
+            func check(_ head: ExitHead, _ hidden: HiddenStates) throws -> Bool {
+                result.exitStats.checks += 1
+                switch try head.decide(hidden, model: model) {
+                case .confident(let logits):
+                    result.exitStats.fullHeads += 1
+                    exitDecision = (head.layer, logits)
+                    return true
+                case .notConfident(let screened):
+                    if !screened { result.exitStats.fullHeads += 1 }
+                    return false
+                }
+            }
             let reached = try layers.advance(try model.embed(input)) { layer, hidden in
                 guard let head = exitsByLayer[layer] else { return false }
-                let logits = try head.logits(for: hidden, model: model)
-                if confidence(of: logits) >= head.threshold {
-                    exitDecision = (layer, logits)
-                    return true
-                }
-                return false
+                return try check(head, hidden)
+            }
+            if let reached, options.mode == .collaborative, let head = splitExit.map({ exitsByLayer[$0.layer] ?? $0 }) {
+                _ = try check(head, reached.rows)
             }
             var decided: (token: Int, logprob: Float, source: String)?
             if let exitDecision {
@@ -82,9 +98,16 @@ public final class EdgeRunner {
                 await upload(log: log)
                 if decided == nil, let reached {
                     let position = reached.position + reached.rows.rows - 1
+                    let asked = Date()
                     if let reply = await infer(position: position, history: history, log: log) {
                         decided = (reply.token, reply.logprob, "cloud")
                         result.cloudSeconds += reply.cloudSeconds
+                        if let policy = options.latencyAware {
+                            rtt.record(Date().timeIntervalSince(asked) - reply.cloudSeconds)
+                            for (layer, base) in options.exits.map({ ($0.layer, $0.threshold) }) {
+                                exitsByLayer[layer]?.threshold = policy.threshold(base: base, roundTrip: rtt.seconds)
+                            }
+                        }
                     }
                 }
             }
@@ -129,6 +152,8 @@ public final class EdgeRunner {
         result.traffic = totalTraffic()
         result.networkSeconds = max(0, result.traffic.networkSeconds - result.cloudSeconds)
         result.reconnects = reconnects
+        result.roundTripSeconds = rtt.seconds
+        result.finalThresholds = Dictionary(exitsByLayer.map { ($0.key, $0.value.threshold) }, uniquingKeysWith: { a, _ in a })
         link = nil
         return result
     }

@@ -35,3 +35,24 @@ enum Console {
         return "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "]"
     }
 }
+
+/// A progress line for long work: redrawn in place on a terminal; when stderr is a file or pipe
+/// (CI logs), printed as plain lines at most every `interval` seconds so logs stay readable.
+final class ProgressReporter {
+    private let interval: TimeInterval
+    private var lastLine = Date.distantPast
+    private let isTerminal = isatty(2) != 0
+
+    init(interval: TimeInterval = 10) { self.interval = interval }
+
+    func update(_ message: String) {
+        if isTerminal {
+            Console.progress(message)
+        } else if Date().timeIntervalSince(lastLine) >= interval {
+            lastLine = Date()
+            Console.status(message)
+        }
+    }
+
+    func finish() { Console.endProgress() }
+}

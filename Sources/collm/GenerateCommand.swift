@@ -38,6 +38,9 @@ struct GenerateCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Exit confidence threshold.") var threshold: Float?
     @Option(name: .long, help: "Hidden-state wire format: f32|f16|q8.") var wire: String?
     @Option(name: .long, help: "Context length (KV cache positions) to allow.") var ctx: Int?
+    @Option(name: .long, help: "Exit calibration file (default: the cached one for this model and split, if any; 'none': logit lens).") var calibration: String?
+    @Option(name: .customLong("latency-aware"), help: "MIN,MAX: let exit thresholds follow the cloud round trip within these bounds (collab).") var latencyAware: String?
+    @Option(name: .customLong("rtt-reference-ms"), help: "Round trip at which latency-aware thresholds equal the calibrated ones.") var referenceRTTms = 20.0
     @Flag(name: .long, help: "Print one JSON object instead of streaming text.") var json = false
 
     func validate() throws {
@@ -53,6 +56,8 @@ struct GenerateCommand: AsyncParsableCommand {
         if let wire, WireFormat(rawValue: wire) == nil { throw ValidationError("--wire must be f32, f16 or q8") }
         if let threshold, !(threshold >= 0) { throw ValidationError("--threshold must be >= 0") }
         _ = try exitLayers()
+        if let latencyAware { _ = try ListArgument.bounds(latencyAware, option: "--latency-aware") }
+        if !(referenceRTTms > 0) { throw ValidationError("--rtt-reference-ms must be positive") }
     }
 
     var sampling: SamplingParameters {
@@ -68,12 +73,7 @@ struct GenerateCommand: AsyncParsableCommand {
 
     func exitLayers() throws -> [Int] {
         guard let exits, !exits.isEmpty else { return [] }
-        return try exits.split(separator: ",").map {
-            guard let layer = Int($0.trimmingCharacters(in: .whitespaces)), layer > 0 else {
-                throw ValidationError("--exits takes comma-separated layer numbers (got \(exits))")
-            }
-            return layer
-        }
+        return try ListArgument.layers(exits, option: "--exits")
     }
 
     func run() async throws {
@@ -155,18 +155,28 @@ struct GenerateCommand: AsyncParsableCommand {
         let config = try ModelConfig(gguf: gguf)
         let s = split ?? 15
         guard s > 0, s < config.layerCount else { throw ValidationError("--split must be in 1..<\(config.layerCount)") }
-        let layers = try exitLayers()
-        if let bad = layers.first(where: { $0 >= s }) { throw ValidationError("exit layer \(bad) must be below the split \(s)") }
+        let fingerprint = gguf.fingerprint()
         let model = try LlamaModel(file: gguf, layers: 0..<s, head: true, pool: ThreadPool(threadCount: modelOptions.threadCount))
-        var options = EdgeOptions(mode: mode == .edge ? .standalone : .collaborative,
-                                  exits: layers.map { ExitHead(layer: $0, threshold: threshold ?? 0.9) })
+        let loaded = try CalibrationStore.load(calibration, fingerprint: fingerprint, split: s)
+        let calibrated = try loaded?.0.heads(for: model, threshold: threshold) ?? []
+        // --exits picks layers (calibrated ones keep their adapters); otherwise the calibration's exits.
+        let layers = try exitLayers()
+        if let bad = layers.first(where: { $0 > s }) { throw ValidationError("exit layer \(bad) must be at most the split \(s)") }
+        let heads = layers.isEmpty ? calibrated : layers.map { layer in
+            calibrated.first { $0.layer == layer } ?? ExitHead(layer: layer, threshold: threshold ?? 0.9)
+        }
+        var options = EdgeOptions(mode: mode == .edge ? .standalone : .collaborative, exits: heads)
+        if let latencyAware {
+            let (low, high) = try ListArgument.bounds(latencyAware, option: "--latency-aware")
+            options.latencyAware = LatencyAwareThresholds(minimum: low, maximum: high, referenceSeconds: referenceRTTms / 1000)
+        }
         options.wire = WireFormat(rawValue: wire ?? "f16")!
         options.sampling = sampling
         options.maxTokens = maxTokens
         if let ctx { options.maxPositions = ctx }
         let connector = try mode == .collab
             ? GRPCConnector(address: cloud!, token: ProcessInfo.processInfo.environment["COLLM_TOKEN"]) : nil
-        let runner = try EdgeRunner(model: model, tokenizer: tokenizer, fingerprint: gguf.fingerprint(),
+        let runner = try EdgeRunner(model: model, tokenizer: tokenizer, fingerprint: fingerprint,
                                     options: options, connector: connector)
         let r = try await runner.generate(prompt: prompt, onText: onText)
         var out = GenerateOutput(text: r.text, tokens: r.tokens, promptTokens: r.promptTokens, modelPath: path,
@@ -176,6 +186,8 @@ struct GenerateCommand: AsyncParsableCommand {
         out.bytes_up = r.traffic.bytesUp
         out.bytes_down = r.traffic.bytesDown
         out.round_trips = r.traffic.roundTrips
+        out.calibration = loaded?.1
+        out.exits = ExitReport(r, heads: heads)
         return out
     }
 }
@@ -198,6 +210,9 @@ struct GenerateOutput: Encodable {
     var bytes_up = 0
     var bytes_down = 0
     var round_trips = 0
+    /// Calibration file used by edge and collab (nil: logit lens or none).
+    var calibration: String?
+    var exits: ExitReport?
 
     init(text: String, tokens: [Int], promptTokens: Int, modelPath: String, sources: [String], logprobs: [Float],
          stopReason: String) {
@@ -218,5 +233,28 @@ struct GenerateOutput: Encodable {
                   stopReason: result.stopReason.rawValue)
         timings = Timings(prefill: result.prefillSeconds, decode: result.decodeSeconds, total: result.totalSeconds,
                           edge: 0, cloud: 0, network: 0)
+    }
+}
+
+/// How the exits behaved in one edge or collab run.
+struct ExitReport: Encodable {
+    /// Configured thresholds, and the final ones (they move with --latency-aware).
+    var thresholds: [String: Float]
+    var final_thresholds: [String: Float]
+    var rtt_ms: Double?
+    /// Exit checks, and how many needed the full-vocabulary head (the rest were screened out cheaply).
+    var checks: Int
+    var full_head_evaluations: Int
+    /// Share of generated tokens decided on the edge.
+    var edge_rate: Double
+
+    init(_ r: EdgeGenerationResult, heads: [ExitHead]) {
+        thresholds = Dictionary(heads.map { (String($0.layer), $0.threshold) }, uniquingKeysWith: { a, _ in a })
+        final_thresholds = Dictionary(r.finalThresholds.map { (String($0.key), $0.value) }, uniquingKeysWith: { a, _ in a })
+        rtt_ms = r.roundTripSeconds.map { $0 * 1000 }
+        checks = r.exitStats.checks
+        full_head_evaluations = r.exitStats.fullHeads
+        let edge = r.sources.filter { $0.hasPrefix("edge:") && !$0.hasSuffix(":degraded") }.count
+        edge_rate = r.sources.isEmpty ? 0 : Double(edge) / Double(r.sources.count)
     }
 }

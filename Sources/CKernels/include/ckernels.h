@@ -101,6 +101,13 @@ static inline void ck_cpu_relax(void) {
 #endif
 }
 
+// ---- Dense accumulation (linalg.c) -------------------------------------------------------------
+
+/// C[i][j] += sum_r A[r][i] * B[r][j] for rows r < n and i in [i0, i1) (C is da x db, row-major,
+/// f64). A has `da` used columns (row stride lda), B `db` (row stride ldb). Threads split [i0, i1).
+void ck_gram_accumulate(const float *a, int64_t lda, int64_t da, const float *b, int64_t ldb, int64_t db,
+                        int64_t n, double *c, int64_t i0, int64_t i1);
+
 // ---- Testing hooks (CKernels matmul_vnni_emu.c) ------------------------------------------------
 
 /// ck_matmul through the AVX-512 VNNI kernel's code with vpdpbusd emulated exactly by AVX2, so

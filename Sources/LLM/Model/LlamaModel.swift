@@ -124,6 +124,28 @@ public final class LlamaModel: @unchecked Sendable {
         return out
     }
 
+    /// The final RMSNorm (with its weight) of each row: what the LM head multiplies.
+    public func finalNorm(_ hidden: HiddenStates) throws -> HiddenStates {
+        guard let head else { throw EngineError.noHead(layers: layers) }
+        var out = HiddenStates(rows: hidden.rows, width: hidden.width)
+        guard hidden.width == config.hiddenSize else {
+            throw EngineError.shapeMismatch("hidden width \(hidden.width), model width \(config.hiddenSize)")
+        }
+        hidden.values.withUnsafeBufferPointer { x in
+            out.values.withUnsafeMutableBufferPointer { y in
+                ck_rmsnorm(x.baseAddress!, head.norm, y.baseAddress!, Int64(hidden.rows), Int64(hidden.width), config.rmsEpsilon)
+            }
+        }
+        return out
+    }
+
+    /// The LM head's rows for `tokens` only, packed as their own matrix: a cheap partial head for
+    /// screening exit decisions over a vocabulary shortlist.
+    public func headRows(_ tokens: [Int]) throws -> WeightMatrix {
+        guard let head else { throw EngineError.noHead(layers: layers) }
+        return try WeightMatrix(file: file, tensor: head.tensor, selectedRows: tokens)
+    }
+
     private func run(_ block: TransformerLayer, on x: UnsafeMutablePointer<Float>, rows n: Int, batch: [BatchSegment]) {
         let c = config
         let dim = c.hiddenSize, qDim = c.queryDim, kvDim = c.kvDim, ffn = c.feedForwardSize

@@ -13,7 +13,7 @@ public final class WeightMatrix: @unchecked Sendable {
     var kernelType: ck_type { ck_type(rawValue: type.rawValue) }
 
     /// Stacks the given tensors (same type and column count) row-wise and packs them.
-    init(file: GGUFFile, tensors: [GGUFTensorInfo]) throws {
+    convenience init(file: GGUFFile, tensors: [GGUFTensorInfo]) throws {
         guard let first = tensors.first else { throw GGUFError(path: file.path, reason: "empty weight stack") }
         for t in tensors {
             guard t.shape.count == 2, t.type == first.type, t.columns == first.columns else {
@@ -23,26 +23,71 @@ public final class WeightMatrix: @unchecked Sendable {
                 throw GGUFError(path: file.path, reason: "tensor \(t.name) has type \(t.type), which this engine cannot compute yet")
             }
         }
-        type = first.type
-        columns = first.columns
-        rows = tensors.reduce(0) { $0 + $1.rows }
-        let kt = ck_type(rawValue: first.type.rawValue)
-        // Stack GGUF rows contiguously, then pack the whole stack at once.
-        let rowBytes = ck_row_bytes(kt, Int64(columns))
-        let staging = UnsafeMutableRawPointer.allocate(byteCount: rowBytes * rows, alignment: 64)
-        defer { staging.deallocate() }
-        var offset = 0
-        for t in tensors {
-            let data = file.data(for: t)
-            staging.advanced(by: offset).copyMemory(from: data.baseAddress!, byteCount: data.count)
-            offset += data.count
+        let rowBytes = ck_row_bytes(ck_type(rawValue: first.type.rawValue), Int64(first.columns))
+        self.init(type: first.type, rows: tensors.reduce(0) { $0 + $1.rows }, columns: first.columns) { staging in
+            // Stack GGUF rows contiguously, then pack the whole stack at once.
+            var offset = 0
+            for t in tensors {
+                let data = file.data(for: t)
+                staging.advanced(by: offset).copyMemory(from: data.baseAddress!, byteCount: data.count)
+                offset += data.count
+            }
+            precondition(offset == rowBytes * tensors.reduce(0) { $0 + $1.rows })
         }
+    }
+
+    /// An f32 matrix from row-major values (`rows` x `columns`), e.g. a fitted exit adapter.
+    public convenience init(float values: [Float], rows: Int, columns: Int) {
+        precondition(values.count == rows * columns && rows > 0 && columns > 0, "matrix shape")
+        self.init(type: .f32, rows: rows, columns: columns) { staging in
+            values.withUnsafeBytes { staging.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        }
+    }
+
+    /// The rows `selected` (in that order) of a GGUF matrix tensor, e.g. a shortlist of a head's vocabulary.
+    public convenience init(file: GGUFFile, tensor: GGUFTensorInfo, selectedRows selected: [Int]) throws {
+        guard tensor.shape.count == 2, tensor.type.isSupported, !selected.isEmpty,
+              selected.allSatisfy({ $0 >= 0 && $0 < tensor.rows }) else {
+            throw GGUFError(path: file.path, reason: "cannot select \(selected.count) rows of \(tensor.name) \(tensor.type) \(tensor.shape)")
+        }
+        let rowBytes = ck_row_bytes(ck_type(rawValue: tensor.type.rawValue), Int64(tensor.columns))
+        let data = file.data(for: tensor)
+        self.init(type: tensor.type, rows: selected.count, columns: tensor.columns) { staging in
+            for (j, r) in selected.enumerated() {
+                staging.advanced(by: j * rowBytes).copyMemory(from: data.baseAddress! + r * rowBytes, byteCount: rowBytes)
+            }
+        }
+    }
+
+    /// Packs `rows` GGUF-layout rows that `fill` writes into a staging buffer.
+    private init(type: GGMLType, rows: Int, columns: Int, fill: (UnsafeMutableRawPointer) -> Void) {
+        self.type = type
+        self.rows = rows
+        self.columns = columns
+        let kt = ck_type(rawValue: type.rawValue)
+        let staging = UnsafeMutableRawPointer.allocate(byteCount: ck_row_bytes(kt, Int64(columns)) * rows, alignment: 64)
+        defer { staging.deallocate() }
+        fill(staging)
         packedBytes = ck_packed_size(kt, Int64(rows), Int64(columns))
         packed = UnsafeMutableRawPointer.allocate(byteCount: max(packedBytes, 64), alignment: 64)
         ck_pack(kt, staging, Int64(rows), Int64(columns), packed)
     }
 
     deinit { packed.deallocate() }
+
+    /// W x for each row of `x`: `x.rows` output rows of `rows` values.
+    public func apply(_ x: HiddenStates, pool: ThreadPool) -> [Float] {
+        precondition(x.width == columns, "input width \(x.width), matrix columns \(columns)")
+        var out = [Float](repeating: 0, count: x.rows * rows)
+        guard x.rows > 0 else { return out }
+        let scratch = ActivationScratch()
+        x.values.withUnsafeBufferPointer { xp in
+            out.withUnsafeMutableBufferPointer { y in
+                multiply(xp.baseAddress!, rows: x.rows, into: y.baseAddress!, ldy: rows, scratch: scratch, pool: pool)
+            }
+        }
+        return out
+    }
 
     /// Converted-activation bytes needed for `n` input rows.
     func activationBytes(rows n: Int) -> Int { ck_act_row_bytes(kernelType, Int64(columns)) * n }

@@ -1,0 +1,87 @@
+import CollabCore
+import Foundation
+import LLM
+
+/// Fits exit adapters and picks thresholds from an `ExitDataset`, by prompt: one part fits the
+/// adapters, one selects thresholds for the target precision, and the last (never seen by either)
+/// measures the curves that the report shows.
+public struct Calibrator {
+    public struct Options: Sendable {
+        public var split: Int
+        public var exits: [Int]
+        public var targetPrecision = 0.9
+        public var ridgeStrength = 1e-3
+        /// Fractions of prompts for fitting and for threshold selection; the rest is the test part.
+        public var fitShare = 0.6
+        public var selectShare = 0.2
+        /// Fewest selection tokens that must exit for a threshold to count.
+        public var minimumExits = 10
+        public var seed: UInt64 = 42
+
+        public init(split: Int, exits: [Int]) {
+            self.split = split
+            self.exits = exits
+        }
+    }
+
+    public struct Parts: Sendable {
+        public var fit: [Int], select: [Int], test: [Int]
+    }
+
+    public let model: LlamaModel
+    public let options: Options
+
+    public init(model: LlamaModel, options: Options) {
+        self.model = model
+        self.options = options
+    }
+
+    /// Splits the dataset's rows by prompt (seeded shuffle of prompt ids).
+    public func parts(of data: ExitDataset) -> Parts {
+        var ids = Array(Set(data.prompt.map(Int.init))).sorted()
+        var rng = SplitMix64(seed: options.seed)
+        for i in stride(from: ids.count - 1, to: 0, by: -1) { ids.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+        let nFit = max(1, Int((Double(ids.count) * options.fitShare).rounded()))
+        let nSelect = max(1, Int((Double(ids.count) * options.selectShare).rounded()))
+        let fit = Set(ids.prefix(nFit)), select = Set(ids.dropFirst(nFit).prefix(nSelect))
+        let test = Set(ids.dropFirst(nFit + nSelect))
+        return Parts(fit: data.indices(ofPrompts: fit), select: data.indices(ofPrompts: select),
+                     test: data.indices(ofPrompts: test))
+    }
+
+    /// `progress(message)` reports each stage.
+    public func run(_ data: ExitDataset, fingerprint: [UInt8], progress: (String) -> Void = { _ in }) throws -> ExitCalibration {
+        let parts = parts(of: data)
+        guard !parts.fit.isEmpty, !parts.select.isEmpty, !parts.test.isEmpty else {
+            throw CollabError(.invalidArgument, "calibration needs more prompts: fit/select/test parts must all be non-empty")
+        }
+        let evaluator = ExitEvaluator(model: model)
+        var exits: [ExitCalibration.Exit] = []
+        var shortlist = Set(data.top1.map(Int.init))
+        for layer in options.exits {
+            progress("exit \(layer): fitting the ridge adapter on \(parts.fit.count) tokens")
+            let fit = RidgeRegression.fit(inputs: data.rows(of: data.states[layer]!, parts.fit),
+                                          targets: data.rows(of: data.target, parts.fit), width: data.width,
+                                          strength: options.ridgeStrength, pool: model.pool)
+            let adapter = ExitAdapter(matrix: fit.matrix, bias: fit.bias)
+            progress("exit \(layer): evaluating on \(parts.select.count) selection and \(parts.test.count) test tokens")
+            let (select, selectTop) = try evaluator.evaluate(data, layer: layer, rows: parts.select, adapter: adapter)
+            let (test, testTop) = try evaluator.evaluate(data, layer: layer, rows: parts.test, adapter: adapter)
+            let (lens, _) = try evaluator.evaluate(data, layer: layer, rows: parts.test, adapter: nil)
+            let threshold = select.threshold(forPrecision: options.targetPrecision, minimum: options.minimumExits)
+            // The screen must keep every token this exit could be confident about.
+            for (outcomes, top) in [(select, selectTop), (test, testTop)] {
+                for (c, id) in zip(outcomes.confidence, top) where c >= 0.3 { shortlist.insert(id) }
+            }
+            let atThreshold = test.point(threshold: Double(threshold))
+            exits.append(.init(layer: layer, block: "ridge", matrix: fit.matrix, bias: fit.bias, threshold: threshold,
+                               testExitRate: atThreshold.exitRate, testPrecision: atThreshold.agreement,
+                               adapter: test.evaluation, logitLens: lens.evaluation))
+        }
+        return ExitCalibration(
+            fingerprint: ExitCalibration.hex(fingerprint), split: options.split, targetPrecision: options.targetPrecision,
+            exits: exits, shortlist: shortlist.sorted(),
+            notes: ["tokens.fit": String(parts.fit.count), "tokens.select": String(parts.select.count),
+                    "tokens.test": String(parts.test.count), "prompts": String(Set(data.prompt).count)])
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import LLM
+
+/// One calibration prompt: already rendered text (chat-templated or raw continuation).
+public struct CalibrationPrompt: Sendable {
+    public var text: String
+    public var parseSpecial: Bool
+
+    public init(text: String, parseSpecial: Bool) {
+        self.text = text
+        self.parseSpecial = parseSpecial
+    }
+}
+
+/// Runs the full model greedily over prompts, several sequences per forward pass, and records the
+/// states at the exit layers of every generated position (the last prompt position included: it
+/// decides the first answer token). The states are exactly those the edge sees when decoding.
+public final class ExitDataCollector {
+    public let model: LlamaModel
+    public let tokenizer: Tokenizer
+    public let exitLayers: [Int]
+    public var maxTokens = 48
+    public var batchSize = 16
+    public var teacherK = 32
+
+    public init(model: LlamaModel, tokenizer: Tokenizer, exitLayers: [Int]) {
+        precondition(model.hasEmbeddings && model.hasHead && model.layers == 0..<model.config.layerCount, "needs the full model")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.exitLayers = Array(Set(exitLayers)).sorted()
+    }
+
+    private struct Sequence {
+        let prompt: Int
+        let cache: KVCache
+        var next: Int
+        var generated = 0
+    }
+
+    /// `progress(done prompts, total, positions so far)`.
+    public func collect(_ prompts: [CalibrationPrompt], progress: (Int, Int, Int) -> Void = { _, _, _ in }) throws -> ExitDataset {
+        var data = ExitDataset(width: model.config.hiddenSize, exitLayers: exitLayers, teacherK: teacherK)
+        let stops = TextGenerator.stopTokens(of: tokenizer)
+        var pending = Array(prompts.enumerated().reversed())
+        var active: [Sequence] = []
+        var done = 0
+        while !pending.isEmpty || !active.isEmpty {
+            // Refill: prefill new prompts one at a time (they differ in length), recording their last row.
+            while active.count < batchSize, let (index, prompt) = pending.popLast() {
+                let ids = tokenizer.encode(prompt.text, addSpecial: true, parseSpecial: prompt.parseSpecial)
+                guard !ids.isEmpty else { done += 1; continue }
+                let cache = model.makeCache(capacity: ids.count + maxTokens + 1)
+                let tokens = try step(model.embed(ids), batch: [BatchSegment(cache: cache, position: 0, count: ids.count)],
+                                      recordRows: [ids.count - 1], prompts: [index], into: &data)
+                active.append(Sequence(prompt: index, cache: cache, next: tokens[0]))
+            }
+            // Drop finished sequences, then decode one token for every remaining one in one pass.
+            active.removeAll { sequence in
+                let finished = stops.contains(sequence.next) || sequence.generated >= maxTokens
+                if finished { done += 1 }
+                return finished
+            }
+            progress(done, prompts.count, data.count)
+            guard !active.isEmpty else { continue }
+            let batch = active.map { BatchSegment(cache: $0.cache, position: $0.cache.count, count: 1) }
+            let tokens = try step(model.embed(active.map(\.next)), batch: batch, recordRows: Array(active.indices),
+                                  prompts: active.map(\.prompt), into: &data)
+            for i in active.indices {
+                active[i].next = tokens[i]
+                active[i].generated += 1
+            }
+        }
+        progress(done, prompts.count, data.count)
+        return data
+    }
+
+    /// One forward pass through every layer, stopping at each exit layer to copy the recorded rows;
+    /// returns the greedy next token of each recorded row.
+    private func step(_ embedded: HiddenStates, batch: [BatchSegment], recordRows: [Int], prompts: [Int],
+                      into data: inout ExitDataset) throws -> [Int] {
+        var hidden = embedded
+        var depth = 0
+        var snapshots: [Int: [Float]] = [:]
+        for checkpoint in exitLayers + [model.config.layerCount] where checkpoint > depth {
+            try model.forward(&hidden, batch: batch, only: depth..<checkpoint)
+            depth = checkpoint
+            if checkpoint < model.config.layerCount {
+                snapshots[checkpoint] = recordRows.flatMap { hidden.row($0) }
+            }
+        }
+        let width = model.config.hiddenSize, vocab = model.config.vocabularySize
+        let logits = try model.logits(hidden, rows: recordRows)
+        var next: [Int] = []
+        for (j, row) in recordRows.enumerated() {
+            let rowLogits = logits[j * vocab..<(j + 1) * vocab]
+            data.append(exitStates: snapshots.mapValues { $0[j * width..<(j + 1) * width] }, final: hidden.row(row),
+                        logits: rowLogits, prompt: prompts[j])
+            next.append(Int(data.top1.last!))
+        }
+        return next
+    }
+}

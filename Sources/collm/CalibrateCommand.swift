@@ -1,0 +1,159 @@
+import ArgumentParser
+import Calibration
+import CollabCore
+import Foundation
+import LLM
+
+struct CalibrateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "calibrate",
+        abstract: "Fit early-exit heads for a model and choose their thresholds.",
+        discussion: """
+            Runs the full model greedily over the built-in prompt set (\(CalibrationPromptSet.instructions.count) \
+            instructions, \(CalibrationPromptSet.questions.count) questions, \(CalibrationPromptSet.openings.count) \
+            text openings), records the hidden states at the exit layers, fits a ridge adapter per exit on 60% of the \
+            prompts, picks each threshold on 20% for the target precision (agreement with the full model's top-1), \
+            and reports curves on the last 20%. The file goes to the cache by default, where generate finds it.
+            With --report, prints a calibration file's held-out curves instead.
+            """)
+
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(name: .long, help: "Split layer s: the edge runs layers [0, s).") var split = 15
+    @Option(name: .long, help: "Exit layers (comma separated, at most s; s itself is the exit at the split). Default: s/2,s.") var exits: String?
+    @Option(name: .long, help: "Exit block: ridge (affine adapter). mlp and layer are not built yet.") var block = "ridge"
+    @Option(name: .long, help: "Target precision for thresholds (agreement of exited tokens with the full model).") var target = 0.9
+    @Option(name: .long, help: "Tokens generated per prompt.") var maxTokens = 48
+    @Option(name: .long, help: "Use only the first N prompts of each kind (default: all).") var prompts: Int?
+    @Option(name: .long, help: "Ridge strength (relative to the states' mean variance).") var ridge = 1e-3
+    @Option(name: .long, help: "Seed of the prompt split.") var seed: UInt64 = 42
+    @Option(name: .long, help: "Output file (default: the cache, used by generate by default).") var output: String?
+    @Flag(name: .long, help: "Regenerate the cached training data even if it matches.") var fresh = false
+    @Flag(name: .long, help: "Print a calibration file's report instead of calibrating.") var report = false
+    @Option(name: .long, help: "Calibration file for --report (default: the cached one for --split).") var calibration: String?
+    @Option(name: .long, help: "Also write the report's plot to this SVG file.") var svg: String?
+    @Flag(name: .long, help: "Print one JSON object.") var json = false
+
+    func validate() throws {
+        guard block == "ridge" else { throw ValidationError("--block \(block) is not available yet; use ridge") }
+        guard target > 0, target <= 1 else { throw ValidationError("--target must be in (0, 1]") }
+        guard maxTokens >= 1, maxTokens <= 1024 else { throw ValidationError("--max-tokens must be in 1...1024") }
+        if let prompts, prompts < 2 { throw ValidationError("--prompts must be at least 2") }
+        guard ridge > 0 else { throw ValidationError("--ridge must be positive") }
+        if let exits { _ = try ListArgument.layers(exits, option: "--exits") }
+    }
+
+    func run() throws {
+        let (gguf, tokenizer) = try modelOptions.openModelFile()
+        let config = try ModelConfig(gguf: gguf)
+        guard split > 0, split < config.layerCount else { throw ValidationError("--split must be in 1..<\(config.layerCount)") }
+        let fingerprint = gguf.fingerprint()
+        if report { return try printReport(fingerprint: fingerprint) }
+        let layers = try exits.map { try ListArgument.layers($0, option: "--exits") } ?? [max(1, split / 2), split]
+        if let bad = layers.first(where: { $0 > split }) { throw ValidationError("exit layer \(bad) is above the split \(split)") }
+
+        let started = Date()
+        let pool = ThreadPool(threadCount: modelOptions.threadCount)
+        let model = try LlamaModel(file: gguf, pool: pool)
+        let data = try dataset(model: model, tokenizer: tokenizer, layers: layers, fingerprint: fingerprint)
+        var options = Calibrator.Options(split: split, exits: Array(Set(layers)).sorted())
+        options.targetPrecision = target
+        options.ridgeStrength = ridge
+        options.seed = seed
+        var result = try Calibrator(model: model, options: options).run(data, fingerprint: fingerprint) { Console.status($0) }
+        result.notes["seconds"] = String(format: "%.1f", Date().timeIntervalSince(started))
+        result.notes["max_tokens"] = String(maxTokens)
+        let path = output ?? CalibrationStore.defaultPath(fingerprint: fingerprint, split: split)
+        try result.write(to: path)
+        Console.status("wrote \(path) in \(result.notes["seconds"]!) s")
+        try show(result, path: path)
+    }
+
+    /// The full model's states for the prompt set, from the cache when an identical run made them.
+    private func dataset(model: LlamaModel, tokenizer: Tokenizer, layers: [Int], fingerprint: [UInt8]) throws -> ExitDataset {
+        let limit = prompts ?? Int.max
+        let chat = { (text: String) in ChatTemplate.chatML.render([ChatMessage(role: "user", content: text)]) }
+        let set = CalibrationPromptSet.self
+        let all = (set.instructions.prefix(limit) + set.questions.prefix(limit)).map { CalibrationPrompt(text: chat($0), parseSpecial: true) }
+            + set.openings.prefix(limit).map { CalibrationPrompt(text: $0, parseSpecial: false) }
+        let cachePath = CalibrationStore.datasetPath(fingerprint: fingerprint)
+        let key = ["prompts": String(all.count), "max_tokens": String(maxTokens),
+                   "prompt_hash": String(fnv1a(all.map(\.text).joined(separator: "\u{1}")), radix: 16)]
+        if !fresh, let cached = ExitDataset.read(path: cachePath, exitLayers: layers, expected: key) {
+            Console.status("using cached calibration data (\(cached.count) positions) from \(cachePath)")
+            return cached
+        }
+        let collector = ExitDataCollector(model: model, tokenizer: tokenizer, exitLayers: Array(Set(layers + Self.analysisLayers(split: split))).sorted())
+        collector.maxTokens = maxTokens
+        let start = Date()
+        let bar = ProgressReporter()
+        let data = try collector.collect(all) { done, total, positions in
+            let elapsed = Date().timeIntervalSince(start)
+            let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
+            bar.update("\(Console.bar(done, total)) prompts \(done)/\(total), \(positions) positions, \(Int(elapsed)) s, ETA \(Int(eta)) s")
+        }
+        bar.finish()
+        Console.status(String(format: "collected %d positions from %d prompts in %.1f s", data.count, all.count, Date().timeIntervalSince(start)))
+        try? data.write(to: cachePath, metadata: key)
+        return data
+    }
+
+    /// Layers recorded besides the requested exits, so later runs with other exits reuse the data.
+    static func analysisLayers(split: Int) -> [Int] { [8, 12, 15, 18, 20, 24].filter { $0 <= max(split, 24) } }
+
+    private func printReport(fingerprint: [UInt8]) throws {
+        guard let (c, path) = try CalibrationStore.load(calibration, fingerprint: fingerprint, split: split) else {
+            throw CLIError("no calibration for split \(split): run `collm calibrate --split \(split)` first, or pass --calibration FILE")
+        }
+        try show(c, path: path)
+    }
+
+    private func show(_ c: ExitCalibration, path: String) throws {
+        if let svg { try CalibrationReport.svg(c).write(toFile: svg, atomically: true, encoding: .utf8) }
+        if json {
+            try Console.printJSON(CalibrationJSON(c, path: path))
+        } else {
+            Console.write(CalibrationReport.table(c) + "\n")
+        }
+    }
+}
+
+/// FNV-1a over UTF-8: identifies a prompt set in the data cache's key.
+func fnv1a(_ text: String) -> UInt64 {
+    text.utf8.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
+}
+
+/// The `calibrate --json` object (DESIGN.md section 9).
+struct CalibrationJSON: Encodable {
+    struct Exit: Encodable {
+        var layer: Int
+        var block: String
+        var agreement: Double
+        var exit_rate_at_precision: [String: Double]
+        var threshold: Float
+        var test_exit_rate: Double
+        var test_precision: Double
+        var logit_lens: ExitCalibration.Evaluation
+        var curve: [ExitCalibration.CurvePoint]
+    }
+
+    var split: Int
+    var path: String
+    var target_precision: Double
+    var exits: [Exit]
+    var shortlist_size: Int
+    var notes: [String: String]
+
+    init(_ c: ExitCalibration, path: String) {
+        split = c.split
+        self.path = path
+        target_precision = c.targetPrecision
+        exits = c.exits.map {
+            Exit(layer: $0.layer, block: $0.block, agreement: $0.adapter.agreement,
+                 exit_rate_at_precision: $0.adapter.exitRateAtPrecision, threshold: $0.threshold,
+                 test_exit_rate: $0.testExitRate, test_precision: $0.testPrecision, logit_lens: $0.logitLens,
+                 curve: $0.adapter.curve)
+        }
+        shortlist_size = c.shortlist.count
+        notes = c.notes
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import XCTest
+
+@testable import Calibration
+@testable import CollabCore
+@testable import LLM
+
+/// Calibration on the default model at a small scale (seconds): the fitted adapters must beat the
+/// logit lens on held-out prompts, and the vocabulary screen must not change any exit decision.
+final class CalibrationModelTests: XCTestCase {
+    nonisolated(unsafe) private static var cached: (LlamaModel, Tokenizer, ExitDataset, ExitCalibration)?
+
+    private static func load() throws -> (LlamaModel, Tokenizer, ExitDataset, ExitCalibration) {
+        if let cached { return cached }
+        let env = ProcessInfo.processInfo.environment
+        let path = env["COLLM_MODEL"] ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf").path
+        guard FileManager.default.fileExists(atPath: path) else {
+            XCTFail("model missing at \(path): run scripts/test.sh")
+            throw CocoaError(.fileNoSuchFile)
+        }
+        let file = try GGUFFile(path: path)
+        let tokenizer = try Tokenizer(gguf: file)
+        let model = try LlamaModel(file: file, pool: ThreadPool(threadCount: 2))
+        let chat = { (text: String) in ChatTemplate.chatML.render([ChatMessage(role: "user", content: text)]) }
+        let set = CalibrationPromptSet.self
+        let prompts = (set.instructions.prefix(12) + set.questions.prefix(12)).map { CalibrationPrompt(text: chat($0), parseSpecial: true) }
+            + set.openings.prefix(6).map { CalibrationPrompt(text: $0, parseSpecial: false) }
+        let collector = ExitDataCollector(model: model, tokenizer: tokenizer, exitLayers: [8, 15])
+        collector.maxTokens = 24
+        let data = try collector.collect(prompts)
+        var options = Calibrator.Options(split: 15, exits: [8, 15])
+        options.minimumExits = 3
+        let calibration = try Calibrator(model: model, options: options).run(data, fingerprint: file.fingerprint())
+        cached = (model, tokenizer, data, calibration)
+        return cached!
+    }
+
+    func testCollectedPositionsMatchTheFullModelsGreedyAnswers() throws {
+        let (model, tokenizer, data, _) = try Self.load()
+        XCTAssertGreaterThan(data.count, 300)
+        // The first prompt's recorded top-1s are the tokens greedy generation produces.
+        let prompt = ChatTemplate.chatML.render([ChatMessage(role: "user", content: CalibrationPromptSet.instructions[0])])
+        let ids = tokenizer.encode(prompt, addSpecial: true, parseSpecial: true)
+        let reference = try TextGenerator(model: model, tokenizer: tokenizer).generate(prompt: ids, maxTokens: 24, sampling: .greedy)
+        let recorded = data.indices(ofPrompts: [0]).map { Int(data.top1[$0]) }
+        XCTAssertEqual(Array(recorded.prefix(reference.tokens.count)), reference.tokens)
+        // Targets are unit-RMS; teacher distributions are sorted and sum to at most 1.
+        let width = data.width
+        let rms = (data.target[0..<width].reduce(0) { $0 + $1 * $1 } / Float(width)).squareRoot()
+        XCTAssertEqual(rms, 1, accuracy: 1e-4)
+        let probs = Array(data.teacherProbabilities[0..<data.teacherK])
+        XCTAssertEqual(probs, probs.sorted(by: >))
+        XCTAssertLessThanOrEqual(probs.reduce(0, +), 1.0001)
+        XCTAssertEqual(Int(data.teacherIds[0]), Int(data.top1[0]))
+    }
+
+    func testFittedAdaptersBeatTheLogitLensOnHeldOutPrompts() throws {
+        let (_, _, _, calibration) = try Self.load()
+        for exit in calibration.exits {
+            print("exit \(exit.layer): agreement lens \(exit.logitLens.agreement) -> ridge \(exit.adapter.agreement), threshold \(exit.threshold)")
+            XCTAssertGreaterThan(exit.adapter.agreement, exit.logitLens.agreement + 0.05, "exit \(exit.layer)")
+            XCTAssertTrue(exit.threshold > 1 || exit.threshold >= 0.3, "threshold \(exit.threshold)")
+        }
+        XCTAssertFalse(calibration.shortlist.isEmpty)
+    }
+
+    /// The screen only skips the full head when no shortlisted token can pass; on held-out tokens every
+    /// decision equals the unscreened one, and the screen does skip most of the full-head work.
+    func testVocabularyScreenLeavesDecisionsUnchanged() throws {
+        let (model, _, data, calibration) = try Self.load()
+        let test = Calibrator(model: model, options: .init(split: 15, exits: [8, 15])).parts(of: data).test
+        var screened = 0, checks = 0
+        for threshold: Float in [0.3, 0.5, 0.8] {
+            let heads = try calibration.heads(for: model, threshold: threshold)
+            for head in heads {
+                var plain = head
+                plain.screen = nil
+                for row in test.prefix(60) {
+                    let h = data.states(layer: head.layer, rows: [row])
+                    let fast = try head.decide(h, model: model), slow = try plain.decide(h, model: model)
+                    checks += 1
+                    switch (fast, slow) {
+                    case (.confident(let a), .confident(let b)): XCTAssertEqual(a, b)
+                    case (.notConfident(let s), .notConfident): if s { screened += 1 }
+                    default: XCTFail("layer \(head.layer) row \(row) at \(threshold): screened \(fast), full \(slow)")
+                    }
+                }
+            }
+        }
+        print("screen skipped the full head in \(screened) of \(checks) checks (shortlist \(calibration.shortlist.count) tokens)")
+        XCTAssertGreaterThan(screened, checks / 3)
+    }
+}
