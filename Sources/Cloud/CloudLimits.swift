@@ -11,6 +11,8 @@ public struct CloudLimits: Sendable {
     public var idleTimeoutSeconds: Double = 600
     /// Rows in one batched forward pass (across sessions).
     public var maxBatchRows: Int = 1024
+    /// Draft tokens one VERIFY may carry (speculative mode).
+    public var maxDraftTokens: Int = 64
 
     public init() {}
 }

@@ -59,6 +59,14 @@ public final class InProcessLink: CloudLink, @unchecked Sendable {
         return reply
     }
 
+    public func verify(firstPosition: Int, draft: [Int], sampling: SamplingParameters) async throws -> TokenReply {
+        let start = Date()
+        let reply = try await engine.infer(InferJob(session: try current(), owner: owner, position: firstPosition,
+                                                    sampling: sampling, draft: draft))
+        count(up: 8 + draft.count * 4, down: 20, roundTrip: true, seconds: Date().timeIntervalSince(start))
+        return reply
+    }
+
     public func truncate(to position: Int) async throws {
         _ = try await engine.truncate(try current(), owner: owner, to: position)
         count(up: 8, down: 8, roundTrip: true)

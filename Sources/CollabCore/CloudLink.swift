@@ -7,6 +7,9 @@ public protocol CloudLink: AnyObject, Sendable {
     func open(_ request: OpenRequest) async throws -> OpenReply
     func append(firstPosition: Int, rows: Int, payload: [UInt8]) async throws
     func infer(position: Int, sampling: SamplingParameters, topLogprobs: Int, history: [Int]) async throws -> TokenReply
+    /// VERIFY: the cloud checks `draft` (the edge's tokens for positions firstPosition+1...) in one
+    /// pass and answers with how many it accepted and its own token after them.
+    func verify(firstPosition: Int, draft: [Int], sampling: SamplingParameters) async throws -> TokenReply
     func truncate(to position: Int) async throws
     func close() async
     /// Bytes sent and received so far, including framing.

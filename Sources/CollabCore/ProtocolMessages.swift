@@ -61,6 +61,8 @@ public struct TokenReply: Sendable, Equatable {
     /// Rows in the batched forward pass that served it (several sessions may share one).
     public var batchRows: Int
     public var cloudSeconds: Double
+    /// VERIFY only: how many draft tokens agreed (`token` follows them: `position` = first position + accepted).
+    public var accepted = 0
 
     public init(position: Int, token: Int, logprob: Float, top: [TokenCandidate] = [], rowsComputed: Int,
                 batchRows: Int, cloudSeconds: Double) {

@@ -68,8 +68,18 @@ public struct CloudService: Collm_V1_Collab.SimpleServiceProtocol {
                     if let s = session { try? await engine.close(s, owner: owner) }
                     session = nil
                     return
-                case .verify?, nil:
-                    throw CollabError(.invalidArgument, "unsupported message")
+                case .verify(let verify)?:
+                    guard let session else { throw CollabError(.invalidArgument, "VERIFY before OPEN") }
+                    guard verify.firstPosition < UInt64(Int32.max) else { throw CollabError(.invalidArgument, "position out of range") }
+                    let reply = try await engine.infer(InferJob(
+                        session: session, owner: owner, position: Int(verify.firstPosition),
+                        sampling: SamplingParameters(verify.sampling), draft: verify.draftTokens.prefix(4096).map(Int.init)))
+                    try await response.write(.with {
+                        $0.requestID = id
+                        $0.verified = .with { $0.accepted = UInt32(reply.accepted); $0.next = reply.proto }
+                    })
+                case nil:
+                    throw CollabError(.invalidArgument, "empty message")
                 }
             } catch let error as CollabError {
                 // unknown_session tells the edge to reopen and replay its log (RESYNC).

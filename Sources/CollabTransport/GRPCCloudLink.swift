@@ -153,6 +153,20 @@ public final class GRPCCloudLink: CloudLink, @unchecked Sendable {
         return TokenReply(t)
     }
 
+    public func verify(firstPosition: Int, draft: [Int], sampling: SamplingParameters) async throws -> TokenReply {
+        let reply = try await send({
+            $0.verify = .with {
+                $0.firstPosition = UInt64(firstPosition)
+                $0.draftTokens = draft.map { UInt32($0) }
+                $0.sampling = sampling.proto
+            }
+        }, wait: true)
+        guard case .verified(let v)? = reply?.body else { throw CollabError(.internal, "unexpected reply to VERIFY") }
+        var result = TokenReply(v.next)
+        result.accepted = Int(v.accepted)
+        return result
+    }
+
     public func truncate(to position: Int) async throws {
         _ = try await send({ $0.truncate = .with { $0.position = UInt64(position) } }, wait: true)
     }

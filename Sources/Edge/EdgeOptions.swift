@@ -20,6 +20,8 @@ public struct EdgeOptions: Sendable {
     public var maxBackoffSeconds = 8.0
     /// When set, exit thresholds follow the measured cloud round trip (collaborative mode).
     public var latencyAware: LatencyAwareThresholds?
+    /// Longest draft per VERIFY (speculative mode).
+    public var maxDraftTokens = 8
 
     public init(mode: Mode, exits: [ExitHead] = [], splitHead: ExitHead? = nil) {
         self.mode = mode
@@ -45,6 +47,7 @@ public struct EdgeGenerationResult: Sendable {
     public var traffic = LinkTraffic()
     public var reconnects = 0
     public var exitStats = ExitStatistics()
+    public var speculation = SpeculationStatistics()
     /// Smoothed network round trip of INFER (without the cloud's compute), when measured.
     public var roundTripSeconds: Double?
     /// Each exit's threshold at the end (differs from the configured one with latency-aware exits).
@@ -55,4 +58,11 @@ public struct EdgeGenerationResult: Sendable {
 public struct ExitStatistics: Sendable, Equatable {
     public var checks = 0
     public var fullHeads = 0
+}
+
+/// Speculative mode: drafts sent, draft tokens, and how many the cloud accepted.
+public struct SpeculationStatistics: Sendable, Equatable {
+    public var rounds = 0
+    public var drafted = 0
+    public var accepted = 0
 }

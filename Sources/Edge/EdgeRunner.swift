@@ -10,18 +10,8 @@ public final class EdgeRunner {
     public let model: LlamaModel
     public let tokenizer: Tokenizer
     public let options: EdgeOptions
-    private let connector: CloudConnector?
-    private let fingerprint: [UInt8]
     private let codec: HiddenStateCodec
-
-    // Cloud session state.
-    private var link: CloudLink?
-    private var session: SessionID?
-    private var sent = 0  // positions of the log sent on the current link
-    private var retryAt = Date.distantPast
-    private var backoff: Double
-    private var finishedTraffic = LinkTraffic()
-    private var reconnects = 0
+    private let cloud: CloudSessionClient?
     /// The last generation's edge KV cache (tests compare it with an every-layer run).
     private(set) var lastCache: KVCache?
 
@@ -31,10 +21,10 @@ public final class EdgeRunner {
         self.model = model
         self.tokenizer = tokenizer
         self.options = options
-        self.connector = connector
-        self.fingerprint = fingerprint
         codec = try HiddenStateCodec(format: options.wire, width: model.config.hiddenSize)
-        backoff = options.initialBackoffSeconds
+        cloud = connector.map {
+            CloudSessionClient(connector: $0, fingerprint: fingerprint, splitLayer: model.layers.upperBound, options: options)
+        }
     }
 
     public func generate(prompt: [Int], onText: (String) -> Void = { _ in }) async throws -> EdgeGenerationResult {
@@ -59,7 +49,8 @@ public final class EdgeRunner {
         let start = Date()
         var step = 0
         var rtt = RoundTripEstimate()
-        if options.mode == .collaborative { await ensureLink(log: log) }
+        let cloud = options.mode == .collaborative ? self.cloud : nil
+        await cloud?.start(capacity: capacity, log: log)
 
         while true {
             // Edge layers for the new rows, stopping at the first confident exit.
@@ -94,12 +85,12 @@ public final class EdgeRunner {
             }
             result.edgeSeconds += Date().timeIntervalSince(edgeStart)
 
-            if options.mode == .collaborative {
-                await upload(log: log)
+            if let cloud {
+                await cloud.upload(log: log)
                 if decided == nil, let reached {
                     let position = reached.position + reached.rows.rows - 1
                     let asked = Date()
-                    if let reply = await infer(position: position, history: history, log: log) {
+                    if let reply = await cloud.infer(position: position, history: history) {
                         decided = (reply.token, reply.logprob, "cloud")
                         result.cloudSeconds += reply.cloudSeconds
                         if let policy = options.latencyAware {
@@ -148,83 +139,14 @@ public final class EdgeRunner {
             onText(tail)
         }
         result.decodeSeconds = Date().timeIntervalSince(start) - result.prefillSeconds
-        if let link { await link.close() }
-        result.traffic = totalTraffic()
+        if let cloud {
+            await cloud.finish()
+            result.traffic = cloud.traffic
+            result.reconnects = cloud.reconnects
+        }
         result.networkSeconds = max(0, result.traffic.networkSeconds - result.cloudSeconds)
-        result.reconnects = reconnects
         result.roundTripSeconds = rtt.seconds
         result.finalThresholds = Dictionary(exitsByLayer.map { ($0.key, $0.value.threshold) }, uniquingKeysWith: { a, _ in a })
-        link = nil
         return result
-    }
-
-    // MARK: - Cloud link management
-
-    private func totalTraffic() -> LinkTraffic {
-        var t = finishedTraffic
-        if let current = link?.traffic { t += current }
-        return t
-    }
-
-    /// Connects (or reconnects, resuming the session when the cloud still has it) and replays what
-    /// the cloud is missing. Does nothing while backing off after a failure.
-    private func ensureLink(log: UploadLog) async {
-        guard link == nil, let connector, Date() >= retryAt else { return }
-        do {
-            let newLink = try await connector.connect()
-            var request = OpenRequest(fingerprint: fingerprint, splitLayer: model.layers.upperBound, wire: options.wire,
-                                      maxPositions: min(options.maxPositions, model.config.contextLength), resume: session)
-            var reply: OpenReply
-            do {
-                reply = try await newLink.open(request)
-            } catch let error as CollabError where error.code == .unknownSession {
-                request.resume = nil  // the cloud lost the session: start over and replay everything
-                reply = try await newLink.open(request)
-            }
-            if session != nil { reconnects += 1 }
-            link = newLink
-            session = reply.session
-            sent = min(reply.positionsHeld, log.count)
-            if sent < reply.positionsHeld { try await newLink.truncate(to: sent) }
-            backoff = options.initialBackoffSeconds
-            await upload(log: log)
-        } catch {
-            fail()
-        }
-    }
-
-    private func upload(log: UploadLog) async {
-        if link == nil { await ensureLink(log: log) }
-        guard let link, sent < log.count else { return }
-        do {
-            var position = sent
-            while position < log.count {
-                let end = min(log.count, position + 1024)
-                try await link.append(firstPosition: position, rows: end - position, payload: log.payload(position..<end))
-                position = end
-            }
-            sent = log.count
-        } catch {
-            fail()
-        }
-    }
-
-    private func infer(position: Int, history: [Int], log: UploadLog) async -> TokenReply? {
-        guard let link else { return nil }
-        do {
-            let tail = Array(history.suffix(max(0, options.sampling.repeatLastN)))
-            return try await link.infer(position: position, sampling: options.sampling, topLogprobs: 0, history: tail)
-        } catch {
-            fail()
-            return nil
-        }
-    }
-
-    /// Drops the link and schedules a reconnect with exponential backoff.
-    private func fail() {
-        if let link { finishedTraffic += link.traffic }
-        link = nil
-        retryAt = Date().addingTimeInterval(backoff)
-        backoff = min(backoff * 2, options.maxBackoffSeconds)
     }
 }

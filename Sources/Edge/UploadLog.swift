@@ -12,3 +12,10 @@ struct UploadLog {
         payloads[range].flatMap { $0 }
     }
 }
+
+extension UploadLog {
+    /// Forgets positions at and after `count` (a rejected speculative draft).
+    mutating func truncate(to count: Int) {
+        if count < payloads.count { payloads.removeSubrange(count...) }
+    }
+}

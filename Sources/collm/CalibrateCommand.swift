@@ -75,7 +75,7 @@ struct CalibrateCommand: ParsableCommand {
         let set = CalibrationPromptSet.self
         let all = (set.instructions.prefix(limit) + set.questions.prefix(limit)).map { CalibrationPrompt(text: chat($0), parseSpecial: true) }
             + set.openings.prefix(limit).map { CalibrationPrompt(text: $0, parseSpecial: false) }
-        let cachePath = CalibrationStore.datasetPath(fingerprint: fingerprint)
+        let cachePath = CalibrationStore.datasetPath(fingerprint: fingerprint, key: "p\(all.count)-t\(maxTokens)")
         let key = ["prompts": String(all.count), "max_tokens": String(maxTokens),
                    "prompt_hash": String(fnv1a(all.map(\.text).joined(separator: "\u{1}")), radix: 16)]
         if !fresh, let cached = ExitDataset.read(path: cachePath, exitLayers: layers, expected: key) {

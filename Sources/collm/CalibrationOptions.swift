@@ -11,9 +11,10 @@ enum CalibrationStore {
         return (dir as NSString).appendingPathComponent("\(ExitCalibration.hex(fingerprint).prefix(16))-s\(split).safetensors")
     }
 
-    static func datasetPath(fingerprint: [UInt8]) -> String {
+    /// The cached full-model data of one prompt selection (`key` names it, e.g. "p220-t48").
+    static func datasetPath(fingerprint: [UInt8], key: String) -> String {
         let dir = (ModelStore.defaultCacheDirectory() as NSString).appendingPathComponent("calibration")
-        return (dir as NSString).appendingPathComponent("\(ExitCalibration.hex(fingerprint).prefix(16))-data.safetensors")
+        return (dir as NSString).appendingPathComponent("\(ExitCalibration.hex(fingerprint).prefix(16))-data-\(key).safetensors")
     }
 
     /// The calibration to use: an explicit file (which must match the model and split), "none",

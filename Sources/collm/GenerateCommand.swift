@@ -47,16 +47,19 @@ struct GenerateCommand: AsyncParsableCommand {
         if maxTokens < 0 { throw ValidationError("--max-tokens must be >= 0") }
         if let ctx, ctx < 1 { throw ValidationError("--ctx must be positive") }
         try sampling.validate()
-        if mode == .spec {
-            throw ValidationError("mode 'spec' is not available yet in this build; use local, edge, collab, cloud or naive")
+        if mode == .spec && repeatPenalty != 1 {
+            throw ValidationError("--mode spec verifies drafts without the prompt's token history: use --repeat-penalty 1")
         }
-        if (mode == .collab || mode == .cloud || mode == .naive) && cloud == nil {
+        if (mode == .collab || mode == .cloud || mode == .naive || mode == .spec) && cloud == nil {
             throw ValidationError("--mode \(mode.rawValue) needs --cloud HOST:PORT")
         }
         if let wire, WireFormat(rawValue: wire) == nil { throw ValidationError("--wire must be f32, f16 or q8") }
         if let threshold, !(threshold >= 0) { throw ValidationError("--threshold must be >= 0") }
         _ = try exitLayers()
         if let latencyAware { _ = try ListArgument.bounds(latencyAware, option: "--latency-aware") }
+        if let calibration, calibration != "none", !FileManager.default.fileExists(atPath: calibration) {
+            throw ValidationError("calibration file not found: \(calibration)")
+        }
         if !(referenceRTTms > 0) { throw ValidationError("--rtt-reference-ms must be positive") }
     }
 
@@ -98,7 +101,7 @@ struct GenerateCommand: AsyncParsableCommand {
             let result = try TextGenerator(model: model, tokenizer: tokenizer)
                 .generate(prompt: ids, maxTokens: maxTokens, sampling: sampling, contextCapacity: ctx, onText: stream)
             output = GenerateOutput(result: result, modelPath: path)
-        case .edge, .collab:
+        case .edge, .collab, .spec:
             output = try await runEdge(gguf: gguf, tokenizer: tokenizer, prompt: ids, path: path, onText: stream)
         case .cloud:
             let json = self.json
@@ -136,8 +139,6 @@ struct GenerateCommand: AsyncParsableCommand {
             output.bytes_up = r.bytesUp
             output.bytes_down = r.bytesDown
             output.round_trips = r.roundTrips
-        case .spec:
-            throw ValidationError("mode spec is not available yet")
         }
         output.mode = mode.rawValue
         if json {
@@ -158,12 +159,14 @@ struct GenerateCommand: AsyncParsableCommand {
         let fingerprint = gguf.fingerprint()
         let model = try LlamaModel(file: gguf, layers: 0..<s, head: true, pool: ThreadPool(threadCount: modelOptions.threadCount))
         let loaded = try CalibrationStore.load(calibration, fingerprint: fingerprint, split: s)
-        let calibrated = try loaded?.0.heads(for: model, threshold: threshold) ?? []
+        // Drafting (spec) loses little on a wrong guess, so it drafts at a lower confidence by default.
+        let override = mode == .spec ? (threshold ?? 0.5) : threshold
+        let calibrated = try loaded?.0.heads(for: model, threshold: override) ?? []
         // --exits picks layers (calibrated ones keep their adapters); otherwise the calibration's exits.
         let layers = try exitLayers()
         if let bad = layers.first(where: { $0 > s }) { throw ValidationError("exit layer \(bad) must be at most the split \(s)") }
         let heads = layers.isEmpty ? calibrated : layers.map { layer in
-            calibrated.first { $0.layer == layer } ?? ExitHead(layer: layer, threshold: threshold ?? 0.9)
+            calibrated.first { $0.layer == layer } ?? ExitHead(layer: layer, threshold: override ?? 0.9)
         }
         var options = EdgeOptions(mode: mode == .edge ? .standalone : .collaborative, exits: heads)
         if let latencyAware {
@@ -174,11 +177,16 @@ struct GenerateCommand: AsyncParsableCommand {
         options.sampling = sampling
         options.maxTokens = maxTokens
         if let ctx { options.maxPositions = ctx }
-        let connector = try mode == .collab
+        let connector = try mode == .collab || mode == .spec
             ? GRPCConnector(address: cloud!, token: ProcessInfo.processInfo.environment["COLLM_TOKEN"]) : nil
-        let runner = try EdgeRunner(model: model, tokenizer: tokenizer, fingerprint: fingerprint,
-                                    options: options, connector: connector)
-        let r = try await runner.generate(prompt: prompt, onText: onText)
+        let r: EdgeGenerationResult
+        if mode == .spec {
+            r = try await SpeculativeRunner(model: model, tokenizer: tokenizer, fingerprint: fingerprint, options: options,
+                                            connector: connector).generate(prompt: prompt, onText: onText)
+        } else {
+            r = try await EdgeRunner(model: model, tokenizer: tokenizer, fingerprint: fingerprint, options: options,
+                                     connector: connector).generate(prompt: prompt, onText: onText)
+        }
         var out = GenerateOutput(text: r.text, tokens: r.tokens, promptTokens: r.promptTokens, modelPath: path,
                                  sources: r.sources, logprobs: r.logprobs, stopReason: r.stopReason.rawValue)
         out.timings = .init(prefill: r.prefillSeconds, decode: r.decodeSeconds, total: r.prefillSeconds + r.decodeSeconds,
@@ -188,6 +196,9 @@ struct GenerateCommand: AsyncParsableCommand {
         out.round_trips = r.traffic.roundTrips
         out.calibration = loaded?.1
         out.exits = ExitReport(r, heads: heads)
+        if mode == .spec {
+            out.speculation = .init(rounds: r.speculation.rounds, drafted: r.speculation.drafted, accepted: r.speculation.accepted)
+        }
         return out
     }
 }
@@ -213,6 +224,8 @@ struct GenerateOutput: Encodable {
     /// Calibration file used by edge and collab (nil: logit lens or none).
     var calibration: String?
     var exits: ExitReport?
+    /// Spec mode: VERIFY rounds, draft tokens sent, draft tokens the cloud accepted.
+    var speculation: SpeculationReport?
 
     init(text: String, tokens: [Int], promptTokens: Int, modelPath: String, sources: [String], logprobs: [Float],
          stopReason: String) {
@@ -257,4 +270,10 @@ struct ExitReport: Encodable {
         let edge = r.sources.filter { $0.hasPrefix("edge:") && !$0.hasSuffix(":degraded") }.count
         edge_rate = r.sources.isEmpty ? 0 : Double(edge) / Double(r.sources.count)
     }
+}
+
+struct SpeculationReport: Encodable {
+    var rounds: Int
+    var drafted: Int
+    var accepted: Int
 }

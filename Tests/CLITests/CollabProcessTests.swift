@@ -44,15 +44,20 @@ final class CollabProcessTests: XCTestCase {
             XCTAssertGreaterThanOrEqual(naiveUp, resent)
             XCTAssertLessThan(Double(naiveUp), Double(resent) * 1.05)
             XCTAssertGreaterThan(naiveUp, 5 * up)
+            // Lossless speculation: eager drafts from the split exit, verified by the cloud, give the same tokens.
+            let spec = try generate("spec", prompt, ["--cloud", cloud.address, "--wire", "f32", "--threshold", "0.3"])
+            XCTAssertEqual(spec["tokens"] as? [Int], tokens, prompt)
+            let speculation = try XCTUnwrap(spec["speculation"] as? [String: Int])
+            XCTAssertEqual(spec["round_trips"] as? Int, 1 + speculation["rounds", default: -1])
         }
-        let edge = try generate("edge", prompts[0], ["--split", "15"])
+        let edge = try generate("edge", prompts[0], ["--split", "15", "--calibration", "none"])
         XCTAssertEqual(edge["bytes_up"] as? Int, 0)
         XCTAssertTrue((edge["sources"] as? [String] ?? []).allSatisfy { $0 == "edge:15" })
     }
 
     func testCollabCompletesDegradedWithoutACloud() throws {
         // Nothing listens on this port: every token is answered by the edge and marked degraded.
-        let r = try generate("collab", prompts[0], ["--cloud", "127.0.0.1:9", "--max-tokens", "6"])
+        let r = try generate("collab", prompts[0], ["--cloud", "127.0.0.1:9", "--max-tokens", "6", "--calibration", "none"])
         let sources = try XCTUnwrap(r["sources"] as? [String])
         XCTAssertEqual(sources.count, (r["tokens"] as? [Int])?.count)
         XCTAssertFalse(sources.isEmpty)
@@ -69,6 +74,11 @@ final class CollabProcessTests: XCTestCase {
             (["tokenize"], "exactly one of --text or --file"),
             (["perplexity", "--file", "/nonexistent.txt"], "cannot read"),
             (["cloud", "--host", "0.0.0.0", "--port", "0"], "token"),
+            (["generate", "--prompt", "x", "--calibration", "/nonexistent.safetensors"], "calibration file not found"),
+            (["generate", "--prompt", "x", "--mode", "spec", "--cloud", "127.0.0.1:9", "--repeat-penalty", "1.2"], "--repeat-penalty 1"),
+            (["generate", "--prompt", "x", "--latency-aware", "0.9,0.5"], "--latency-aware"),
+            (["calibrate", "--block", "lstm"], "--block"),
+            (["calibrate", "--split", "15", "--exits", "20"], "above the split"),
         ]
         for (args, expected) in cases {
             let r = try CollmProcess.run(args, timeout: 60)
@@ -89,7 +99,7 @@ extension CollabProcessTests {
         let edge = Process()
         edge.executableURL = URL(fileURLWithPath: try CollmProcess.binary())
         edge.arguments = ["generate", "--prompt", "Once upon a time, in a small village by the sea,", "--mode", "collab",
-                          "--cloud", "127.0.0.1:\(port)", "--max-tokens", "1500", "--threads", "1", "--json"]
+                          "--calibration", "none", "--cloud", "127.0.0.1:\(port)", "--max-tokens", "1500", "--threads", "1", "--json"]
         let outURL = FileManager.default.temporaryDirectory.appendingPathComponent("collm-kill-\(UUID().uuidString)")
         FileManager.default.createFile(atPath: outURL.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: outURL) }
@@ -125,7 +135,7 @@ extension CollabProcessTests {
         let questions = ["What is 2 plus 2?", "Name a fruit.", "What color is the sky?", "Say hello in French.",
                          "What is the largest planet?", "Name a mammal.", "What is water made of?", "Who painted the Mona Lisa?"]
         let args = { (q: String) in ["generate", "--chat", "--prompt", q, "--mode", "collab", "--cloud", cloud.address,
-                                     "--wire", "f32", "--max-tokens", "8", "--threads", "1", "--json"] }
+                                     "--calibration", "none", "--wire", "f32", "--max-tokens", "8", "--threads", "1", "--json"] }
         var alone: [[Int]] = []
         for q in questions {
             let r = try CollmProcess.run(args(q))

@@ -18,10 +18,14 @@ enum CollmProcess {
     }
 
     /// Runs to completion; returns (exit status, stdout, stderr).
-    static func run(_ arguments: [String], timeout: Double = 120) throws -> (status: Int32, out: String, err: String) {
+    static func run(_ arguments: [String], timeout: Double = 120,
+                    environment: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try binary())
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         // Output goes to files: a full pipe could block the child.
         let dir = FileManager.default.temporaryDirectory
         let outURL = dir.appendingPathComponent("collm-out-\(UUID().uuidString)")
@@ -44,6 +48,12 @@ enum CollmProcess {
         process.waitUntilExit()
         return (process.terminationStatus, try String(contentsOf: outURL, encoding: .utf8),
                 try String(contentsOf: errURL, encoding: .utf8))
+    }
+
+    /// The default model file (as scripts/test.sh installs it).
+    static var modelPath: String {
+        ProcessInfo.processInfo.environment["COLLM_MODEL"]
+            ?? repoRoot.appendingPathComponent(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf").path
     }
 
     static func json(_ text: String) throws -> [String: Any] {

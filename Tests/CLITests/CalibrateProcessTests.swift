@@ -1,0 +1,44 @@
+import Foundation
+import XCTest
+
+/// `collm calibrate` end to end at a tiny scale, in a private cache: the JSON contract of DESIGN.md
+/// section 9, the plot, the default file that `generate` then picks up, and `--report`.
+final class CalibrateProcessTests: XCTestCase {
+    func testCalibrateWritesTheDefaultFileThatGenerateUses() throws {
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("collm-cal-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let env = ["COLLM_CACHE": cache]
+        let model = CollmProcess.modelPath
+        let svg = cache + "/curves.svg"
+        let r = try CollmProcess.run(["calibrate", "--model", model, "--prompts", "3", "--max-tokens", "12", "--exits", "8,15",
+                                      "--svg", svg, "--json"], timeout: 300, environment: env)
+        XCTAssertEqual(r.status, 0, r.err)
+        let json = try CollmProcess.json(r.out)
+        XCTAssertEqual(json["split"] as? Int, 15)
+        let exits = try XCTUnwrap(json["exits"] as? [[String: Any]])
+        XCTAssertEqual(exits.compactMap { $0["layer"] as? Int }, [8, 15])
+        for exit in exits {
+            XCTAssertEqual(exit["block"] as? String, "ridge")
+            XCTAssertNotNil(exit["agreement"] as? Double)
+            XCTAssertNotNil(exit["threshold"] as? Double)
+            let rates = try XCTUnwrap(exit["exit_rate_at_precision"] as? [String: Double])
+            XCTAssertEqual(Set(rates.keys), ["0.8", "0.9"])
+        }
+        let path = try XCTUnwrap(json["path"] as? String)
+        XCTAssertTrue(path.hasPrefix(cache + "/calibration/"), path)
+        XCTAssertTrue(try String(contentsOfFile: svg, encoding: .utf8).hasPrefix("<svg"))
+
+        // generate finds the file by model and split; --report prints the same exits.
+        let g = try CollmProcess.run(["generate", "--model", model, "--prompt", "Hello", "--mode", "edge", "--max-tokens", "4",
+                                      "--json"], environment: env)
+        XCTAssertEqual(g.status, 0, g.err)
+        XCTAssertEqual(try CollmProcess.json(g.out)["calibration"] as? String, path)
+        let report = try CollmProcess.run(["calibrate", "--model", model, "--report", "--json"], environment: env)
+        XCTAssertEqual(report.status, 0, report.err)
+        XCTAssertEqual((try CollmProcess.json(report.out)["exits"] as? [[String: Any]])?.count, 2)
+        // Another split has no calibration: a clear error, not a crash.
+        let none = try CollmProcess.run(["calibrate", "--model", model, "--report", "--split", "20"], environment: env)
+        XCTAssertNotEqual(none.status, 0)
+        XCTAssertTrue(none.err.contains("no calibration for split 20"), none.err)
+    }
+}

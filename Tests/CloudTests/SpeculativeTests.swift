@@ -1,0 +1,81 @@
+import CollabCore
+import XCTest
+
+@testable import Cloud
+@testable import Edge
+@testable import LLM
+
+/// `spec` mode is lossless: whatever the drafts, the output equals the full model's (greedy, f32 wire),
+/// and each VERIFY round trip decides at least one token.
+final class SpeculativeTests: XCTestCase {
+    private func spec(_ ids: [Int], threshold: Float, maxTokens: Int = 24, maxDraft: Int = 6,
+                      connector: InProcessConnector? = nil) async throws -> EdgeGenerationResult {
+        let p = try CollabFixture.load()
+        var options = EdgeOptions(mode: .collaborative, exits: [ExitHead(layer: CollabFixture.split, threshold: threshold)])
+        options.wire = .f32
+        options.maxTokens = maxTokens
+        options.maxDraftTokens = maxDraft
+        let runner = try SpeculativeRunner(model: p.edge, tokenizer: p.tokenizer, fingerprint: p.fingerprint, options: options,
+                                           connector: connector ?? InProcessConnector(engine: p.engine, owner: "spec"))
+        return try await runner.generate(prompt: ids)
+    }
+
+    func testSpeculativeOutputEqualsTheFullModel() async throws {
+        let p = try CollabFixture.load()
+        let local = TextGenerator(model: p.full, tokenizer: p.tokenizer)
+        var drafted = 0, accepted = 0, rounds = 0, tokens = 0
+        for text in CollabFixture.prompts {
+            let ids = CollabFixture.chat(text, p.tokenizer)
+            let reference = try local.generate(prompt: ids, maxTokens: 24, sampling: .greedy)
+            // A low threshold drafts eagerly, so many drafts are rejected and rolled back on both sides.
+            let r = try await spec(ids, threshold: 0.2)
+            XCTAssertEqual(r.tokens, reference.tokens, "spec differs for: \(text)")
+            XCTAssertFalse(r.sources.contains { $0.hasSuffix("degraded") })
+            drafted += r.speculation.drafted
+            accepted += r.speculation.accepted
+            rounds += r.speculation.rounds
+            tokens += r.tokens.count
+            // One OPEN plus one round trip per round; every round decides at least one token.
+            XCTAssertEqual(r.traffic.roundTrips, 1 + r.speculation.rounds)
+            XCTAssertLessThanOrEqual(r.speculation.rounds, r.tokens.count + 1)
+        }
+        print("spec: \(tokens) tokens in \(rounds) rounds, \(accepted) of \(drafted) draft tokens accepted")
+        XCTAssertGreaterThan(drafted, accepted, "some drafts must have been rejected to exercise the rollback")
+        XCTAssertGreaterThan(accepted, 0)
+        XCTAssertLessThan(rounds, tokens + CollabFixture.prompts.count, "accepted drafts save round trips")
+    }
+
+    /// With the cloud unreachable, spec answers from the edge (degraded) instead of failing.
+    func testSpeculativeDegradesWithoutTheCloud() async throws {
+        let p = try CollabFixture.load()
+        let connector = InProcessConnector(engine: p.engine, owner: "spec-offline")
+        connector.available = false
+        let r = try await spec(CollabFixture.chat("What is the capital of France?", p.tokenizer), threshold: 0.5,
+                               maxTokens: 8, connector: connector)
+        XCTAssertEqual(r.tokens.count, 8)
+        XCTAssertTrue(r.sources.allSatisfy { $0 == "edge:15:degraded" }, "\(r.sources)")
+    }
+
+    /// Hostile VERIFYs get errors and leave the session usable.
+    func testVerifyRejectsDraftsBeyondTheUploadedStates() async throws {
+        let p = try CollabFixture.load()
+        let link = try await InProcessConnector(engine: p.engine, owner: "verify-bad").connect()
+        _ = try await link.open(OpenRequest(fingerprint: p.fingerprint, splitLayer: CollabFixture.split, wire: .f32, maxPositions: 64))
+        let codec = try HiddenStateCodec(format: .f32, width: 576)
+        var h = try p.edge.embed([1, 2, 3])
+        try p.edge.forward(&h, cache: p.edge.makeCache(capacity: 8))
+        try await link.append(firstPosition: 0, rows: 3, payload: codec.encode(h))
+        for (first, draft) in [(2, [5]), (0, [5, 6, 7]), (1, [-1]), (1, [60_000])] {
+            do {
+                _ = try await link.verify(firstPosition: first, draft: draft, sampling: .greedy)
+                XCTFail("VERIFY at \(first) with \(draft) must fail")
+            } catch let error as CollabError {
+                XCTAssertTrue([.outOfOrder, .invalidArgument].contains(error.code), "\(error)")
+            }
+        }
+        let ok = try await link.verify(firstPosition: 0, draft: [5, 6], sampling: .greedy)
+        XCTAssertLessThanOrEqual(ok.accepted, 2)
+        XCTAssertEqual(ok.position, ok.accepted)
+        await link.close()
+    }
+}
