@@ -99,7 +99,5 @@ public final class VocabularyScreen: Sendable {
 /// Max softmax probability: the exit's confidence.
 public func confidence(of logits: [Float]) -> Float {
     guard let maxLogit = logits.max() else { return 0 }
-    var sum: Float = 0
-    for v in logits { sum += expf(v - maxLogit) }
-    return 1 / sum
+    return expf(maxLogit - logSumExp(logits))
 }
