@@ -10,8 +10,8 @@ import SwiftProtobuf
 public struct CloudModeClient {
     let connector: GRPCConnector
 
-    public init(address: String, token: String?) throws {
-        connector = try GRPCConnector(address: address, token: token)
+    public init(address: String, token: String?, trustRoots: String? = nil) throws {
+        connector = try GRPCConnector(address: address, token: token, trustRoots: trustRoots)
     }
 
     public struct Output: Sendable {

@@ -7,11 +7,30 @@ import GRPCNIOTransportHTTP2
 public final class CloudServer: Sendable {
     let server: GRPCServer<HTTP2ServerTransport.Posix>
 
-    public init(host: String, port: Int, service: CloudService, token: String?) throws {
+    /// TLS material for the server: PEM files of the certificate chain and its private key.
+    public struct TLSFiles: Sendable {
+        public var certificateChain: String
+        public var privateKey: String
+
+        public init(certificateChain: String, privateKey: String) {
+            self.certificateChain = certificateChain
+            self.privateKey = privateKey
+        }
+    }
+
+    public init(host: String, port: Int, service: CloudService, token: String?, tls: TLSFiles? = nil) throws {
         if token == nil, !Self.isLoopback(host) {
             throw CloudServerError("listening on \(host) (beyond loopback) requires --token or $COLLM_TOKEN")
         }
-        let transport = HTTP2ServerTransport.Posix(address: .ipv4(host: host, port: port), transportSecurity: .plaintext,
+        var security = HTTP2ServerTransport.Posix.TransportSecurity.plaintext
+        if let tls {
+            for path in [tls.certificateChain, tls.privateKey] where !FileManager.default.isReadableFile(atPath: path) {
+                throw CloudServerError("cannot read TLS file \(path)")
+            }
+            security = .tls(certificateChain: [.file(path: tls.certificateChain, format: .pem)],
+                            privateKey: .file(path: tls.privateKey, format: .pem))
+        }
+        let transport = HTTP2ServerTransport.Posix(address: .ipv4(host: host, port: port), transportSecurity: security,
                                                    config: .defaults { $0.rpc.maxRequestPayloadSize = 64 << 20 })
         server = GRPCServer(transport: transport, services: [service],
                             interceptors: token.map { [BearerAuth(token: $0)] } ?? [])

@@ -183,8 +183,10 @@ public struct GRPCConnector: CloudConnector {
     public let host: String
     public let port: Int
     public let token: String?
+    /// PEM file of the certificate(s) to trust for TLS; nil: plaintext.
+    public let trustRoots: String?
 
-    public init(address: String, token: String?) throws {
+    public init(address: String, token: String?, trustRoots: String? = nil) throws {
         guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
               (1...65535).contains(port) else {
             throw CollabError(.invalidArgument, "cloud address must be HOST:PORT (got \(address))")
@@ -192,11 +194,18 @@ public struct GRPCConnector: CloudConnector {
         host = String(address[..<colon])
         self.port = port
         self.token = token
+        self.trustRoots = trustRoots
     }
 
-    /// A client transport to the cloud (plaintext; TLS is not supported yet).
+    /// A client transport to the cloud: TLS verifying the server against `trustRoots`, else plaintext.
     func makeTransport() throws -> HTTP2ClientTransport.Posix {
-        try HTTP2ClientTransport.Posix(target: .dns(host: host, port: port), transportSecurity: .plaintext)
+        let security: HTTP2ClientTransport.Posix.TransportSecurity = trustRoots.map { roots in
+            .tls { $0.trustRoots = .certificates([.file(path: roots, format: .pem)]) }
+        } ?? .plaintext
+        // A literal IP must not become the TLS server name (SNI): connect to it as an address.
+        let target: any ResolvableTarget = host.split(separator: ".").count == 4 && host.allSatisfy({ $0.isNumber || $0 == "." })
+            ? .ipv4(host: host, port: port) : .dns(host: host, port: port)
+        return try HTTP2ClientTransport.Posix(target: target, transportSecurity: security)
     }
 
     /// Call metadata carrying the bearer token, if any.

@@ -15,11 +15,11 @@ public struct NaiveRunner {
     let fingerprint: [UInt8]
     let wire: WireFormat
 
-    public init(model: LlamaModel, tokenizer: Tokenizer, address: String, token: String?, fingerprint: [UInt8],
+    public init(model: LlamaModel, tokenizer: Tokenizer, address: String, token: String?, trustRoots: String? = nil, fingerprint: [UInt8],
                 wire: WireFormat) throws {
         self.model = model
         self.tokenizer = tokenizer
-        connector = try GRPCConnector(address: address, token: token)
+        connector = try GRPCConnector(address: address, token: token, trustRoots: trustRoots)
         self.fingerprint = fingerprint
         self.wire = wire
     }

@@ -17,11 +17,14 @@ struct CloudCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Bearer token edges must present (default: $COLLM_TOKEN).") var token: String?
     @Option(name: .customLong("memory-mib"), help: "Memory budget for all sessions' KV caches and pending states.") var memoryMiB = 2048
     @Option(name: .customLong("idle-timeout"), help: "Seconds after which an idle session is closed.") var idleTimeout: Double = 600
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate chain: serve over TLS (with --tls-key).") var tlsCert: String?
+    @Option(name: .customLong("tls-key"), help: "PEM private key of --tls-cert.") var tlsKey: String?
     @Flag(name: .customLong("no-full-model"), help: "Do not load the whole model (disables --mode cloud).") var noFullModel = false
 
     func validate() throws {
         if port < 0 || port > 65535 { throw ValidationError("--port must be 0...65535") }
         if memoryMiB < 1 { throw ValidationError("--memory-mib must be positive") }
+        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
     }
 
     func run() async throws {
@@ -39,7 +42,8 @@ struct CloudCommand: AsyncParsableCommand {
         let full = noFullModel ? nil : FullModelServer(model: try LlamaModel(file: gguf, pool: ThreadPool(threadCount: modelOptions.threadCount)))
         let engine = CloudEngine(manager: manager)
         let token = self.token ?? ProcessInfo.processInfo.environment["COLLM_TOKEN"]
-        let server = try CloudServer(host: host, port: port, service: CloudService(engine: engine, full: full), token: token)
+        let server = try CloudServer(host: host, port: port, service: CloudService(engine: engine, full: full), token: token,
+                                     tls: tlsCert.map { CloudServer.TLSFiles(certificateChain: $0, privateKey: tlsKey!) })
         let signals = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig)
@@ -52,8 +56,9 @@ struct CloudCommand: AsyncParsableCommand {
         }
         let host = self.host
         let split = self.split
+        let scheme = tlsCert == nil ? "plaintext" : "TLS"
         try await server.run { port in
-            Console.status("collm cloud listening on \(host):\(port) (layers \(split)..<\(config.layerCount))")
+            Console.status("collm cloud listening on \(host):\(port) (\(scheme), layers \(split)..<\(config.layerCount))")
         }
         engine.shutdown()
         _ = signals

@@ -38,6 +38,7 @@ struct GenerateCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Exit confidence threshold.") var threshold: Float?
     @Option(name: .long, help: "Hidden-state wire format: f32|f16|q8.") var wire: String?
     @Option(name: .long, help: "Context length (KV cache positions) to allow.") var ctx: Int?
+    @Option(name: .customLong("tls-ca"), help: "PEM certificate(s) to trust: talk TLS to the cloud (default: $COLLM_TLS_CA; unset: plaintext).") var tlsCA: String?
     @Option(name: .long, help: "Exit calibration file (default: the cached one for this model and split, if any; 'none': logit lens).") var calibration: String?
     @Option(name: .customLong("latency-aware"), help: "MIN,MAX: let exit thresholds follow the cloud round trip within these bounds (collab).") var latencyAware: String?
     @Option(name: .customLong("rtt-reference-ms"), help: "Round trip at which latency-aware thresholds equal the calibrated ones.") var referenceRTTms = 20.0
@@ -61,6 +62,11 @@ struct GenerateCommand: AsyncParsableCommand {
             throw ValidationError("calibration file not found: \(calibration)")
         }
         if !(referenceRTTms > 0) { throw ValidationError("--rtt-reference-ms must be positive") }
+    }
+
+    /// Trust roots for TLS to the cloud: --tls-ca, else $COLLM_TLS_CA.
+    var trustRoots: String? {
+        tlsCA ?? ProcessInfo.processInfo.environment["COLLM_TLS_CA"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     var sampling: SamplingParameters {
@@ -105,7 +111,7 @@ struct GenerateCommand: AsyncParsableCommand {
             output = try await runEdge(gguf: gguf, tokenizer: tokenizer, prompt: ids, path: path, onText: stream)
         case .cloud:
             let json = self.json
-            let r = try await CloudModeClient(address: cloud!, token: ProcessInfo.processInfo.environment["COLLM_TOKEN"])
+            let r = try await CloudModeClient(address: cloud!, token: ProcessInfo.processInfo.environment["COLLM_TOKEN"], trustRoots: trustRoots)
                 .generate(prompt: ids, maxTokens: maxTokens, sampling: sampling,
                           stopTokens: TextGenerator.stopTokens(of: tokenizer), tokenizer: tokenizer) { piece in
                     if !json { Console.write(piece) }
@@ -126,7 +132,7 @@ struct GenerateCommand: AsyncParsableCommand {
             let model = try LlamaModel(file: gguf, layers: 0..<s, pool: ThreadPool(threadCount: modelOptions.threadCount))
             let json = self.json
             let r = try await NaiveRunner(model: model, tokenizer: tokenizer, address: cloud!,
-                                          token: ProcessInfo.processInfo.environment["COLLM_TOKEN"],
+                                          token: ProcessInfo.processInfo.environment["COLLM_TOKEN"], trustRoots: trustRoots,
                                           fingerprint: gguf.fingerprint(), wire: WireFormat(rawValue: wire ?? "f16")!)
                 .generate(prompt: ids, maxTokens: maxTokens, sampling: sampling) { piece in
                     if !json { Console.write(piece) }
@@ -178,7 +184,7 @@ struct GenerateCommand: AsyncParsableCommand {
         options.maxTokens = maxTokens
         if let ctx { options.maxPositions = ctx }
         let connector = try mode == .collab || mode == .spec
-            ? GRPCConnector(address: cloud!, token: ProcessInfo.processInfo.environment["COLLM_TOKEN"]) : nil
+            ? GRPCConnector(address: cloud!, token: ProcessInfo.processInfo.environment["COLLM_TOKEN"], trustRoots: trustRoots) : nil
         let r: EdgeGenerationResult
         if mode == .spec {
             r = try await SpeculativeRunner(model: model, tokenizer: tokenizer, fingerprint: fingerprint, options: options,
