@@ -75,7 +75,7 @@ let package = Package(
         .testTarget(name: "CollabCoreTests", dependencies: ["CollabCore", "LLM"]),
         .testTarget(name: "CLITests", dependencies: ["collm"]),
         .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "CollabCore", "Edge", "LLM", "CKernels"]),
-        .testTarget(name: "CloudTests", dependencies: ["Cloud", "Edge", "CollabCore", "LLM"]),
+        .testTarget(name: "CloudTests", dependencies: ["Cloud", "Edge", "CollabCore", "CollabTransport", "LLM"]),
         .testTarget(
             name: "CollabProtocolTests",
             dependencies: [

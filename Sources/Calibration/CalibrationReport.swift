@@ -19,6 +19,10 @@ public enum CalibrationReport {
                 + (e.threshold > 1 ? "never" : String(format: "%.3f", e.threshold))
                 + String(format: " | %.3f | %.3f |", e.testExitRate, e.testPrecision))
         }
+        if let rate = c.notes["collab.edge_rate"], let precision = c.notes["collab.edge_precision"], let all = c.notes["collab.agreement"] {
+            lines += ["", "collab with these thresholds (test tokens, teacher-forced): edge decides \(rate) of tokens "
+                + "at agreement \(precision); agreement with the full model over all tokens \(all)"]
+        }
         lines += ["", "Curves (fitted adapter; threshold: exit rate / agreement):"]
         for e in c.exits {
             let points = e.adapter.curve.map { String(format: "%.2f: %.3f/%.3f", $0.threshold, $0.exitRate, $0.agreement) }

@@ -58,6 +58,7 @@ public struct Calibrator {
         let evaluator = ExitEvaluator(model: model)
         var exits: [ExitCalibration.Exit] = []
         var shortlist = Set(data.top1.map(Int.init))
+        var testOutcomes: [ExitOutcomes] = []
         for layer in options.exits {
             progress("exit \(layer): fitting the ridge adapter on \(parts.fit.count) tokens")
             let fit = RidgeRegression.fit(inputs: data.rows(of: data.states[layer]!, parts.fit),
@@ -74,14 +75,34 @@ public struct Calibrator {
                 for (c, id) in zip(outcomes.confidence, top) where c >= 0.3 { shortlist.insert(id) }
             }
             let atThreshold = test.point(threshold: Double(threshold))
+            testOutcomes.append(test)
             exits.append(.init(layer: layer, block: "ridge", matrix: fit.matrix, bias: fit.bias, threshold: threshold,
                                testExitRate: atThreshold.exitRate, testPrecision: atThreshold.agreement,
                                adapter: test.evaluation, logitLens: lens.evaluation))
         }
+        let cascade = Self.cascade(testOutcomes, thresholds: exits.map(\.threshold))
         return ExitCalibration(
             fingerprint: ExitCalibration.hex(fingerprint), split: options.split, targetPrecision: options.targetPrecision,
             exits: exits, shortlist: shortlist.sorted(),
             notes: ["tokens.fit": String(parts.fit.count), "tokens.select": String(parts.select.count),
-                    "tokens.test": String(parts.test.count), "prompts": String(Set(data.prompt).count)])
+                    "tokens.test": String(parts.test.count), "prompts": String(Set(data.prompt).count),
+                    "collab.edge_rate": String(format: "%.4f", cascade.edgeRate),
+                    "collab.edge_precision": String(format: "%.4f", cascade.edgePrecision),
+                    "collab.agreement": String(format: "%.4f", cascade.agreement)])
+    }
+
+    /// Collab on the test tokens, teacher-forced: each token goes to the first exit (in depth order)
+    /// whose confidence reaches its threshold, else to the cloud, which equals the full model.
+    /// Returns the share decided on the edge, their agreement, and the agreement over all tokens.
+    static func cascade(_ outcomes: [ExitOutcomes], thresholds: [Float]) -> (edgeRate: Double, edgePrecision: Double, agreement: Double) {
+        guard let count = outcomes.first?.count, count > 0 else { return (0, 1, 1) }
+        var edge = 0, right = 0
+        for i in 0..<count {
+            guard let e = outcomes.indices.first(where: { outcomes[$0].confidence[i] >= thresholds[$0] }) else { continue }
+            edge += 1
+            if outcomes[e].agrees[i] { right += 1 }
+        }
+        let wrong = edge - right
+        return (Double(edge) / Double(count), edge == 0 ? 1 : Double(right) / Double(edge), Double(count - wrong) / Double(count))
     }
 }

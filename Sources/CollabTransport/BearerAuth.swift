@@ -1,22 +1,78 @@
+import Foundation
 import GRPCCore
 
-/// Requires `authorization: Bearer <token>` on every call. The cloud installs it whenever it has a
-/// token (and insists on one when listening beyond loopback).
-public struct BearerAuth: ServerInterceptor {
-    let expected: [UInt8]
+/// The principals a cloud accepts, each with its bearer token. A session belongs to the principal
+/// that opened it: another principal sees it exactly as an unknown session.
+public struct Principals: Sendable {
+    private let entries: [(authorization: [UInt8], name: String)]
 
-    public init(token: String) { expected = Array("Bearer \(token)".utf8) }
+    /// `tokens` maps each token to its principal's name.
+    public init(tokens: [String: String]) {
+        entries = tokens.map { (Array("Bearer \($0.key)".utf8), $0.value) }
+    }
+
+    /// Reads "NAME TOKEN" lines (blank lines and # comments ignored).
+    public init(file path: String) throws {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw CloudServerError("cannot read the tokens file \(path)")
+        }
+        var tokens: [String: String] = [:]
+        for (number, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard fields.count == 2, fields[1].count >= 8 else {
+                throw CloudServerError("\(path):\(number + 1): expected NAME TOKEN with a token of at least 8 characters")
+            }
+            guard tokens.updateValue(String(fields[0]), forKey: String(fields[1])) == nil else {
+                throw CloudServerError("\(path):\(number + 1): token used twice")
+            }
+        }
+        guard !tokens.isEmpty else { throw CloudServerError("\(path) names no principal") }
+        self.init(tokens: tokens)
+    }
+
+    public var isEmpty: Bool { entries.isEmpty }
+
+    public static func + (a: Principals, b: Principals) -> Principals {
+        Principals(entries: a.entries + b.entries)
+    }
+
+    private init(entries: [(authorization: [UInt8], name: String)]) { self.entries = entries }
+
+    /// The principal whose token the `authorization` header carries, checking every entry in
+    /// constant time per entry.
+    public func principal(authorization: String?) -> String? {
+        let given = Array((authorization ?? "").utf8)
+        var found: String?
+        for entry in entries where constantTimeEqual(given, entry.authorization) { found = entry.name }
+        return found
+    }
+}
+
+/// Requires `authorization: Bearer <token>` of a known principal on every call. The cloud installs
+/// it whenever it has tokens (and insists on them when listening beyond loopback).
+public struct BearerAuth: ServerInterceptor {
+    let principals: Principals
+
+    public init(principals: Principals) { self.principals = principals }
+
+    public init(token: String) { self.init(principals: Principals(tokens: [token: "default"])) }
 
     public func intercept<Input: Sendable, Output: Sendable>(
         request: StreamingServerRequest<Input>, context: ServerContext,
         next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
     ) async throws -> StreamingServerResponse<Output> {
-        let given = request.metadata[stringValues: "authorization"].first(where: { _ in true }).map { Array($0.utf8) } ?? []
-        guard constantTimeEqual(given, expected) else {
+        guard principals.principal(authorization: request.metadata.authorization) != nil else {
             throw RPCError(code: .unauthenticated, message: "missing or wrong bearer token")
         }
         return try await next(request, context)
     }
+}
+
+extension Metadata {
+    /// The first `authorization` value, if any.
+    var authorization: String? { self[stringValues: "authorization"].first(where: { _ in true }) }
 }
 
 /// Compares without an early exit, so timing does not reveal how much of a guess was right.

@@ -18,8 +18,8 @@ public final class CloudServer: Sendable {
         }
     }
 
-    public init(host: String, port: Int, service: CloudService, token: String?, tls: TLSFiles? = nil) throws {
-        if token == nil, !Self.isLoopback(host) {
+    public init(host: String, port: Int, service: CloudService, principals: Principals, tls: TLSFiles? = nil) throws {
+        if principals.isEmpty, !Self.isLoopback(host) {
             throw CloudServerError("listening on \(host) (beyond loopback) requires --token or $COLLM_TOKEN")
         }
         var security = HTTP2ServerTransport.Posix.TransportSecurity.plaintext
@@ -33,7 +33,7 @@ public final class CloudServer: Sendable {
         let transport = HTTP2ServerTransport.Posix(address: .ipv4(host: host, port: port), transportSecurity: security,
                                                    config: .defaults { $0.rpc.maxRequestPayloadSize = 64 << 20 })
         server = GRPCServer(transport: transport, services: [service],
-                            interceptors: token.map { [BearerAuth(token: $0)] } ?? [])
+                            interceptors: principals.isEmpty ? [] : [BearerAuth(principals: principals)])
     }
 
     public static func isLoopback(_ host: String) -> Bool {

@@ -11,15 +11,32 @@ import LLM
 public struct CloudService: Collm_V1_Collab.SimpleServiceProtocol {
     let engine: CloudEngine
     let full: FullModelServer?
-    let owner = "default"
+    /// Who owns the sessions a stream opens: the principal of its bearer token ("default" without auth).
+    let principals: Principals
 
-    public init(engine: CloudEngine, full: FullModelServer?) {
+    public init(engine: CloudEngine, full: FullModelServer?, principals: Principals = Principals(tokens: [:])) {
         self.engine = engine
         self.full = full
+        self.principals = principals
+    }
+
+    /// The stream's owner comes from its metadata, which the simple form of the handler does not see.
+    public func session(request: StreamingServerRequest<Collm_V1_EdgeMessage>,
+                        context: ServerContext) async throws -> StreamingServerResponse<Collm_V1_CloudMessage> {
+        let owner = principals.principal(authorization: request.metadata.authorization) ?? "default"
+        return StreamingServerResponse(metadata: [:]) { writer in
+            try await self.session(request: request.messages, response: writer, context: context, owner: owner)
+            return [:]
+        }
     }
 
     public func session(request: RPCAsyncSequence<Collm_V1_EdgeMessage, any Error>,
                         response: RPCWriter<Collm_V1_CloudMessage>, context: ServerContext) async throws {
+        try await session(request: request, response: response, context: context, owner: "default")
+    }
+
+    private func session(request: RPCAsyncSequence<Collm_V1_EdgeMessage, any Error>,
+                         response: RPCWriter<Collm_V1_CloudMessage>, context: ServerContext, owner: String) async throws {
         // A stream that ends without CLOSE keeps its session: the edge may resume it.
         var session: SessionID?
         for try await message in request {

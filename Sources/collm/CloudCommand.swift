@@ -17,6 +17,7 @@ struct CloudCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Bearer token edges must present (default: $COLLM_TOKEN).") var token: String?
     @Option(name: .customLong("memory-mib"), help: "Memory budget for all sessions' KV caches and pending states.") var memoryMiB = 2048
     @Option(name: .customLong("idle-timeout"), help: "Seconds after which an idle session is closed.") var idleTimeout: Double = 600
+    @Option(name: .customLong("tokens-file"), help: "File of 'NAME TOKEN' lines: one principal per edge owner; sessions are isolated by principal.") var tokensFile: String?
     @Option(name: .customLong("tls-cert"), help: "PEM certificate chain: serve over TLS (with --tls-key).") var tlsCert: String?
     @Option(name: .customLong("tls-key"), help: "PEM private key of --tls-cert.") var tlsKey: String?
     @Flag(name: .customLong("no-full-model"), help: "Do not load the whole model (disables --mode cloud).") var noFullModel = false
@@ -41,8 +42,11 @@ struct CloudCommand: AsyncParsableCommand {
                                      fingerprint: gguf.fingerprint(), limits: limits)
         let full = noFullModel ? nil : FullModelServer(model: try LlamaModel(file: gguf, pool: ThreadPool(threadCount: modelOptions.threadCount)))
         let engine = CloudEngine(manager: manager)
-        let token = self.token ?? ProcessInfo.processInfo.environment["COLLM_TOKEN"]
-        let server = try CloudServer(host: host, port: port, service: CloudService(engine: engine, full: full), token: token,
+        let token = self.token ?? ProcessInfo.processInfo.environment["COLLM_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        var principals = Principals(tokens: token.map { [$0: "default"] } ?? [:])
+        if let tokensFile { principals = principals + (try Principals(file: tokensFile)) }
+        let server = try CloudServer(host: host, port: port, service: CloudService(engine: engine, full: full, principals: principals),
+                                     principals: principals,
                                      tls: tlsCert.map { CloudServer.TLSFiles(certificateChain: $0, privateKey: tlsKey!) })
         let signals = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
             signal(sig, SIG_IGN)

@@ -38,3 +38,16 @@ final class ExitOutcomesTests: XCTestCase {
         XCTAssertEqual(o.exitRate(atPrecision: 0.7), 0.25, accuracy: 1e-12)
     }
 }
+
+extension ExitOutcomesTests {
+    /// Each token goes to the first confident exit; the cloud (full model) answers the rest correctly.
+    func testCascadeSendsEachTokenToTheFirstConfidentExit() {
+        let shallow = outcomes([(0.95, true), (0.2, false), (0.99, false), (0.1, true)])
+        let deep = outcomes([(0.99, false), (0.9, true), (0.99, true), (0.3, false)])
+        let c = Calibrator.cascade([shallow, deep], thresholds: [0.9, 0.8])
+        // Token 0: shallow (right); 1: deep (right); 2: shallow (wrong); 3: cloud.
+        XCTAssertEqual(c.edgeRate, 0.75, accuracy: 1e-12)
+        XCTAssertEqual(c.edgePrecision, 2.0 / 3.0, accuracy: 1e-12)
+        XCTAssertEqual(c.agreement, 0.75, accuracy: 1e-12)
+    }
+}
