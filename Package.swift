@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layers depend downward only (DESIGN.md section 4):
-//   collm (CLI) -> Edge (exits, upload log) | Cloud (context manager) | Calibration (exit fitting) -> CollabCore (wire codec, protocol) -> LLM (engine) -> CKernels (C hot loops)
+//   collm (CLI) -> Serve (OpenAI API) -> Edge (exits, upload log) | Cloud (context manager) | Calibration (exit fitting) -> CollabCore (wire codec, protocol) -> LLM (engine) -> CKernels (C hot loops)
 let kernelFlags: [CSetting] = [
     // Kernels are built optimized in every configuration: debug test runs would crawl otherwise.
     .unsafeFlags(["-O3", "-fno-math-errno", "-ffp-contract=fast"]),
@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .target(name: "CKernels", cSettings: kernelFlags),
@@ -47,6 +49,15 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
+        // The edge's OpenAI-compatible HTTP API and its metrics.
+        .target(
+            name: "Serve",
+            dependencies: [
+                "CollabCore", "Edge", "LLM",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         // Edge <-> cloud gRPC protocol: generated code (scripts/generate-protos.sh) + version constants.
         .target(
             name: "CollabProtocol",
@@ -64,6 +75,7 @@ let package = Package(
                 "Cloud",
                 "Edge",
                 "Calibration",
+                "Serve",
                 "CollabTransport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

@@ -1,0 +1,59 @@
+import Foundation
+import Prometheus
+
+/// Prometheus metrics of the edge API, in a registry owned by the server (no global state).
+public final class ServeMetrics: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+    private let requests: Counter
+    private let failures: Counter
+    private let edgeTokens: Counter
+    private let cloudTokens: Counter
+    private let degradedTokens: Counter
+    private let promptTokens: Counter
+    private let bytesUp: Counter
+    private let bytesDown: Counter
+    private let latency: DurationHistogram
+
+    public init() {
+        requests = registry.makeCounter(name: "collm_requests_total", help: "Completions served")
+        failures = registry.makeCounter(name: "collm_request_errors_total", help: "Requests answered with an error")
+        edgeTokens = registry.makeCounter(name: "collm_generated_tokens_total", labels: [("source", "edge")],
+                                          help: "Generated tokens by who decided them")
+        cloudTokens = registry.makeCounter(name: "collm_generated_tokens_total", labels: [("source", "cloud")],
+                                           help: "Generated tokens by who decided them")
+        degradedTokens = registry.makeCounter(name: "collm_generated_tokens_total", labels: [("source", "degraded")],
+                                              help: "Generated tokens by who decided them")
+        promptTokens = registry.makeCounter(name: "collm_prompt_tokens_total", help: "Prompt tokens processed")
+        bytesUp = registry.makeCounter(name: "collm_network_bytes_total", labels: [("direction", "up")],
+                                       help: "Bytes exchanged with the cloud")
+        bytesDown = registry.makeCounter(name: "collm_network_bytes_total", labels: [("direction", "down")],
+                                         help: "Bytes exchanged with the cloud")
+        latency = registry.makeDurationHistogram(
+            name: "collm_request_duration_seconds",
+            buckets: [.milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+                      .seconds(2), .seconds(5), .seconds(10), .seconds(30)],
+            help: "Time to serve a completion")
+    }
+
+    func record(sources: [String], promptTokens prompt: Int, bytesUp up: Int, bytesDown down: Int, seconds: Double) {
+        requests.increment()
+        promptTokens.increment(by: Int64(prompt))
+        for source in sources {
+            if source.hasSuffix(":degraded") {
+                degradedTokens.increment()
+            } else if source == "cloud" {
+                cloudTokens.increment()
+            } else {
+                edgeTokens.increment()
+            }
+        }
+        bytesUp.increment(by: Int64(up))
+        bytesDown.increment(by: Int64(down))
+        latency.record(.nanoseconds(Int64(seconds * 1e9)))
+    }
+
+    func recordFailure() { failures.increment() }
+
+    /// The text exposition format.
+    public func exposition() -> String { registry.emitToString() }
+}

@@ -1,0 +1,71 @@
+import ArgumentParser
+import CollabCore
+import CollabTransport
+import Edge
+import Foundation
+import LLM
+import Serve
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the edge over an OpenAI-compatible HTTP API.",
+        discussion: """
+            POST /v1/chat/completions and /v1/completions (\"stream\": true for server-sent events), GET /v1/models, \
+            /health and /metrics (Prometheus). Requests run one at a time on the edge in the chosen mode; responses \
+            carry a "collm" object saying which tokens the edge and the cloud decided.
+            """)
+
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(name: .long, help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(name: .long, help: "Port (0 picks a free one; the chosen port is printed).") var port = 8080
+    @Option(name: .long, help: "Mode: local|edge|collab|spec.") var mode = "collab"
+    @Option(name: .long, help: "Cloud server HOST:PORT (collab, spec).") var cloud: String?
+    @Option(name: .long, help: "Split layer s: the edge runs layers [0, s).") var split = 15
+    @Option(name: .long, help: "Exit threshold for every exit (default: the calibration's; spec drafts at 0.5).") var threshold: Float?
+    @Option(name: .long, help: "Exit calibration file (default: the cached one; 'none': logit lens).") var calibration: String?
+    @Option(name: .long, help: "Hidden-state wire format: f32|f16|q8.") var wire = "f16"
+    @Option(name: .long, help: "Context length (KV positions) per request.") var ctx = 2048
+    @Option(name: .customLong("tls-ca"), help: "PEM certificate(s) to trust: talk TLS to the cloud.") var tlsCA: String?
+
+    func validate() throws {
+        guard let mode = EdgeWorker.Mode(rawValue: mode) else { throw ValidationError("--mode must be local, edge, collab or spec") }
+        if (mode == .collab || mode == .spec) && cloud == nil { throw ValidationError("--mode \(mode.rawValue) needs --cloud HOST:PORT") }
+        if port < 0 || port > 65535 { throw ValidationError("--port must be 0...65535") }
+        if WireFormat(rawValue: wire) == nil { throw ValidationError("--wire must be f32, f16 or q8") }
+        if ctx < 16 { throw ValidationError("--ctx must be at least 16") }
+        if let calibration, calibration != "none", !FileManager.default.fileExists(atPath: calibration) {
+            throw ValidationError("calibration file not found: \(calibration)")
+        }
+    }
+
+    func run() async throws {
+        let mode = EdgeWorker.Mode(rawValue: self.mode)!
+        let path = try modelOptions.resolvedModelPath()
+        let (gguf, tokenizer) = try modelOptions.openModelFile()
+        let config = try ModelConfig(gguf: gguf)
+        guard split > 0, split < config.layerCount else { throw ValidationError("--split must be in 1..<\(config.layerCount)") }
+        let pool = ThreadPool(threadCount: modelOptions.threadCount)
+        let fingerprint = gguf.fingerprint()
+        let model = mode == .local
+            ? try LlamaModel(file: gguf, pool: pool)
+            : try LlamaModel(file: gguf, layers: 0..<split, head: true, pool: pool)
+        let loaded = mode == .local ? nil : try CalibrationStore.load(calibration, fingerprint: fingerprint, split: split)
+        let override = mode == .spec ? (threshold ?? 0.5) : threshold
+        var options = EdgeOptions(mode: .collaborative, exits: try loaded?.0.heads(for: model, threshold: override) ?? [])
+        options.wire = WireFormat(rawValue: wire)!
+        options.maxPositions = ctx
+        let trustRoots = tlsCA ?? ProcessInfo.processInfo.environment["COLLM_TLS_CA"].flatMap { $0.isEmpty ? nil : $0 }
+        let connector = try cloud.map {
+            try GRPCConnector(address: $0, token: ProcessInfo.processInfo.environment["COLLM_TOKEN"], trustRoots: trustRoots)
+        }
+        let worker = EdgeWorker(mode: mode, model: model, tokenizer: tokenizer, fingerprint: fingerprint, options: options,
+                                connector: connector)
+        let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        let server = APIServer(worker: worker, metrics: ServeMetrics(), modelName: name)
+        let (host, modeName, calibrationNote) = (self.host, self.mode, loaded.map { " calibration \($0.1)," } ?? "")
+        try await server.run(host: host, port: port) { port in
+            Console.status("collm serve listening on http://\(host):\(port) (mode \(modeName),\(calibrationNote) model \(name))")
+        }
+    }
+}
