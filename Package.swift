@@ -33,6 +33,8 @@ let package = Package(
             ]
         ),
         .target(name: "CollabCore", dependencies: ["LLM", "CKernels"]),
+        // Trainable exit blocks (issue 6): forward/backward with the backbone and LM head frozen.
+        .target(name: "ExitTraining", dependencies: ["LLM", "CKernels"]),
         .target(name: "Cloud", dependencies: ["CollabCore", "LLM"]),
         .target(name: "Edge", dependencies: ["CollabCore", "LLM"]),
         // gRPC glue: the cloud service and the edge's stream link.
@@ -70,6 +72,7 @@ let package = Package(
         .testTarget(name: "KernelTests", dependencies: ["CKernels"]),
         .testTarget(name: "LLMTests", dependencies: ["LLM", "CKernels"]),
         .testTarget(name: "CollabCoreTests", dependencies: ["CollabCore", "LLM"]),
+        .testTarget(name: "ExitTrainingTests", dependencies: ["ExitTraining", "LLM", "CKernels"]),
         .testTarget(name: "CLITests", dependencies: ["collm"]),
         .testTarget(name: "CloudTests", dependencies: ["Cloud", "Edge", "CollabCore", "LLM"]),
         .testTarget(
