@@ -1,0 +1,56 @@
+import Foundation
+import LLM
+import XCTest
+
+@testable import ExitTraining
+
+/// Exit blocks on the default model: real hidden states after layer 15, the full model as teacher.
+final class RealModelTests: XCTestCase {
+    /// Hidden states after 15 layers and the full model's top-32, for windows of 256 tokens of
+    /// Botchan (each window its own sequence, as calibration prompts are).
+    func collect(windows: Range<Int>) throws -> DistillationSet {
+        let (tokenizer, model, _) = try ModelFixture.load()
+        let text = try String(contentsOfFile: try TestResources.dataFile("botchan-chapter1-100k.txt"), encoding: .utf8)
+        let tokens = tokenizer.encode(text, addSpecial: false, parseSpecial: false)
+        var set = DistillationSet(width: model.config.hiddenSize, topK: 32)
+        for w in windows {
+            try set.append(DistillationSet.collect(model: model, tokens: Array(tokens[w * 256..<(w + 1) * 256]), exitLayer: 15))
+        }
+        return set
+    }
+
+    func testTrainedBlockBeatsTheLogitLensOnHeldOutText() throws {
+        let (_, _, head) = try ModelFixture.load()
+        let train = try collect(windows: 0..<3), validation = try collect(windows: 3..<4), test = try collect(windows: 4..<5)
+        let trainer = ExitBlockTrainer(head: head, pool: ModelFixture.pool)
+        let lens = try ExitBlock(width: head.width, hiddenWidth: 256, seed: 1)
+        var options = TrainingOptions()
+        options.maxEpochs = 8
+        options.batchSize = 32
+        let result = try trainer.train(lens, on: train, validation: validation, options: options)
+        let before = try trainer.evaluate(lens, on: test).summary
+        let after = try trainer.evaluate(result.block, on: test).summary
+        print(String(format: "layer 15, %d train / %d test tokens: top-1 agreement logit lens %.3f -> block %.3f, KL %.3f -> %.3f; %d steps, %.1f ms/step (batch 32), best epoch %d",
+                     train.rows, test.rows, before.top1Agreement, after.top1Agreement, before.meanKL, after.meanKL,
+                     result.report.steps, result.report.meanStepMilliseconds, result.report.bestEpoch))
+        XCTAssertGreaterThan(after.top1Agreement, before.top1Agreement + 0.05)
+        XCTAssertLessThan(after.meanKL, before.meanKL)
+    }
+
+    /// The block's output through the model's own (quantized) head agrees with the f32 head used in training.
+    func testBlockOutputFeedsTheModelsHead() throws {
+        let (_, model, head) = try ModelFixture.load()
+        let set = try collect(windows: 0..<1).subset(Array(0..<8))
+        var block = try ExitBlock(width: head.width, hiddenWidth: 64, seed: 3)
+        var r = TestRandom(4)
+        for i in block.shape.down { block.parameters[i] = 0.05 * r.uniform() }
+        let z = block.apply(set.hidden, pool: model.pool)
+        let logits = try model.logits(HiddenStates(values: z, width: head.width))
+        let evaluation = try ExitBlockTrainer(head: head, pool: model.pool).evaluate(block, on: set)
+        for row in 0..<set.rows {
+            let rowLogits = logits[row * head.vocabularySize..<(row + 1) * head.vocabularySize]
+            let top = rowLogits.indices.max { rowLogits[$0] < rowLogits[$1] }! - row * head.vocabularySize
+            XCTAssertEqual(Int32(top), evaluation.predictions[row], "row \(row)")
+        }
+    }
+}
