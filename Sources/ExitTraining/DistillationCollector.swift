@@ -28,7 +28,7 @@ extension DistillationSet {
             let top1 = (0..<piece.count).map { teacher.ids[$0 * topK] }
             try out.append(DistillationSet(width: atExit.width, topK: topK, hidden: atExit.values,
                                            teacherIds: teacher.ids, teacherProbs: teacher.probabilities,
-                                           teacherTop1: top1))
+                                           teacherTop1: top1, positions: (start..<start + piece.count).map { Int32($0) }))
             start += piece.count
         }
         return out

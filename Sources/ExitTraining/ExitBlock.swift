@@ -51,17 +51,10 @@ public struct ExitBlock: Sendable, Equatable {
     public var adapterBias: ArraySlice<Float>? { shape.hasAdapter ? parameters[shape.adapterBias] : nil }
 
     /// z for `hidden` (rows x width): the state to feed the model's final norm and head
-    /// (e.g. `LlamaModel.logits(HiddenStates(values: z, width: d))`).
+    /// (e.g. `LlamaModel.logits(HiddenStates(values: z, width: d))`). Per-token callers should keep
+    /// an `ExitBlockRunner` instead, which reuses its buffers.
     public func apply(_ hidden: [Float], pool: ThreadPool) -> [Float] {
-        let rows = hidden.count / shape.width
-        precondition(hidden.count == rows * shape.width, "hidden states must be whole rows")
-        let pass = BlockPass(shape: shape, rows: rows)
-        return parameters.withUnsafeBufferPointer { p in
-            hidden.withUnsafeBufferPointer { h in
-                pass.forward(parameters: p.baseAddress!, hidden: h.baseAddress!, rows: rows, pool: pool)
-                return Array(UnsafeBufferPointer(start: pass.z, count: rows * shape.width))
-            }
-        }
+        ExitBlockRunner(block: self, pool: pool).apply(HiddenStates(values: hidden, width: shape.width)).values
     }
 }
 

@@ -3,6 +3,7 @@ import LLM
 
 /// Trains exit blocks by distillation with the backbone and the head frozen: mini-batches from a
 /// seeded shuffle, AdamW, validation after every epoch, early stopping that keeps the best block.
+/// MLP blocks batch shuffled rows; transformer blocks batch shuffled whole sequences.
 /// Not thread-safe: one run at a time (the pool parallelizes inside each product).
 public final class ExitBlockTrainer: @unchecked Sendable {
     public let head: FrozenHead
@@ -17,20 +18,61 @@ public final class ExitBlockTrainer: @unchecked Sendable {
     /// ones without a validation set). `progress` is called after every step and every validation.
     public func train(_ initial: ExitBlock, on train: DistillationSet, validation: DistillationSet? = nil,
                       options: TrainingOptions = TrainingOptions(),
-                      progress: ((TrainingProgress) -> Void)? = nil) throws -> TrainingResult {
-        try check(initial, train)
-        if let validation { try check(initial, validation) }
+                      progress: ((TrainingProgress) -> Void)? = nil) throws -> TrainingResult<ExitBlock> {
+        try run(initial, train, validation, options, progress)
+    }
+
+    /// As above for a transformer block; batches are whole sequences (see `DistillationSet.positions`).
+    public func train(_ initial: TransformerExitBlock, on train: DistillationSet, validation: DistillationSet? = nil,
+                      options: TrainingOptions = TrainingOptions(),
+                      progress: ((TrainingProgress) -> Void)? = nil) throws -> TrainingResult<TransformerExitBlock> {
+        try run(initial, train, validation, options, progress)
+    }
+
+    /// Loss, agreement and per-row predictions of `block` on `set`.
+    public func evaluate(_ block: ExitBlock, on set: DistillationSet, loss: LossOptions = LossOptions(),
+                         batchSize: Int = 64) throws -> Evaluation {
+        try measure(block, set, loss, batchSize)
+    }
+
+    public func evaluate(_ block: TransformerExitBlock, on set: DistillationSet, loss: LossOptions = LossOptions(),
+                         batchSize: Int = 256) throws -> Evaluation {
+        try measure(block, set, loss, batchSize)
+    }
+
+    /// The mean loss over all rows of `set` (one batch) and its gradient in the flat parameter
+    /// layout. For gradient checks and small custom loops.
+    public func lossAndGradient(_ block: ExitBlock, on set: DistillationSet,
+                                loss: LossOptions = LossOptions()) throws -> (loss: Double, gradient: [Float]) {
+        try gradient(block, set, loss)
+    }
+
+    public func lossAndGradient(_ block: TransformerExitBlock, on set: DistillationSet,
+                                loss: LossOptions = LossOptions()) throws -> (loss: Double, gradient: [Float]) {
+        try gradient(block, set, loss)
+    }
+
+    // MARK: - Shared by both block kinds
+
+    private func run<B: TrainableExitBlock>(_ initial: B, _ train: DistillationSet, _ validation: DistillationSet?,
+                                           _ options: TrainingOptions,
+                                           _ progress: ((TrainingProgress) -> Void)?) throws -> TrainingResult<B> {
+        try check(initial.width, train)
+        if let validation { try check(initial.width, validation) }
         guard train.rows > 0 else { throw TrainingError.emptyTrainingSet }
-        let shape = initial.shape
-        let batch = max(1, min(options.batchSize, train.rows))
-        let stepsPerEpoch = (train.rows + batch - 1) / batch
-        let blockPass = BlockPass(shape: shape, rows: batch)
-        let headPass = HeadPass(head: head, rows: batch)
-        var optimizer = AdamW(parameterCount: shape.parameterCount, groups: Self.groups(shape, options),
+        let sequences = B.attendsOverSequences ? try train.sequences() : nil
+        let batchSize = max(1, min(options.batchSize, train.rows))
+        // Steps per epoch vary a little when shuffled sequences pack differently; the ETA uses the first layout.
+        let stepsPerEpoch = BatchPlan(rows: train.rows, batchSize: batchSize, sequences: sequences).batches.count
+        // No batch exceeds the batch size, except a single sequence longer than it.
+        let capacity = max(batchSize, sequences?.map(\.count).max() ?? 0)
+        let blockPass = initial.makePass(rows: capacity)
+        let headPass = HeadPass(head: head, rows: capacity)
+        var optimizer = AdamW(parameterCount: initial.parameters.count, groups: initial.optimizerGroups(options),
                               learningRate: options.learningRate, beta1: options.beta1, beta2: options.beta2,
                               epsilon: options.adamEpsilon)
         var block = initial
-        var gradient = [Float](repeating: 0, count: shape.parameterCount)
+        var gradient = [Float](repeating: 0, count: initial.parameters.count)
         var rng = Xoshiro256StarStar(seed: options.seed)
         let start = Date()
         var report = TrainingReport(initialValidation: nil, epochs: [], bestEpoch: 0, stoppedEarly: false,
@@ -38,16 +80,15 @@ public final class ExitBlockTrainer: @unchecked Sendable {
         var best = block
         var bestLoss = Double.infinity
         func status(_ event: TrainingProgress.Event, epoch: Int, trainLoss: Double, validation: Double?) -> TrainingProgress {
-            let elapsed = Date().timeIntervalSince(start)
             let perStep = report.steps > 0 ? report.trainingSeconds / Double(report.steps) : 0
-            let left = Double(stepsPerEpoch * options.maxEpochs - report.steps) * perStep
             return TrainingProgress(event: event, epoch: epoch, maxEpochs: options.maxEpochs, step: report.steps,
                                     stepsPerEpoch: stepsPerEpoch, trainLoss: trainLoss, validationLoss: validation,
-                                    bestValidationLoss: bestLoss.isFinite ? bestLoss : nil, elapsedSeconds: elapsed,
-                                    etaSeconds: left)
+                                    bestValidationLoss: bestLoss.isFinite ? bestLoss : nil,
+                                    elapsedSeconds: Date().timeIntervalSince(start),
+                                    etaSeconds: Double(stepsPerEpoch * options.maxEpochs - report.steps) * perStep)
         }
         if let validation {
-            let summary = try evaluate(block, on: validation, loss: options.loss).summary
+            let summary = try measure(block, validation, options.loss, options.batchSize).summary
             report.initialValidation = summary
             bestLoss = summary.meanLoss
             progress?(status(.validation, epoch: 0, trainLoss: .nan, validation: summary.meanLoss))
@@ -55,20 +96,21 @@ public final class ExitBlockTrainer: @unchecked Sendable {
         var sinceBest = 0
         for epoch in 1...max(1, options.maxEpochs) {
             let epochStart = Date()
-            let shuffled = train.subset(Self.permutation(train.rows, &rng))
+            let (shuffled, order) = try Self.shuffle(train, sequences: sequences, &rng)
+            let plan = BatchPlan(rows: shuffled.rows, batchSize: batchSize, sequences: order)
             let scale = options.cosineSchedule
                 ? Float(0.55 + 0.45 * cos(Double.pi * Double(epoch - 1) / Double(max(1, options.maxEpochs))))
                 : 1
             var lossSum = 0.0
             var rowsSeen = 0
-            for first in stride(from: 0, to: shuffled.rows, by: batch) {
+            for batch in plan.batches {
                 let stepStart = Date()
-                let n = min(batch, shuffled.rows - first)
+                let (first, n) = (batch.rows.lowerBound, batch.rows.count)
                 let losses = block.parameters.withUnsafeMutableBufferPointer { p in
                     gradient.withUnsafeMutableBufferPointer { g in
                         shuffled.hidden.withUnsafeBufferPointer { h in
-                            let rows = h.baseAddress! + first * shape.width
-                            blockPass.forward(parameters: p.baseAddress!, hidden: rows, rows: n, pool: pool)
+                            let rows = h.baseAddress! + first * shuffled.width
+                            blockPass.forward(parameters: p.baseAddress!, hidden: rows, segments: batch.segments, pool: pool)
                             let out = headPass.run(z: blockPass.z, rows: n, targets: shuffled, first: first,
                                                    options: options.loss, withGradient: true, pool: pool)
                             blockPass.backward(parameters: p.baseAddress!, hidden: rows, dz: headPass.dz, rows: n,
@@ -87,20 +129,16 @@ public final class ExitBlockTrainer: @unchecked Sendable {
             var summary = EpochSummary(epoch: epoch, trainLoss: lossSum / Double(max(1, rowsSeen)), validation: nil,
                                        seconds: 0)
             if let validation {
-                let v = try evaluate(block, on: validation, loss: options.loss).summary
+                let v = try measure(block, validation, options.loss, options.batchSize).summary
                 summary.validation = v
                 if v.meanLoss < bestLoss {
-                    bestLoss = v.meanLoss
-                    best = block
-                    report.bestEpoch = epoch
-                    sinceBest = 0
+                    (bestLoss, best, report.bestEpoch, sinceBest) = (v.meanLoss, block, epoch, 0)
                 } else {
                     sinceBest += 1
                 }
                 progress?(status(.validation, epoch: epoch, trainLoss: summary.trainLoss, validation: v.meanLoss))
             } else {
-                best = block
-                report.bestEpoch = epoch
+                (best, report.bestEpoch) = (block, epoch)
             }
             summary.seconds = Date().timeIntervalSince(epochStart)
             report.epochs.append(summary)
@@ -113,25 +151,24 @@ public final class ExitBlockTrainer: @unchecked Sendable {
         return TrainingResult(block: best, report: report)
     }
 
-    /// Loss, agreement and per-row predictions of `block` on `set`.
-    public func evaluate(_ block: ExitBlock, on set: DistillationSet, loss: LossOptions = LossOptions(),
-                         batchSize: Int = 64) throws -> Evaluation {
-        try check(block, set)
-        let batch = max(1, min(batchSize, set.rows))
-        let blockPass = BlockPass(shape: block.shape, rows: batch)
-        let headPass = HeadPass(head: head, rows: batch)
+    private func measure<B: TrainableExitBlock>(_ block: B, _ set: DistillationSet, _ loss: LossOptions,
+                                               _ batchSize: Int) throws -> Evaluation {
+        try check(block.width, set)
+        let plan = BatchPlan(rows: set.rows, batchSize: batchSize, sequences: B.attendsOverSequences ? try set.sequences() : nil)
+        let blockPass = block.makePass(rows: plan.capacity)
+        let headPass = HeadPass(head: head, rows: plan.capacity)
         var predictions = [Int32]()
         var confidences = [Float]()
         predictions.reserveCapacity(set.rows)
         confidences.reserveCapacity(set.rows)
         var lossSum = 0.0, klSum = 0.0
         var agree = 0
-        for first in stride(from: 0, to: set.rows, by: batch) {
-            let n = min(batch, set.rows - first)
+        for batch in plan.batches {
+            let (first, n) = (batch.rows.lowerBound, batch.rows.count)
             let out = block.parameters.withUnsafeBufferPointer { p in
                 set.hidden.withUnsafeBufferPointer { h in
-                    blockPass.forward(parameters: p.baseAddress!, hidden: h.baseAddress! + first * block.shape.width,
-                                      rows: n, pool: pool)
+                    blockPass.forward(parameters: p.baseAddress!, hidden: h.baseAddress! + first * set.width,
+                                      segments: batch.segments, pool: pool)
                     return headPass.run(z: blockPass.z, rows: n, targets: set, first: first, options: loss,
                                         withGradient: false, pool: pool)
                 }
@@ -150,19 +187,18 @@ public final class ExitBlockTrainer: @unchecked Sendable {
         return Evaluation(summary: summary, predictions: predictions, maxProbabilities: confidences)
     }
 
-    /// The mean loss over all rows of `set` (one batch) and its gradient in the flat parameter
-    /// layout. For gradient checks and small custom loops.
-    public func lossAndGradient(_ block: ExitBlock, on set: DistillationSet,
-                                loss: LossOptions = LossOptions()) throws -> (loss: Double, gradient: [Float]) {
-        try check(block, set)
+    private func gradient<B: TrainableExitBlock>(_ block: B, _ set: DistillationSet,
+                                                _ loss: LossOptions) throws -> (loss: Double, gradient: [Float]) {
+        try check(block.width, set)
         let n = set.rows
-        let blockPass = BlockPass(shape: block.shape, rows: n)
+        let segments = B.attendsOverSequences ? try set.sequences() : [0..<n]
+        let blockPass = block.makePass(rows: n)
         let headPass = HeadPass(head: head, rows: n)
-        var gradient = [Float](repeating: 0, count: block.shape.parameterCount)
+        var gradient = [Float](repeating: 0, count: block.parameters.count)
         let total = block.parameters.withUnsafeBufferPointer { p in
             gradient.withUnsafeMutableBufferPointer { g in
                 set.hidden.withUnsafeBufferPointer { h in
-                    blockPass.forward(parameters: p.baseAddress!, hidden: h.baseAddress!, rows: n, pool: pool)
+                    blockPass.forward(parameters: p.baseAddress!, hidden: h.baseAddress!, segments: segments, pool: pool)
                     let out = headPass.run(z: blockPass.z, rows: n, targets: set, first: 0, options: loss,
                                            withGradient: true, pool: pool)
                     blockPass.backward(parameters: p.baseAddress!, hidden: h.baseAddress!, dz: headPass.dz, rows: n,
@@ -174,20 +210,23 @@ public final class ExitBlockTrainer: @unchecked Sendable {
         return (total / Double(max(1, n)), gradient)
     }
 
-    private func check(_ block: ExitBlock, _ set: DistillationSet) throws {
-        guard block.shape.width == head.width, set.width == head.width else {
-            throw TrainingError.shapeMismatch("block width \(block.shape.width), data width \(set.width), head width \(head.width)")
+    private func check(_ width: Int, _ set: DistillationSet) throws {
+        guard width == head.width, set.width == head.width else {
+            throw TrainingError.shapeMismatch("block width \(width), data width \(set.width), head width \(head.width)")
         }
     }
 
-    /// Parameter groups the optimizer updates: decay on the MLP matrices only.
-    static func groups(_ s: ExitBlockShape, _ o: TrainingOptions) -> [AdamW.Group] {
-        var groups = [AdamW.Group(range: s.norm, decay: 0), AdamW.Group(range: s.up, decay: o.weightDecay),
-                      AdamW.Group(range: s.down, decay: o.weightDecay)]
-        if s.hasAdapter && o.trainAdapter {
-            groups += [AdamW.Group(range: s.adapterMatrix, decay: 0), AdamW.Group(range: s.adapterBias, decay: 0)]
+    /// The epoch's order: shuffled rows, or shuffled whole sequences (returned, in their new order).
+    static func shuffle(_ set: DistillationSet, sequences: [Range<Int>]?,
+                        _ rng: inout Xoshiro256StarStar) throws -> (DistillationSet, [Range<Int>]?) {
+        guard let sequences else { return (set.subset(permutation(set.rows, &rng)), nil) }
+        var rows: [Int] = []
+        var order: [Range<Int>] = []
+        for s in permutation(sequences.count, &rng).map({ sequences[$0] }) {
+            order.append(rows.count..<rows.count + s.count)
+            rows += Array(s)
         }
-        return groups
+        return (set.subset(rows), order)
     }
 
     /// A Fisher-Yates shuffle of 0..<n drawn from `rng` (spelled out so runs reproduce across

@@ -30,25 +30,9 @@ public struct FrozenHead: Sendable {
     public init(file: GGUFFile) throws {
         let config = try ModelConfig(gguf: file)
         let d = config.hiddenSize
-        let norm = try Self.dequantized(file, "output_norm.weight", rows: 1, columns: d)
+        let norm = try dequantizedTensor(file, "output_norm.weight", rows: 1, columns: d)
         let name = file.tensor(named: "output.weight") != nil ? "output.weight" : "token_embd.weight"
-        let matrix = try Self.dequantized(file, name, rows: config.vocabularySize, columns: d)
+        let matrix = try dequantizedTensor(file, name, rows: config.vocabularySize, columns: d)
         try self.init(norm: norm, epsilon: config.rmsEpsilon, matrix: matrix, vocabularySize: config.vocabularySize)
-    }
-
-    private static func dequantized(_ file: GGUFFile, _ name: String, rows: Int, columns: Int) throws -> [Float] {
-        guard let info = file.tensor(named: name) else { throw TrainingError.missingTensor(name) }
-        guard info.elementCount == rows * columns, info.columns == columns, info.type.isSupported else {
-            throw TrainingError.shapeMismatch("\(name) is \(info.type) \(info.shape), expected \(columns) x \(rows)")
-        }
-        let type = ck_type(rawValue: info.type.rawValue)
-        let rowBytes = ck_row_bytes(type, Int64(columns))
-        let data = file.data(for: info)
-        return [Float](unsafeUninitializedCapacity: rows * columns) { out, initialized in
-            for r in 0..<rows {
-                ck_dequantize_row(type, data.baseAddress! + r * rowBytes, out.baseAddress! + r * columns, Int64(columns))
-            }
-            initialized = rows * columns
-        }
     }
 }

@@ -65,7 +65,7 @@ public struct TrainingReport: Sendable {
 }
 
 /// The best block of a run and its report.
-public struct TrainingResult: Sendable {
-    public var block: ExitBlock
+public struct TrainingResult<Block: Sendable>: Sendable {
+    public var block: Block
     public var report: TrainingReport
 }

@@ -56,7 +56,8 @@ final class TimingTests: XCTestCase {
         var r = TestRandom(2)
         let block = try ExitBlock(width: head.width, hiddenWidth: 512, seed: 1)
         let h = r.array(head.width)
-        let blockMs = milliseconds(200) { _ = block.apply(h, pool: model.pool) }
+        let runner = ExitBlockRunner(block: block, pool: model.pool)
+        let blockMs = milliseconds(200) { _ = runner.apply(HiddenStates(values: h, width: head.width)) }
         let cache = model.makeCache(capacity: 512)
         // One token at a time through layer 15, at positions 0..<~400 (attention over a short context).
         let layerMs = try milliseconds(200) {
@@ -64,7 +65,11 @@ final class TimingTests: XCTestCase {
             try model.forward(&x, cache: cache, only: 15..<16)
         }
         let headMs = try milliseconds(50) { _ = try model.logits(HiddenStates(values: h, width: head.width)) }
-        print(String(format: "per token: exit block (width 512) %.3f ms, one transformer layer %.3f ms (block = %.2f layers), model head %.3f ms",
-                     blockMs, layerMs, blockMs / layerMs, headMs))
+        // Block (b), f32: one token at a time at positions 0..<~250.
+        let transformer = TransformerExitRunner(block: try TransformerExitBlock(copying: 29, of: model.file),
+                                                pool: model.pool, capacity: 512)
+        let transformerMs = try milliseconds(200) { _ = try transformer.apply(HiddenStates(values: h, width: head.width)) }
+        print(String(format: "per token: exit block (width 512) %.3f ms, one transformer layer %.3f ms (block = %.2f layers), transformer exit block (f32) %.3f ms (%.2f layers), model head %.3f ms",
+                     blockMs, layerMs, blockMs / layerMs, transformerMs, transformerMs / layerMs, headMs))
     }
 }

@@ -86,6 +86,22 @@ void ck_topk_softmax(const float *logits, int64_t vocab, int64_t k, int32_t *ids
 void ck_train_adamw(float *p, const float *g, float *m, float *v, int64_t n, float lr, float beta1,
                     float beta2, float eps, float decay, float c1, float c2);
 
+// ---- Transformer-layer pieces (train_attention.c) ---------------------------------------------
+
+/// Rotary embedding in place, as ck_rope (same angles and pair conventions); inverse != 0 rotates
+/// by -theta instead (the transpose, for the backward pass).
+void ck_train_rope(float *x, int64_t n, int64_t heads, int64_t head_dim, int64_t row_stride, int64_t pos0,
+                   float base, int neox, int inverse);
+/// Scores to probabilities in place: row i (position pos0 + i) = softmax(scale * s[i][0 ..= pos0 + i]),
+/// later columns (up to pos0 + n) set to 0. Rows have stride ld.
+void ck_train_causal_softmax(float *s, int64_t n, int64_t ld, int64_t pos0, float scale);
+/// dp (d loss / d probabilities) to d loss / d raw scores in place, given the probabilities p.
+void ck_train_causal_softmax_backward(const float *p, float *dp, int64_t n, int64_t ld, int64_t pos0, float scale);
+/// out[r] = silu(gate[r]) * up[r], where row r of gu is gate (f values) then up (f values).
+void ck_train_swiglu(const float *gu, float *out, int64_t n, int64_t f);
+/// d loss / d gu (same layout) from d loss / d out.
+void ck_train_swiglu_backward(const float *gu, const float *dout, float *dgu, int64_t n, int64_t f);
+
 #ifdef __cplusplus
 }
 #endif
