@@ -3,34 +3,51 @@ import LLM
 extension DistillationSet {
     /// Runs the full `model` (embeddings, all layers, head) over `tokens` as one sequence and keeps,
     /// for every position, the hidden state after `exitLayer` layers (the output of layers
-    /// [0, exitLayer), as the edge sees it at that exit) and the full model's top-k distribution
-    /// there. Tokens are processed in chunks of `chunk` rows to bound the memory of the logits.
+    /// [0, exitLayer), as the edge sees it at that exit) and the full model's top-k distribution there.
     public static func collect(model: LlamaModel, tokens: [Int], exitLayer: Int, topK: Int = 32,
                                chunk: Int = 256) throws -> DistillationSet {
+        try collect(model: model, tokens: tokens, exitLayers: [exitLayer], topK: topK, chunk: chunk)[0]
+    }
+
+    /// As above for several exits from one run of the model: one set per exit layer (in the given
+    /// order), sharing the teacher's targets. Tokens go through in chunks of `chunk` rows to bound
+    /// the memory of the logits (vocabulary x rows floats).
+    public static func collect(model: LlamaModel, tokens: [Int], exitLayers: [Int], topK: Int = 32,
+                               chunk: Int = 256) throws -> [DistillationSet] {
         let layers = model.config.layerCount
         guard model.hasEmbeddings, model.hasHead, model.layers == 0..<layers else {
             throw TrainingError.shapeMismatch("collecting needs the full model (layers 0..<\(layers) with embeddings and head)")
         }
-        guard exitLayer > 0, exitLayer < layers else {
-            throw TrainingError.shapeMismatch("exit layer \(exitLayer) is not within 1..<\(layers)")
+        guard exitLayers.allSatisfy({ $0 > 0 && $0 < layers }) else {
+            throw TrainingError.shapeMismatch("exit layers \(exitLayers) are not all within 1..<\(layers)")
         }
         let vocab = model.config.vocabularySize
-        var out = DistillationSet(width: model.config.hiddenSize, topK: topK)
+        let stops = Array(Set(exitLayers)).sorted()
+        var sets = [Int: DistillationSet]()
+        for e in stops { sets[e] = DistillationSet(width: model.config.hiddenSize, topK: topK) }
         let cache = model.makeCache(capacity: tokens.count)
         var start = 0
         while start < tokens.count {
             let piece = Array(tokens[start..<min(tokens.count, start + max(1, chunk))])
             var hidden = try model.embed(piece)
-            try model.forward(&hidden, cache: cache, only: 0..<exitLayer)
-            let atExit = hidden
-            try model.forward(&hidden, cache: cache, only: exitLayer..<layers)
+            var states = [Int: HiddenStates]()
+            var done = 0
+            for e in stops {
+                try model.forward(&hidden, cache: cache, only: done..<e)
+                states[e] = hidden
+                done = e
+            }
+            try model.forward(&hidden, cache: cache, only: done..<layers)
             let teacher = TeacherTopK.compute(logits: try model.logits(hidden), vocabularySize: vocab, k: topK)
             let top1 = (0..<piece.count).map { teacher.ids[$0 * topK] }
-            try out.append(DistillationSet(width: atExit.width, topK: topK, hidden: atExit.values,
-                                           teacherIds: teacher.ids, teacherProbs: teacher.probabilities,
-                                           teacherTop1: top1, positions: (start..<start + piece.count).map { Int32($0) }))
+            let positions = (start..<start + piece.count).map { Int32($0) }
+            for e in stops {
+                try sets[e]!.append(DistillationSet(width: hidden.width, topK: topK, hidden: states[e]!.values,
+                                                    teacherIds: teacher.ids, teacherProbs: teacher.probabilities,
+                                                    teacherTop1: top1, positions: positions))
+            }
             start += piece.count
         }
-        return out
+        return exitLayers.map { sets[$0]! }
     }
 }

@@ -6,15 +6,21 @@ import XCTest
 
 /// Exit blocks on the default model: real hidden states after layer 15, the full model as teacher.
 final class RealModelTests: XCTestCase {
+    nonisolated(unsafe) static var windows: [Int: DistillationSet] = [:]
+
     /// Hidden states after 15 layers and the full model's top-32, for windows of 256 tokens of
-    /// Botchan (each window its own sequence, as calibration prompts are).
+    /// Botchan (each window its own sequence, as calibration prompts are). Cached across tests.
     func collect(windows: Range<Int>) throws -> DistillationSet {
         let (tokenizer, model, _) = try ModelFixture.load()
-        let text = try String(contentsOfFile: try TestResources.dataFile("botchan-chapter1-100k.txt"), encoding: .utf8)
-        let tokens = tokenizer.encode(text, addSpecial: false, parseSpecial: false)
         var set = DistillationSet(width: model.config.hiddenSize, topK: 32)
         for w in windows {
-            try set.append(DistillationSet.collect(model: model, tokens: Array(tokens[w * 256..<(w + 1) * 256]), exitLayer: 15))
+            if Self.windows[w] == nil {
+                let text = try String(contentsOfFile: try TestResources.dataFile("botchan-chapter1-100k.txt"), encoding: .utf8)
+                let tokens = tokenizer.encode(text, addSpecial: false, parseSpecial: false)
+                Self.windows[w] = try DistillationSet.collect(model: model, tokens: Array(tokens[w * 256..<(w + 1) * 256]),
+                                                              exitLayer: 15)
+            }
+            try set.append(Self.windows[w]!)
         }
         return set
     }
@@ -52,5 +58,38 @@ final class RealModelTests: XCTestCase {
             let top = rowLogits.indices.max { rowLogits[$0] < rowLogits[$1] }! - row * head.vocabularySize
             XCTAssertEqual(Int32(top), evaluation.predictions[row], "row \(row)")
         }
+    }
+
+    /// Block (b): the model's last layer, copied and fine-tuned as the exit block after layer 15.
+    func testTransformerBlockBeatsTheLogitLensOnHeldOutText() throws {
+        let (_, model, head) = try ModelFixture.load()
+        let train = try collect(windows: 0..<3), validation = try collect(windows: 3..<4), test = try collect(windows: 4..<5)
+        let trainer = ExitBlockTrainer(head: head, pool: ModelFixture.pool)
+        let lens = try trainer.evaluate(try ExitBlock(width: head.width, hiddenWidth: 8), on: test).summary
+        let copy = try TransformerExitBlock(copying: model.config.layerCount - 1, of: model.file)
+        var options = TrainingOptions()
+        options.maxEpochs = 6
+        options.batchSize = 256
+        let result = try trainer.train(copy, on: train, validation: validation, options: options)
+        let untrained = try trainer.evaluate(copy, on: test).summary
+        let after = try trainer.evaluate(result.block, on: test).summary
+        print(String(format: "layer 15, transformer block from layer %d: top-1 agreement logit lens %.3f, copied layer %.3f -> trained %.3f, KL %.3f -> %.3f; %d steps, %.0f ms/step (256 rows), best epoch %d",
+                     model.config.layerCount - 1, lens.top1Agreement, untrained.top1Agreement, after.top1Agreement,
+                     untrained.meanKL, after.meanKL, result.report.steps, result.report.meanStepMilliseconds,
+                     result.report.bestEpoch))
+        XCTAssertGreaterThan(after.top1Agreement, lens.top1Agreement + 0.05)
+        XCTAssertLessThan(after.meanKL, untrained.meanKL)
+    }
+
+    /// One model run serves several exits: the same rows as collecting each exit alone.
+    func testCollectingSeveralExitsAtOnce() throws {
+        let (tokenizer, model, _) = try ModelFixture.load()
+        let tokens = tokenizer.encode("It was a bright cold day in April, and the clocks were striking thirteen.", addSpecial: false)
+        let both = try DistillationSet.collect(model: model, tokens: tokens, exitLayers: [20, 8], chunk: 5)
+        let alone = try DistillationSet.collect(model: model, tokens: tokens, exitLayer: 8)
+        XCTAssertEqual(both[1], alone)
+        XCTAssertEqual(both[0].teacherIds, alone.teacherIds)
+        XCTAssertNotEqual(both[0].hidden, alone.hidden)
+        XCTAssertEqual(try both[0].sequences(), [0..<tokens.count])
     }
 }
