@@ -58,6 +58,8 @@ public final class ExitBlockTrainer: @unchecked Sendable {
                                            _ options: TrainingOptions,
                                            _ progress: ((TrainingProgress) -> Void)?) throws -> TrainingResult<B> {
         try check(initial.width, train)
+        // An empty validation set would never be beaten (mean loss 0): train without one.
+        let validation = validation?.rows == 0 ? nil : validation
         if let validation { try check(initial.width, validation) }
         guard train.rows > 0 else { throw TrainingError.emptyTrainingSet }
         let sequences = B.attendsOverSequences ? try train.sequences() : nil
@@ -210,10 +212,19 @@ public final class ExitBlockTrainer: @unchecked Sendable {
         return (total / Double(max(1, n)), gradient)
     }
 
+    /// Shapes agree, and every teacher id indexes the head (the loss kernel reads logits[id] unchecked).
     private func check(_ width: Int, _ set: DistillationSet) throws {
         guard width == head.width, set.width == head.width else {
             throw TrainingError.shapeMismatch("block width \(width), data width \(set.width), head width \(head.width)")
         }
+        guard set.topK <= 1024 else { throw TrainingError.shapeMismatch("top-\(set.topK) targets (at most 1024)") }
+        let vocab = Int32(head.vocabularySize)
+        let valid = set.teacherIds.withUnsafeBufferPointer { ids in
+            set.teacherTop1.withUnsafeBufferPointer { top in
+                !ids.contains { $0 < 0 || $0 >= vocab } && !top.contains { $0 < 0 || $0 >= vocab }
+            }
+        }
+        guard valid else { throw TrainingError.shapeMismatch("teacher ids outside the vocabulary (0..<\(vocab))") }
     }
 
     /// The epoch's order: shuffled rows, or shuffled whole sequences (returned, in their new order).

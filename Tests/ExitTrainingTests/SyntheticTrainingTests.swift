@@ -95,4 +95,17 @@ final class SyntheticTrainingTests: XCTestCase {
             }
         }
     }
+
+    func testTeacherIdsOutsideTheVocabularyAreRejected() throws {
+        let (head, set) = try randomProblem(width: 8, vocab: 23, rows: 4, topK: 5, seed: 11)
+        var ids = set.teacherIds
+        ids[7] = 23
+        let bad = try DistillationSet(width: 8, topK: 5, hidden: set.hidden, teacherIds: ids, teacherProbs: set.teacherProbs,
+                                      teacherTop1: set.teacherTop1)
+        let trainer = ExitBlockTrainer(head: head, pool: Self.pool)
+        let block = try ExitBlock(width: 8, hiddenWidth: 4)
+        XCTAssertThrowsError(try trainer.train(block, on: bad))
+        XCTAssertThrowsError(try trainer.evaluate(block, on: bad))
+        XCTAssertNoThrow(try trainer.evaluate(block, on: set))
+    }
 }
