@@ -59,8 +59,16 @@ static void gemm_portable(int ta, int tb, int64_t k, const float *a, int64_t lda
             for (int64_t j = j0; j < j1; j++) {
                 float s = 0.0f;
                 if (!ta) {
+                    // 16 partial sums, so the compiler can vectorize the dot product (float sums
+                    // are not reassociated otherwise).
                     const float *ar = a + i * lda, *br = b + j * ldb;
-                    for (int64_t p = 0; p < k; p++) s += ar[p] * br[p];
+                    float part[16] = {0};
+                    int64_t p = 0;
+                    for (; p + 16 <= k; p += 16) {
+                        for (int t = 0; t < 16; t++) part[t] += ar[p + t] * br[p + t];
+                    }
+                    for (; p < k; p++) s += ar[p] * br[p];
+                    for (int t = 0; t < 16; t++) s += part[t];
                 } else {
                     for (int64_t p = 0; p < k; p++) s += a[p * lda + i] * b[j * ldb + p];
                 }
