@@ -31,7 +31,7 @@ extension ExitBlockTrainer {
     func measure<B: TrainableExitBlock>(_ block: B, _ set: DistillationSet, _ loss: LossOptions,
                                                _ batchSize: Int) throws -> Evaluation {
         try check(block.width, set)
-        let plan = BatchPlan(rows: set.rows, batchSize: batchSize, sequences: B.attendsOverSequences ? try set.sequences() : nil)
+        let plan = BatchPlan(rows: set.rows, batchSize: batchSize, sequences: B.attendsOverSequences ? try attentionSequences(set) : nil)
         let blockPass = block.makePass(rows: plan.capacity)
         let headPass = HeadPass(head: head, rows: plan.capacity)
         var predictions = [Int32]()
@@ -68,7 +68,7 @@ extension ExitBlockTrainer {
                                                 _ loss: LossOptions) throws -> (loss: Double, gradient: [Float]) {
         try check(block.width, set)
         let n = set.rows
-        let segments = B.attendsOverSequences ? try set.sequences() : [0..<n]
+        let segments = B.attendsOverSequences ? try attentionSequences(set) : [0..<n]
         let blockPass = block.makePass(rows: n)
         let headPass = HeadPass(head: head, rows: n)
         var gradient = [Float](repeating: 0, count: block.parameters.count)

@@ -39,7 +39,7 @@ public final class ExitBlockTrainer: @unchecked Sendable {
         let validation = validation?.rows == 0 ? nil : validation
         if let validation { try check(initial.width, validation) }
         guard train.rows > 0 else { throw TrainingError.emptyTrainingSet }
-        let sequences = B.attendsOverSequences ? try train.sequences() : nil
+        let sequences = B.attendsOverSequences ? try attentionSequences(train) : nil
         let batchSize = max(1, min(options.batchSize, train.rows))
         // Steps per epoch vary a little when shuffled sequences pack differently; the ETA uses the first layout.
         let stepsPerEpoch = BatchPlan(rows: train.rows, batchSize: batchSize, sequences: sequences).batches.count
@@ -143,6 +143,19 @@ public final class ExitBlockTrainer: @unchecked Sendable {
             }
         }
         guard valid else { throw TrainingError.shapeMismatch("teacher ids outside the vocabulary (0..<\(vocab))") }
+    }
+
+    /// Longest sequence a transformer block trains on: attention keeps heads x rows^2 probabilities.
+    static let maxSequenceRows = 4096
+
+    /// The set's sequences for a block that attends, refusing runaway lengths (a set built from
+    /// plain arrays without `positions` is one sequence of every row).
+    func attentionSequences(_ set: DistillationSet) throws -> [Range<Int>] {
+        let sequences = try set.sequences()
+        if let longest = sequences.map(\.count).max(), longest > Self.maxSequenceRows {
+            throw TrainingError.shapeMismatch("a sequence of \(longest) rows (at most \(Self.maxSequenceRows)): give the set its rows' positions")
+        }
+        return sequences
     }
 
     /// The epoch's order: shuffled rows, or shuffled whole sequences (returned, in their new order).
