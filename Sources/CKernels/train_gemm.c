@@ -101,42 +101,56 @@ CK_T512 static CK_INLINE __m512 reduce16(const __m512 v[16]) {
                          _mm512_shuffle_f32x4(ab, cd, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
-/// C = beta C + A B^T: 4 rows of B (kept in L1) against every 4-row group of A.
-CK_T512 static void gemm_nt_avx512(int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
-                                   float beta, float *c, int64_t ldc, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+/// One 4x4 tile of C = beta C + A B^T (ni <= 4 rows of A from ap, nj <= 4 rows of B from bp).
+CK_T512 static CK_INLINE void nt_tile(const float *a, int64_t lda, const float *b, int64_t ldb, int64_t k,
+                                      float beta, float *c, int64_t ldc, int ni, int nj) {
     const int64_t kfull = k & ~(int64_t)15;
     const __mmask16 tail = (__mmask16)((1u << (k & 15)) - 1u);
-    for (int64_t j = j0; j < j1; j += 4) {
-        const int nj = j1 - j < 4 ? (int)(j1 - j) : 4;
-        const float *bp[4];
-        for (int q = 0; q < 4; q++) bp[q] = b + (j + (q < nj ? q : 0)) * ldb;
-        for (int64_t i = i0; i < i1; i += 4) {
-            const int ni = i1 - i < 4 ? (int)(i1 - i) : 4;
-            const float *ap[4];
-            for (int r = 0; r < 4; r++) ap[r] = a + (i + (r < ni ? r : 0)) * lda;
-            __m512 acc[16];
-            for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();
-            for (int64_t p = 0; p < kfull; p += 16) {
-                __m512 av[4];
-                for (int r = 0; r < 4; r++) av[r] = _mm512_loadu_ps(ap[r] + p);
-                for (int q = 0; q < 4; q++) {
-                    const __m512 bv = _mm512_loadu_ps(bp[q] + p);
-                    for (int r = 0; r < 4; r++) acc[4 * r + q] = _mm512_fmadd_ps(av[r], bv, acc[4 * r + q]);
+    const float *ap[4], *bp[4];
+    for (int r = 0; r < 4; r++) ap[r] = a + (r < ni ? r : 0) * lda;
+    for (int q = 0; q < 4; q++) bp[q] = b + (q < nj ? q : 0) * ldb;
+    __m512 acc[16];
+    for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < kfull; p += 16) {
+        __m512 av[4];
+        for (int r = 0; r < 4; r++) av[r] = _mm512_loadu_ps(ap[r] + p);
+        for (int q = 0; q < 4; q++) {
+            const __m512 bv = _mm512_loadu_ps(bp[q] + p);
+            for (int r = 0; r < 4; r++) acc[4 * r + q] = _mm512_fmadd_ps(av[r], bv, acc[4 * r + q]);
+        }
+    }
+    if (tail) {
+        __m512 av[4];
+        for (int r = 0; r < 4; r++) av[r] = _mm512_maskz_loadu_ps(tail, ap[r] + kfull);
+        for (int q = 0; q < 4; q++) {
+            const __m512 bv = _mm512_maskz_loadu_ps(tail, bp[q] + kfull);
+            for (int r = 0; r < 4; r++) acc[4 * r + q] = _mm512_fmadd_ps(av[r], bv, acc[4 * r + q]);
+        }
+    }
+    float out[16];
+    _mm512_storeu_ps(out, reduce16(acc));
+    for (int r = 0; r < ni; r++) {
+        float *cr = c + r * ldc;
+        for (int q = 0; q < nj; q++) cr[q] = (beta == 0.0f ? 0.0f : beta * cr[q]) + out[4 * r + q];
+    }
+}
+
+/// C = beta C + A B^T in blocks: JB rows of B (kept in L2) against IB rows of A (kept in L1), so
+/// neither streams from further out once per 4x4 tile (A would otherwise be re-read from L2 for
+/// every 4 rows of B: the head's logits were L2-bound).
+CK_T512 static void gemm_nt_avx512(int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
+                                   float beta, float *c, int64_t ldc, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+    enum { IB = 16, JB = 64 };
+    for (int64_t jb = j0; jb < j1; jb += JB) {
+        const int64_t je = j1 - jb < JB ? j1 : jb + JB;
+        for (int64_t ib = i0; ib < i1; ib += IB) {
+            const int64_t ie = i1 - ib < IB ? i1 : ib + IB;
+            for (int64_t j = jb; j < je; j += 4) {
+                const int nj = je - j < 4 ? (int)(je - j) : 4;
+                for (int64_t i = ib; i < ie; i += 4) {
+                    const int ni = ie - i < 4 ? (int)(ie - i) : 4;
+                    nt_tile(a + i * lda, lda, b + j * ldb, ldb, k, beta, c + i * ldc + j, ldc, ni, nj);
                 }
-            }
-            if (tail) {
-                __m512 av[4];
-                for (int r = 0; r < 4; r++) av[r] = _mm512_maskz_loadu_ps(tail, ap[r] + kfull);
-                for (int q = 0; q < 4; q++) {
-                    const __m512 bv = _mm512_maskz_loadu_ps(tail, bp[q] + kfull);
-                    for (int r = 0; r < 4; r++) acc[4 * r + q] = _mm512_fmadd_ps(av[r], bv, acc[4 * r + q]);
-                }
-            }
-            float out[16];
-            _mm512_storeu_ps(out, reduce16(acc));
-            for (int r = 0; r < ni; r++) {
-                float *cr = c + (i + r) * ldc + j;
-                for (int q = 0; q < nj; q++) cr[q] = (beta == 0.0f ? 0.0f : beta * cr[q]) + out[4 * r + q];
             }
         }
     }
