@@ -35,6 +35,8 @@ let package = Package(
             ]
         ),
         .target(name: "CollabCore", dependencies: ["LLM", "CKernels"]),
+        // Trainable exit blocks (issue 6): forward/backward with the backbone and LM head frozen.
+        .target(name: "ExitTraining", dependencies: ["LLM", "CKernels"]),
         .target(name: "Cloud", dependencies: ["CollabCore", "LLM"]),
         .target(name: "Edge", dependencies: ["CollabCore", "LLM"]),
         // Exit calibration: data from the full model, ridge adapters, thresholds, reports.
@@ -85,6 +87,7 @@ let package = Package(
         .testTarget(name: "KernelTests", dependencies: ["CKernels"]),
         .testTarget(name: "LLMTests", dependencies: ["LLM", "CKernels"]),
         .testTarget(name: "CollabCoreTests", dependencies: ["CollabCore", "LLM"]),
+        .testTarget(name: "ExitTrainingTests", dependencies: ["ExitTraining", "LLM", "CKernels"]),
         .testTarget(name: "CLITests", dependencies: ["collm"]),
         .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "CollabCore", "Edge", "LLM", "CKernels"]),
         .testTarget(name: "CloudTests", dependencies: ["Cloud", "Edge", "CollabCore", "CollabTransport", "LLM"]),

@@ -1,0 +1,53 @@
+import Foundation
+import LLM
+import XCTest
+
+@testable import ExitTraining
+
+/// The default model and its f32 head, loaded once for all tests in the process.
+enum ModelFixture {
+    nonisolated(unsafe) private static var cached: (Tokenizer, LlamaModel, FrozenHead)?
+    static let pool = ThreadPool(threadCount: 2)
+
+    static func load() throws -> (tokenizer: Tokenizer, model: LlamaModel, head: FrozenHead) {
+        if let cached { return cached }
+        let file = try GGUFFile(path: try TestResources.modelPath())
+        let value = (try Tokenizer(gguf: file), try LlamaModel(file: file, pool: pool), try FrozenHead(file: file))
+        cached = value
+        return value
+    }
+}
+
+/// Locates data the tests need but git does not hold (installed by scripts/test.sh).
+enum TestResources {
+    static var repoRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// The default model: $COLLM_MODEL, else <repo>/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf.
+    static func modelPath() throws -> String {
+        let env = ProcessInfo.processInfo.environment
+        let path = env["COLLM_MODEL"] ?? repoRoot.appendingPathComponent(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf").path
+        try require(path, hint: "run scripts/test.sh (it fetches the model)")
+        return path
+    }
+
+    /// A file from the test-data folder ($COLLM_TEST_DATA or <repo>/.cache/test-data).
+    static func dataFile(_ name: String) throws -> String {
+        let env = ProcessInfo.processInfo.environment
+        let dir = env["COLLM_TEST_DATA"] ?? repoRoot.appendingPathComponent(".cache/test-data").path
+        let path = (dir as NSString).appendingPathComponent(name)
+        try require(path, hint: "run scripts/fetch-test-data.sh")
+        return path
+    }
+
+    /// Missing data fails the test (so CI cannot pass by skipping), unless COLLM_ALLOW_MISSING_DATA=1.
+    private static func require(_ path: String, hint: String) throws {
+        if FileManager.default.fileExists(atPath: path) { return }
+        if ProcessInfo.processInfo.environment["COLLM_ALLOW_MISSING_DATA"] == "1" {
+            throw XCTSkip("\(path) is missing (\(hint))")
+        }
+        XCTFail("\(path) is missing: \(hint)")
+        throw CocoaError(.fileNoSuchFile)
+    }
+}
