@@ -52,6 +52,16 @@ public struct EdgeGenerationResult: Sendable {
     public var roundTripSeconds: Double?
     /// Each exit's threshold at the end (differs from the configured one with latency-aware exits).
     public var finalThresholds: [Int: Float] = [:]
+
+    public init(text: String, tokens: [Int], logprobs: [Float], sources: [String], promptTokens: Int,
+                stopReason: GenerationResult.StopReason) {
+        self.text = text
+        self.tokens = tokens
+        self.logprobs = logprobs
+        self.sources = sources
+        self.promptTokens = promptTokens
+        self.stopReason = stopReason
+    }
 }
 
 /// How often exits were checked, and how many checks needed the full-vocabulary head.

@@ -71,7 +71,7 @@ public struct APIServer: Sendable {
         }
         let text = ChatTemplate.chatML.render(body.messages.map { ChatMessage(role: $0.role, content: $0.content) })
         let prompt = await worker.tokenizer.encode(text, addSpecial: true, parseSpecial: true)
-        let generation = try await request(prompt: prompt, maxTokens: body.max_completion_tokens ?? body.max_tokens,
+        let generation = try await generationRequest(prompt: prompt, maxTokens: body.max_completion_tokens ?? body.max_tokens,
                                            temperature: body.temperature, topP: body.top_p, seed: body.seed)
         let id = "chatcmpl-\(UUID().uuidString.lowercased())"
         let created = Int(Date().timeIntervalSince1970)
@@ -94,7 +94,7 @@ public struct APIServer: Sendable {
         let body: CompletionRequest = try await decode(request)
         guard !body.prompt.isEmpty else { throw APIError.invalid("prompt must not be empty") }
         let prompt = await worker.tokenizer.encode(body.prompt, addSpecial: true, parseSpecial: false)
-        let generation = try await request(prompt: prompt, maxTokens: body.max_tokens, temperature: body.temperature,
+        let generation = try await generationRequest(prompt: prompt, maxTokens: body.max_tokens, temperature: body.temperature,
                                            topP: body.top_p, seed: body.seed)
         let id = "cmpl-\(UUID().uuidString.lowercased())"
         let created = Int(Date().timeIntervalSince1970)
@@ -130,7 +130,7 @@ public struct APIServer: Sendable {
         }
     }
 
-    private func request(prompt: [Int], maxTokens: Int?, temperature: Float?, topP: Float?, seed: UInt64?) async throws -> GenerationRequest {
+    private func generationRequest(prompt: [Int], maxTokens: Int?, temperature: Float?, topP: Float?, seed: UInt64?) async throws -> GenerationRequest {
         let maxTokens = maxTokens ?? 256
         guard maxTokens >= 1, maxTokens <= maxTokensLimit else {
             throw APIError.invalid("max_tokens must be in 1...\(maxTokensLimit)")
@@ -166,19 +166,15 @@ public struct APIServer: Sendable {
     private func stream<Chunk: Encodable>(_ generation: GenerationRequest,
                                           chunk: @escaping @Sendable (String?, CollabInfo?, String?) -> Chunk) -> Response {
         let (events, continuation) = AsyncStream<ByteBuffer>.makeStream()
-        func event(_ value: some Encodable) -> ByteBuffer {
-            let data = (try? JSONEncoder().encode(value)) ?? Data("{}".utf8)
-            return ByteBuffer(string: "data: " + String(decoding: data, as: UTF8.self) + "\n\n")
-        }
         let server = self
         Task {
-            continuation.yield(event(chunk(nil, nil, nil)))
+            continuation.yield(Self.event(chunk(nil, nil, nil)))
             do {
-                let (r, info) = try await server.run(generation) { piece in continuation.yield(event(chunk(piece, nil, nil))) }
-                continuation.yield(event(chunk(nil, info, server.finishReason(r))))
+                let (r, info) = try await server.run(generation) { piece in continuation.yield(Self.event(chunk(piece, nil, nil))) }
+                continuation.yield(Self.event(chunk(nil, info, server.finishReason(r))))
             } catch {
                 server.metrics.recordFailure()
-                continuation.yield(event(APIErrorBody(error: .init(message: "\(error)", type: "server_error"))))
+                continuation.yield(Self.event(APIErrorBody(error: .init(message: "\(error)", type: "server_error"))))
             }
             continuation.yield(ByteBuffer(string: "data: [DONE]\n\n"))
             continuation.finish()
@@ -187,6 +183,12 @@ public struct APIServer: Sendable {
         headers[.contentType] = "text/event-stream"
         headers[.cacheControl] = "no-cache"
         return Response(status: .ok, headers: headers, body: .init(asyncSequence: events))
+    }
+
+    /// One server-sent event carrying `value` as JSON.
+    @Sendable private static func event(_ value: some Encodable) -> ByteBuffer {
+        let data = (try? JSONEncoder().encode(value)) ?? Data("{}".utf8)
+        return ByteBuffer(string: "data: " + String(decoding: data, as: UTF8.self) + "\n\n")
     }
 
     private func finishReason(_ r: EdgeGenerationResult) -> String { r.stopReason == .endOfSequence ? "stop" : "length" }

@@ -99,8 +99,10 @@ final class ServeProcessTests: XCTestCase {
 
         let metrics = try await server.call("/metrics")
         XCTAssertTrue(metrics.text.contains("collm_requests_total 2"), metrics.text)
-        XCTAssertEqual(try await server.call("/health").status, 200)
-        XCTAssertEqual(try await server.call("/v1/models").status, 200)
+        let health = try await server.call("/health")
+        XCTAssertEqual(health.status, 200)
+        let models = try await server.call("/v1/models")
+        XCTAssertEqual(models.status, 200)
     }
 
     func testBadRequestsGetOpenAIStyleErrors() async throws {
