@@ -34,13 +34,13 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        .target(name: "CollabCore", dependencies: ["LLM", "CKernels"]),
+        .target(name: "CollabCore", dependencies: ["LLM", "CKernels", "ExitTraining"]),
         // Trainable exit blocks (issue 6): forward/backward with the backbone and LM head frozen.
         .target(name: "ExitTraining", dependencies: ["LLM", "CKernels"]),
         .target(name: "Cloud", dependencies: ["CollabCore", "LLM"]),
         .target(name: "Edge", dependencies: ["CollabCore", "LLM"]),
         // Exit calibration: data from the full model, ridge adapters, thresholds, reports.
-        .target(name: "Calibration", dependencies: ["CollabCore", "LLM", "CKernels"]),
+        .target(name: "Calibration", dependencies: ["CollabCore", "ExitTraining", "LLM", "CKernels"]),
         // gRPC glue: the cloud service and the edge's stream link.
         .target(
             name: "CollabTransport",
@@ -89,7 +89,7 @@ let package = Package(
         .testTarget(name: "CollabCoreTests", dependencies: ["CollabCore", "LLM"]),
         .testTarget(name: "ExitTrainingTests", dependencies: ["ExitTraining", "LLM", "CKernels"]),
         .testTarget(name: "CLITests", dependencies: ["collm"]),
-        .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "CollabCore", "Edge", "LLM", "CKernels"]),
+        .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "CollabCore", "ExitTraining", "Edge", "LLM", "CKernels"]),
         .testTarget(name: "CloudTests", dependencies: ["Cloud", "Edge", "CollabCore", "CollabTransport", "LLM"]),
         .testTarget(
             name: "CollabProtocolTests",

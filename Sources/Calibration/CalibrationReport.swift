@@ -5,19 +5,29 @@ import Foundation
 /// (fitted adapter solid, logit lens dashed), both from the held-out test part.
 public enum CalibrationReport {
     public static func table(_ c: ExitCalibration) -> String {
+        let compared = c.exits.contains { $0.ridge != nil }
         var lines = [
             "split \(c.split), target precision \(c.targetPrecision), test tokens \(c.notes["tokens.test"] ?? "?")",
             "",
-            "| exit | block | top-1 agreement (lens → fitted) | exit@80% (lens → fitted) | exit@90% (lens → fitted) | threshold | test exit rate | test precision |",
+            compared
+                ? "| exit | block | top-1 agreement (lens → ridge → block) | exit@80% (lens → ridge → block) | exit@90% (lens → ridge → block) | threshold | test exit rate | test precision |"
+                : "| exit | block | top-1 agreement (lens → fitted) | exit@80% (lens → fitted) | exit@90% (lens → fitted) | threshold | test exit rate | test precision |",
             "|---|---|---|---|---|---|---|---|",
         ]
         for e in c.exits {
-            func pair(_ a: Double?, _ b: Double?) -> String { String(format: "%.3f → %.3f", a ?? 0, b ?? 0) }
-            lines.append("| \(e.layer) | \(e.block) | \(pair(e.logitLens.agreement, e.adapter.agreement)) | "
-                + "\(pair(e.logitLens.exitRateAtPrecision["0.8"], e.adapter.exitRateAtPrecision["0.8"])) | "
-                + "\(pair(e.logitLens.exitRateAtPrecision["0.9"], e.adapter.exitRateAtPrecision["0.9"])) | "
+            func chain(_ pick: (ExitCalibration.Evaluation) -> Double?) -> String {
+                ([e.logitLens] + (e.ridge.map { [$0] } ?? []) + [e.adapter])
+                    .map { String(format: "%.3f", pick($0) ?? 0) }.joined(separator: " → ")
+            }
+            lines.append("| \(e.layer) | \(e.block) | \(chain { $0.agreement }) | \(chain { $0.exitRateAtPrecision["0.8"] }) | "
+                + "\(chain { $0.exitRateAtPrecision["0.9"] }) | "
                 + (e.threshold > 1 ? "never" : String(format: "%.3f", e.threshold))
                 + String(format: " | %.3f | %.3f |", e.testExitRate, e.testPrecision))
+        }
+        for e in c.exits where !e.training.isEmpty {
+            lines.append(String(format: "- exit %d training: %.1f s, %.0f epochs (best %.0f), %.1f ms/step, %.0f multiply-adds per token",
+                                e.layer, e.training["seconds"] ?? 0, e.training["epochs"] ?? 0, e.training["best_epoch"] ?? 0,
+                                e.training["ms_per_step"] ?? 0, e.training["macs_per_token"] ?? 0))
         }
         if let rate = c.notes["collab.edge_rate"], let precision = c.notes["collab.edge_precision"], let all = c.notes["collab.agreement"] {
             lines += ["", "collab with these thresholds (test tokens, teacher-forced): edge decides \(rate) of tokens "

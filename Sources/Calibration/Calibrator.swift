@@ -1,4 +1,5 @@
 import CollabCore
+import ExitTraining
 import Foundation
 import LLM
 
@@ -17,6 +18,10 @@ public struct Calibrator {
         /// Fewest selection tokens that must exit for a threshold to count.
         public var minimumExits = 10
         public var seed: UInt64 = 42
+        /// "ridge", or "mlp": a residual MLP block trained by distillation from the ridge adapter.
+        public var block = "ridge"
+        public var mlpWidth = 512
+        public var training = TrainingOptions.exitDefaults
 
         public init(split: Int, exits: [Int]) {
             self.split = split
@@ -49,13 +54,14 @@ public struct Calibrator {
                      test: data.indices(ofPrompts: test))
     }
 
-    /// `progress(message)` reports each stage.
+    /// `progress(message)` reports each stage (and training steps, often: rate-limit the display).
     public func run(_ data: ExitDataset, fingerprint: [UInt8], progress: (String) -> Void = { _ in }) throws -> ExitCalibration {
         let parts = parts(of: data)
         guard !parts.fit.isEmpty, !parts.select.isEmpty, !parts.test.isEmpty else {
             throw CollabError(.invalidArgument, "calibration needs more prompts: fit/select/test parts must all be non-empty")
         }
         let evaluator = ExitEvaluator(model: model)
+        let trainer = options.block == "mlp" ? ExitBlockTrainer(head: try FrozenHead(file: model.file), pool: model.pool) : nil
         var exits: [ExitCalibration.Exit] = []
         var shortlist = Set(data.top1.map(Int.init))
         var testOutcomes: [ExitOutcomes] = []
@@ -66,19 +72,34 @@ public struct Calibrator {
                                           strength: options.ridgeStrength, pool: model.pool)
             let adapter = ExitAdapter(matrix: fit.matrix, bias: fit.bias)
             progress("exit \(layer): evaluating on \(parts.select.count) selection and \(parts.test.count) test tokens")
-            let (select, selectTop) = try evaluator.evaluate(data, layer: layer, rows: parts.select, adapter: adapter)
-            let (test, testTop) = try evaluator.evaluate(data, layer: layer, rows: parts.test, adapter: adapter)
+            var (select, selectTop) = try evaluator.evaluate(data, layer: layer, rows: parts.select, adapter: adapter)
+            var (test, testTop) = try evaluator.evaluate(data, layer: layer, rows: parts.test, adapter: adapter)
             let (lens, _) = try evaluator.evaluate(data, layer: layer, rows: parts.test, adapter: nil)
-            let threshold = select.threshold(forPrecision: options.targetPrecision, minimum: options.minimumExits)
+            var exit = ExitCalibration.Exit(layer: layer, block: "ridge", matrix: fit.matrix, bias: fit.bias, threshold: 1.01,
+                                            testExitRate: 0, testPrecision: 1, adapter: test.evaluation, logitLens: lens.evaluation)
+            if let trainer {
+                let ridge = test.evaluation
+                let block = try trainMLP(trainer, data: data, layer: layer, parts: parts, ridge: fit, progress: progress)
+                (select, selectTop) = try evaluator.evaluate(data, layer: layer, rows: parts.select, adapter: ExitMLP(block: block.block))
+                (test, testTop) = try evaluator.evaluate(data, layer: layer, rows: parts.test, adapter: ExitMLP(block: block.block))
+                exit = ExitCalibration.Exit(layer: layer, block: "mlp", matrix: nil, bias: nil, threshold: 1.01, testExitRate: 0,
+                                            testPrecision: 1, adapter: test.evaluation, logitLens: lens.evaluation)
+                exit.mlp = block.block
+                exit.ridge = ridge
+                exit.training = ["seconds": block.report.seconds, "epochs": Double(block.report.epochs.count),
+                                 "best_epoch": Double(block.report.bestEpoch), "ms_per_step": block.report.meanStepMilliseconds,
+                                 "macs_per_token": Double(block.block.shape.multiplyAddsPerToken)]
+            }
+            exit.threshold = select.threshold(forPrecision: options.targetPrecision, minimum: options.minimumExits)
             // The screen must keep every token this exit could be confident about.
             for (outcomes, top) in [(select, selectTop), (test, testTop)] {
                 for (c, id) in zip(outcomes.confidence, top) where c >= 0.3 { shortlist.insert(id) }
             }
-            let atThreshold = test.point(threshold: Double(threshold))
+            let atThreshold = test.point(threshold: Double(exit.threshold))
+            exit.testExitRate = atThreshold.exitRate
+            exit.testPrecision = atThreshold.agreement
             testOutcomes.append(test)
-            exits.append(.init(layer: layer, block: "ridge", matrix: fit.matrix, bias: fit.bias, threshold: threshold,
-                               testExitRate: atThreshold.exitRate, testPrecision: atThreshold.agreement,
-                               adapter: test.evaluation, logitLens: lens.evaluation))
+            exits.append(exit)
         }
         let cascade = Self.cascade(testOutcomes, thresholds: exits.map(\.threshold))
         return ExitCalibration(
@@ -89,6 +110,31 @@ public struct Calibrator {
                     "collab.edge_rate": String(format: "%.4f", cascade.edgeRate),
                     "collab.edge_precision": String(format: "%.4f", cascade.edgePrecision),
                     "collab.agreement": String(format: "%.4f", cascade.agreement)])
+    }
+
+    /// Distils a residual MLP block, started from the ridge adapter, on the fit part (the selection
+    /// part decides early stopping).
+    private func trainMLP(_ trainer: ExitBlockTrainer, data: ExitDataset, layer: Int, parts: Parts, ridge: RidgeRegression.Fit,
+                          progress: (String) -> Void) throws -> TrainingResult<ExitBlock> {
+        func set(_ rows: [Int]) throws -> DistillationSet {
+            try DistillationSet(width: data.width, topK: data.teacherK, hidden: data.rows(of: data.states[layer]!, rows),
+                                teacherIds: rows.flatMap { data.teacherIds[$0 * data.teacherK..<($0 + 1) * data.teacherK] },
+                                teacherProbs: rows.flatMap { data.teacherProbabilities[$0 * data.teacherK..<($0 + 1) * data.teacherK] },
+                                teacherTop1: rows.map { data.top1[$0] })
+        }
+        let initial = try ExitBlock(width: data.width, hiddenWidth: options.mlpWidth, adapterMatrix: ridge.matrix,
+                                    adapterBias: ridge.bias, seed: options.seed)
+        var training = options.training
+        training.seed = options.seed
+        let (fitSet, selectSet) = (try set(parts.fit), try set(parts.select))
+        return try withoutActuallyEscaping(progress) { progress in
+            try trainer.train(initial, on: fitSet, validation: selectSet, options: training) { p in
+                let validation = p.validationLoss.map { String(format: ", validation %.3f", $0) } ?? ""
+                progress("exit \(layer): training the MLP block, epoch \(p.epoch)/\(p.maxEpochs) step \(p.step)/\(p.stepsPerEpoch), "
+                    + String(format: "loss %.3f", p.trainLoss) + validation
+                    + String(format: ", %.0f s, ETA %.0f s", p.elapsedSeconds, p.etaSeconds))
+            }
+        }
     }
 
     /// Collab on the test tokens, teacher-forced: each token goes to the first exit (in depth order)
@@ -104,5 +150,16 @@ public struct Calibrator {
         }
         let wrong = edge - right
         return (Double(edge) / Double(count), edge == 0 ? 1 : Double(right) / Double(edge), Double(count - wrong) / Double(count))
+    }
+}
+
+extension TrainingOptions {
+    /// What worked for exit blocks on the default model (3e-3 beat 1e-3; see issue 6's note).
+    public static var exitDefaults: TrainingOptions {
+        var o = TrainingOptions()
+        o.learningRate = 3e-3
+        o.maxEpochs = 8
+        o.patience = 2
+        return o
     }
 }

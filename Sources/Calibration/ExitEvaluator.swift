@@ -13,7 +13,7 @@ public struct ExitEvaluator {
         self.model = model
     }
 
-    public func evaluate(_ data: ExitDataset, layer: Int, rows: [Int], adapter: ExitAdapter?) throws -> (ExitOutcomes, [Int]) {
+    public func evaluate(_ data: ExitDataset, layer: Int, rows: [Int], adapter: (any ExitTransform)?) throws -> (ExitOutcomes, [Int]) {
         var outcomes = ExitOutcomes()
         var predicted: [Int] = []
         let vocab = model.config.vocabularySize

@@ -1,3 +1,4 @@
+import ExitTraining
 import Foundation
 import LLM
 
@@ -36,10 +37,16 @@ public struct ExitCalibration: Sendable, Equatable {
 
     public struct Exit: Sendable, Equatable {
         public var layer: Int
-        /// "ridge" (fitted affine adapter) or "identity" (logit lens).
+        /// "ridge" (fitted affine adapter), "mlp" (trained residual block) or "identity" (logit lens).
         public var block: String
         public var matrix: [Float]?
         public var bias: [Float]?
+        /// The trained block, for "mlp".
+        public var mlp: ExitBlock?
+        /// Held-out figures of the ridge adapter when the exit's block is another one (for comparison).
+        public var ridge: Evaluation?
+        /// Training facts (seconds, epochs, ms per step, MACs per token) for trained blocks.
+        public var training: [String: Double] = [:]
         public var threshold: Float
         /// Held-out figures: at the chosen threshold, of the adapter, and of the logit lens.
         public var testExitRate: Double
@@ -95,8 +102,9 @@ public struct ExitCalibration: Sendable, Equatable {
     public func heads(for model: LlamaModel, threshold: Float? = nil, screen useScreen: Bool = true) throws -> [ExitHead] {
         let screen = useScreen && !shortlist.isEmpty ? try VocabularyScreen(tokens: shortlist, model: model) : nil
         return exits.map { exit in
-            let adapter = exit.matrix.flatMap { m in exit.bias.map { ExitAdapter(matrix: m, bias: $0) } }
-            return ExitHead(layer: exit.layer, threshold: threshold ?? exit.threshold, adapter: adapter, screen: screen)
+            let affine = exit.matrix.flatMap { m in exit.bias.map { ExitAdapter(matrix: m, bias: $0) } }
+            let transform: (any ExitTransform)? = exit.mlp.map { ExitMLP(block: $0) } ?? affine
+            return ExitHead(layer: exit.layer, threshold: threshold ?? exit.threshold, adapter: transform, screen: screen)
         }
     }
 }
@@ -113,6 +121,9 @@ extension ExitCalibration {
             var test_precision: Double
             var adapter: Evaluation
             var logit_lens: Evaluation
+            var ridge: Evaluation?
+            var mlp_shape: ExitBlockShape?
+            var training: [String: Double]?
         }
 
         var format = "collm.calibration.v1"
@@ -130,12 +141,16 @@ extension ExitCalibration {
         let header = Header(fingerprint: fingerprint, split: split, target_precision: targetPrecision,
                             exits: exits.map {
                                 .init(layer: $0.layer, block: $0.block, threshold: $0.threshold, test_exit_rate: $0.testExitRate,
-                                      test_precision: $0.testPrecision, adapter: $0.adapter, logit_lens: $0.logitLens)
+                                      test_precision: $0.testPrecision, adapter: $0.adapter, logit_lens: $0.logitLens,
+                                      ridge: $0.ridge, mlp_shape: $0.mlp?.shape, training: $0.training.isEmpty ? nil : $0.training)
                             }, notes: notes)
         file.metadata[Self.metadataKey] = String(decoding: try JSONEncoder().encode(header), as: UTF8.self)
         for exit in exits {
             if let m = exit.matrix { file.tensors["exit.\(exit.layer).matrix"] = .init(floats: m, shape: [exit.bias?.count ?? 0, exit.bias?.count ?? 0]) }
             if let b = exit.bias { file.tensors["exit.\(exit.layer).bias"] = .init(floats: b, shape: [b.count]) }
+            if let mlp = exit.mlp {
+                file.tensors["exit.\(exit.layer).mlp"] = .init(floats: mlp.parameters, shape: [mlp.parameters.count])
+            }
         }
         if !shortlist.isEmpty { file.tensors["shortlist"] = .init(ints: shortlist.map(Int32.init), shape: [shortlist.count]) }
         try file.write(to: path)
@@ -159,9 +174,21 @@ extension ExitCalibration {
                     throw fail("exit \(e.layer): adapter tensors are missing, misshapen or not finite")
                 }
             }
-            exits.append(Exit(layer: e.layer, block: e.block, matrix: matrix, bias: bias, threshold: e.threshold,
-                              testExitRate: e.test_exit_rate, testPrecision: e.test_precision,
-                              adapter: e.adapter, logitLens: e.logit_lens))
+            var mlp: ExitBlock?
+            if let shape = e.mlp_shape {
+                guard let parameters = file.tensors["exit.\(e.layer).mlp"]?.floats, parameters.allSatisfy(\.isFinite),
+                      let block = try? ExitBlock(shape: shape, parameters: parameters) else {
+                    throw fail("exit \(e.layer): the MLP block's parameters are missing, misshapen or not finite")
+                }
+                mlp = block
+            }
+            var exit = Exit(layer: e.layer, block: e.block, matrix: matrix, bias: bias, threshold: e.threshold,
+                            testExitRate: e.test_exit_rate, testPrecision: e.test_precision,
+                            adapter: e.adapter, logitLens: e.logit_lens)
+            exit.mlp = mlp
+            exit.ridge = e.ridge
+            exit.training = e.training ?? [:]
+            exits.append(exit)
         }
         let shortlist = (file.tensors["shortlist"]?.ints ?? []).map(Int.init)
         self.init(fingerprint: header.fingerprint, split: header.split, targetPrecision: header.target_precision,

@@ -1,3 +1,4 @@
+import ExitTraining
 import Foundation
 import LLM
 
@@ -8,11 +9,12 @@ public struct ExitHead: Sendable {
     public let layer: Int
     /// Emit when the top probability reaches this (above 1: never).
     public var threshold: Float
-    public let adapter: ExitAdapter?
+    /// What maps the layer's state to the head's input: a fitted affine adapter or a trained block.
+    public let adapter: (any ExitTransform)?
     /// Optional cheap pre-check over a vocabulary shortlist (see `VocabularyScreen`).
     public var screen: VocabularyScreen?
 
-    public init(layer: Int, threshold: Float, adapter: ExitAdapter? = nil, screen: VocabularyScreen? = nil) {
+    public init(layer: Int, threshold: Float, adapter: (any ExitTransform)? = nil, screen: VocabularyScreen? = nil) {
         self.layer = layer
         self.threshold = threshold
         self.adapter = adapter
@@ -50,8 +52,27 @@ public enum ExitDecision: Sendable {
     case notConfident(screened: Bool)
 }
 
+/// Maps an exit layer's hidden states to the head's input (z in head(norm(z))).
+public protocol ExitTransform: AnyObject, Sendable {
+    func apply(_ hidden: HiddenStates, pool: ThreadPool) -> HiddenStates
+}
+
+/// A trained residual MLP exit block (z = A h + b + W2 silu(W1 norm(h))), run with reused buffers.
+/// One call at a time, like the edge model it serves.
+public final class ExitMLP: ExitTransform, @unchecked Sendable {
+    public let block: ExitBlock
+    private var runner: ExitBlockRunner?
+
+    public init(block: ExitBlock) { self.block = block }
+
+    public func apply(_ hidden: HiddenStates, pool: ThreadPool) -> HiddenStates {
+        if runner == nil || runner!.pool !== pool { runner = ExitBlockRunner(block: block, pool: pool) }
+        return runner!.apply(hidden)
+    }
+}
+
 /// A fitted affine map z = A h + b, held as an f32 matrix in the kernels' layout.
-public final class ExitAdapter: Sendable {
+public final class ExitAdapter: ExitTransform, Sendable {
     public let matrix: [Float]
     public let bias: [Float]
     private let packed: WeightMatrix

@@ -20,7 +20,10 @@ struct CalibrateCommand: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @Option(name: .long, help: "Split layer s: the edge runs layers [0, s).") var split = 15
     @Option(name: .long, help: "Exit layers (comma separated, at most s; s itself is the exit at the split). Default: s/2,s.") var exits: String?
-    @Option(name: .long, help: "Exit block: ridge (affine adapter). mlp and layer are not built yet.") var block = "ridge"
+    @Option(name: .long, help: "Exit block: ridge (affine adapter) or mlp (residual MLP distilled from the full model, started from the ridge adapter).") var block = "ridge"
+    @Option(name: .customLong("mlp-width"), help: "Hidden width of the MLP block.") var mlpWidth = 512
+    @Option(name: .long, help: "Most training epochs for the MLP block (early stopping on the selection prompts).") var epochs = 8
+    @Option(name: .customLong("learning-rate"), help: "Adam learning rate for the MLP block.") var learningRate: Float = 3e-3
     @Option(name: .long, help: "Target precision for thresholds (agreement of exited tokens with the full model).") var target = 0.9
     @Option(name: .long, help: "Tokens generated per prompt.") var maxTokens = 48
     @Option(name: .long, help: "Use only the first N prompts of each kind (default: all).") var prompts: Int?
@@ -34,7 +37,13 @@ struct CalibrateCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object.") var json = false
 
     func validate() throws {
-        guard block == "ridge" else { throw ValidationError("--block \(block) is not available yet; use ridge") }
+        if block == "layer" {
+            throw ValidationError("--block layer needs every prompt position's states, which calibrate does not collect yet; use ridge or mlp")
+        }
+        guard block == "ridge" || block == "mlp" else { throw ValidationError("--block must be ridge or mlp (got \(block))") }
+        guard mlpWidth >= 8, mlpWidth <= 8192, epochs >= 1, epochs <= 1000, learningRate > 0 else {
+            throw ValidationError("--mlp-width must be 8...8192, --epochs 1...1000 and --learning-rate positive")
+        }
         guard target > 0, target <= 1 else { throw ValidationError("--target must be in (0, 1]") }
         guard maxTokens >= 1, maxTokens <= 1024 else { throw ValidationError("--max-tokens must be in 1...1024") }
         if let prompts, prompts < 2 { throw ValidationError("--prompts must be at least 2") }
@@ -59,9 +68,23 @@ struct CalibrateCommand: ParsableCommand {
         options.targetPrecision = target
         options.ridgeStrength = ridge
         options.seed = seed
-        var result = try Calibrator(model: model, options: options).run(data, fingerprint: fingerprint) { Console.status($0) }
+        options.block = block
+        options.mlpWidth = mlpWidth
+        options.training.maxEpochs = epochs
+        options.training.learningRate = learningRate
+        let bar = ProgressReporter(interval: 10)
+        var result = try Calibrator(model: model, options: options).run(data, fingerprint: fingerprint) { message in
+            if message.contains(": training") {
+                bar.update(message)
+            } else {
+                bar.finish()
+                Console.status(message)
+            }
+        }
+        bar.finish()
         result.notes["seconds"] = String(format: "%.1f", Date().timeIntervalSince(started))
         result.notes["max_tokens"] = String(maxTokens)
+        result.notes["block"] = block
         let path = output ?? CalibrationStore.defaultPath(fingerprint: fingerprint, split: split)
         try result.write(to: path)
         Console.status("wrote \(path) in \(result.notes["seconds"]!) s")
@@ -133,6 +156,8 @@ struct CalibrationJSON: Encodable {
         var test_exit_rate: Double
         var test_precision: Double
         var logit_lens: ExitCalibration.Evaluation
+        var ridge: ExitCalibration.Evaluation?
+        var training: [String: Double]?
         var curve: [ExitCalibration.CurvePoint]
     }
 
@@ -151,7 +176,7 @@ struct CalibrationJSON: Encodable {
             Exit(layer: $0.layer, block: $0.block, agreement: $0.adapter.agreement,
                  exit_rate_at_precision: $0.adapter.exitRateAtPrecision, threshold: $0.threshold,
                  test_exit_rate: $0.testExitRate, test_precision: $0.testPrecision, logit_lens: $0.logitLens,
-                 curve: $0.adapter.curve)
+                 ridge: $0.ridge, training: $0.training.isEmpty ? nil : $0.training, curve: $0.adapter.curve)
         }
         shortlist_size = c.shortlist.count
         notes = c.notes

@@ -42,17 +42,23 @@ final class ProgressReporter {
     private let interval: TimeInterval
     private var lastLine = Date.distantPast
     private let isTerminal = isatty(2) != 0
+    private var drawn = false
 
     init(interval: TimeInterval = 10) { self.interval = interval }
 
     func update(_ message: String) {
         if isTerminal {
             Console.progress(message)
+            drawn = true
         } else if Date().timeIntervalSince(lastLine) >= interval {
             lastLine = Date()
             Console.status(message)
         }
     }
 
-    func finish() { Console.endProgress() }
+    /// Ends the progress line (if one is drawn), so the next status starts on its own line.
+    func finish() {
+        if drawn { Console.endProgress() }
+        drawn = false
+    }
 }

@@ -4,6 +4,7 @@ import XCTest
 @testable import Calibration
 @testable import CollabCore
 @testable import LLM
+import ExitTraining
 
 /// Calibration on the default model at a small scale (seconds): the fitted adapters must beat the
 /// logit lens on held-out prompts, and the vocabulary screen must not change any exit decision.
@@ -91,5 +92,34 @@ final class CalibrationModelTests: XCTestCase {
         }
         print("screen skipped the full head in \(screened) of \(checks) checks (shortlist \(calibration.shortlist.count) tokens)")
         XCTAssertGreaterThan(screened, checks / 3)
+    }
+}
+
+extension CalibrationModelTests {
+    /// Issue 6 at a small scale: an MLP block distilled from the full model, started from the ridge
+    /// adapter, beats that adapter on held-out prompts (KL to the full model's distribution).
+    func testTrainedMLPBlockBeatsTheRidgeAdapterOnHeldOutPrompts() throws {
+        let (model, _, data, _) = try Self.load()
+        var options = Calibrator.Options(split: 15, exits: [15])
+        options.block = "mlp"
+        options.mlpWidth = 128
+        options.training.maxEpochs = 4
+        let calibrator = Calibrator(model: model, options: options)
+        let parts = calibrator.parts(of: data)
+        let fit = RidgeRegression.fit(inputs: data.rows(of: data.states[15]!, parts.fit), targets: data.rows(of: data.target, parts.fit),
+                                      width: data.width, pool: model.pool)
+        let trainer = ExitBlockTrainer(head: try FrozenHead(file: model.file), pool: model.pool)
+        func set(_ rows: [Int]) throws -> DistillationSet {
+            try DistillationSet(width: data.width, topK: data.teacherK, hidden: data.rows(of: data.states[15]!, rows),
+                                teacherIds: rows.flatMap { data.teacherIds[$0 * data.teacherK..<($0 + 1) * data.teacherK] },
+                                teacherProbs: rows.flatMap { data.teacherProbabilities[$0 * data.teacherK..<($0 + 1) * data.teacherK] },
+                                teacherTop1: rows.map { data.top1[$0] })
+        }
+        let ridge = try ExitBlock(width: data.width, hiddenWidth: 128, adapterMatrix: fit.matrix, adapterBias: fit.bias, seed: 1)
+        let trained = try trainer.train(ridge, on: try set(parts.fit), validation: try set(parts.select), options: options.training).block
+        let before = try trainer.evaluate(ridge, on: try set(parts.test)).summary
+        let after = try trainer.evaluate(trained, on: try set(parts.test)).summary
+        print("held-out KL ridge \(before.meanKL) -> mlp \(after.meanKL); top-1 \(before.top1Agreement) -> \(after.top1Agreement)")
+        XCTAssertLessThan(after.meanKL, before.meanKL * 0.95)
     }
 }
