@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .target(name: "CKernels", cSettings: kernelFlags),
@@ -54,6 +55,14 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
+        // A user-space TCP proxy emulating an edge-cloud link (delay, rate, jitter, cut/restore) for the benchmarks.
+        .target(
+            name: "LinkEmulator",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "collm",
             dependencies: [
@@ -62,6 +71,7 @@ let package = Package(
                 "Cloud",
                 "Edge",
                 "CollabTransport",
+                "LinkEmulator",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -71,6 +81,14 @@ let package = Package(
         .testTarget(name: "LLMTests", dependencies: ["LLM", "CKernels"]),
         .testTarget(name: "CollabCoreTests", dependencies: ["CollabCore", "LLM"]),
         .testTarget(name: "CLITests", dependencies: ["collm"]),
+        .testTarget(
+            name: "LinkEmulatorTests",
+            dependencies: [
+                "LinkEmulator",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "CloudTests", dependencies: ["Cloud", "Edge", "CollabCore", "LLM"]),
         .testTarget(
             name: "CollabProtocolTests",
