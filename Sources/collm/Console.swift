@@ -35,3 +35,10 @@ enum Console {
         return "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "]"
     }
 }
+
+extension Console {
+    /// Ends a progress line before a status line (no-op when stderr is not a terminal).
+    static func endProgressLine() {
+        if isatty(2) != 0 { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}

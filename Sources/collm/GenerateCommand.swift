@@ -181,8 +181,8 @@ struct GenerateCommand: AsyncParsableCommand {
 }
 
 /// The `generate --json` object (DESIGN.md section 9).
-struct GenerateOutput: Encodable {
-    struct Timings: Encodable {
+struct GenerateOutput: Codable {
+    struct Timings: Codable {
         var prefill, decode, total, edge, cloud, network: Double
     }
 
