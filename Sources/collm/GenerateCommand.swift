@@ -176,6 +176,7 @@ struct GenerateCommand: AsyncParsableCommand {
         out.bytes_up = r.traffic.bytesUp
         out.bytes_down = r.traffic.bytesDown
         out.round_trips = r.traffic.roundTrips
+        out.token_seconds = r.tokenSeconds
         return out
     }
 }
@@ -198,6 +199,8 @@ struct GenerateOutput: Codable {
     var bytes_up = 0
     var bytes_down = 0
     var round_trips = 0
+    /// Seconds from the start until each token was decided (edge and collab modes; absent otherwise).
+    var token_seconds: [Double]?
 
     init(text: String, tokens: [Int], promptTokens: Int, modelPath: String, sources: [String], logprobs: [Float],
          stopReason: String) {
