@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .target(name: "CKernels", cSettings: kernelFlags),
@@ -69,6 +70,14 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
+        // A user-space TCP proxy emulating an edge-cloud link (delay, rate, jitter, cut/restore) for the benchmarks.
+        .target(
+            name: "LinkEmulator",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "collm",
             dependencies: [
@@ -79,6 +88,7 @@ let package = Package(
                 "Calibration",
                 "Serve",
                 "CollabTransport",
+                "LinkEmulator",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -90,6 +100,14 @@ let package = Package(
         .testTarget(name: "ExitTrainingTests", dependencies: ["ExitTraining", "LLM", "CKernels"]),
         .testTarget(name: "CLITests", dependencies: ["collm"]),
         .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "CollabCore", "ExitTraining", "Edge", "LLM", "CKernels"]),
+        .testTarget(
+            name: "LinkEmulatorTests",
+            dependencies: [
+                "LinkEmulator",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "CloudTests", dependencies: ["Cloud", "Edge", "CollabCore", "CollabTransport", "LLM"]),
         .testTarget(
             name: "CollabProtocolTests",

@@ -22,6 +22,11 @@ public final class ExitDataCollector {
     public var maxTokens = 48
     public var batchSize = 16
     public var teacherK = 32
+    /// Answers per prompt: the first greedy, the others sampled (more, varied data for trained
+    /// exits; every position's teacher is still the full model's own distribution there).
+    public var samplesPerPrompt = 1
+    public var temperature: Float = 0.8
+    public var seed: UInt64 = 7
 
     public init(model: LlamaModel, tokenizer: Tokenizer, exitLayers: [Int]) {
         precondition(model.hasEmbeddings && model.hasHead && model.layers == 0..<model.config.layerCount, "needs the full model")
@@ -35,24 +40,31 @@ public final class ExitDataCollector {
         let cache: KVCache
         var next: Int
         var generated = 0
+        /// nil: greedy; else draws from the teacher's top-k at `temperature`.
+        var rng: Xoshiro256StarStar?
     }
 
     /// `progress(done prompts, total, positions so far)`.
     public func collect(_ prompts: [CalibrationPrompt], progress: (Int, Int, Int) -> Void = { _, _, _ in }) throws -> ExitDataset {
         var data = ExitDataset(width: model.config.hiddenSize, exitLayers: exitLayers, teacherK: teacherK)
         let stops = TextGenerator.stopTokens(of: tokenizer)
-        var pending = Array(prompts.enumerated().reversed())
+        var pending = prompts.enumerated().flatMap { item in (0..<max(1, samplesPerPrompt)).map { (item.offset, item.element, $0) } }
+            .reversed().map { $0 }
+        let total = pending.count
         var active: [Sequence] = []
         var done = 0
         while !pending.isEmpty || !active.isEmpty {
             // Refill: prefill new prompts one at a time (they differ in length), recording their last row.
-            while active.count < batchSize, let (index, prompt) = pending.popLast() {
+            while active.count < batchSize, let (index, prompt, sample) = pending.popLast() {
                 let ids = tokenizer.encode(prompt.text, addSpecial: true, parseSpecial: prompt.parseSpecial)
                 guard !ids.isEmpty else { done += 1; continue }
                 let cache = model.makeCache(capacity: ids.count + maxTokens + 1)
                 let tokens = try step(model.embed(ids), batch: [BatchSegment(cache: cache, position: 0, count: ids.count)],
                                       recordRows: [ids.count - 1], prompts: [index], into: &data)
-                active.append(Sequence(prompt: index, cache: cache, next: tokens[0]))
+                let rng = sample == 0 ? nil : Xoshiro256StarStar(seed: seed &+ UInt64(index) &* 1_000_003 &+ UInt64(sample))
+                var sequence = Sequence(prompt: index, cache: cache, next: tokens[0], rng: rng)
+                sequence.next = choose(greedy: tokens[0], row: data.count - 1, data: data, rng: &sequence.rng)
+                active.append(sequence)
             }
             // Drop finished sequences, then decode one token for every remaining one in one pass.
             active.removeAll { sequence in
@@ -60,18 +72,35 @@ public final class ExitDataCollector {
                 if finished { done += 1 }
                 return finished
             }
-            progress(done, prompts.count, data.count)
+            progress(done, total, data.count)
             guard !active.isEmpty else { continue }
             let batch = active.map { BatchSegment(cache: $0.cache, position: $0.cache.count, count: 1) }
             let tokens = try step(model.embed(active.map(\.next)), batch: batch, recordRows: Array(active.indices),
                                   prompts: active.map(\.prompt), into: &data)
+            let firstRow = data.count - active.count
             for i in active.indices {
-                active[i].next = tokens[i]
+                active[i].next = choose(greedy: tokens[i], row: firstRow + i, data: data, rng: &active[i].rng)
                 active[i].generated += 1
             }
         }
-        progress(done, prompts.count, data.count)
+        progress(done, total, data.count)
         return data
+    }
+
+    /// The next token: greedy, or a draw from the recorded teacher top-k sharpened by the temperature.
+    private func choose(greedy: Int, row: Int, data: ExitDataset, rng: inout Xoshiro256StarStar?) -> Int {
+        guard var generator = rng else { return greedy }
+        defer { rng = generator }
+        let k = data.teacherK
+        let weights = data.teacherProbabilities[row * k..<(row + 1) * k].map { powf(max($0, 0), 1 / temperature) }
+        let total = weights.reduce(0, +)
+        guard total > 0 else { return greedy }
+        var u = Float(generator.next() >> 40) / Float(1 << 24) * total
+        for (j, w) in weights.enumerated() {
+            u -= w
+            if u <= 0 { return Int(data.teacherIds[row * k + j]) }
+        }
+        return greedy
     }
 
     /// One forward pass through every layer, stopping at each exit layer to copy the recorded rows;

@@ -15,6 +15,8 @@ public final class ContextManager {
     // Counters (cloud-wide).
     public private(set) var batches = 0
     public private(set) var batchedRows = 0
+    /// Sessions served, summed over batches (divided by `batches`: the mean batch size).
+    public private(set) var batchedSessions = 0
     public private(set) var largestBatchSessions = 0
     public private(set) var evictions = 0
 
@@ -163,6 +165,7 @@ public final class ContextManager {
     func noteBatch(sessions count: Int, rows: Int) {
         batches += 1
         batchedRows += rows
+        batchedSessions += count
         largestBatchSessions = max(largestBatchSessions, count)
     }
 }

@@ -128,14 +128,22 @@ public struct CloudService: Collm_V1_Collab.SimpleServiceProtocol {
     }
 
     public func health(request: Collm_V1_HealthRequest, context: ServerContext) async throws -> Collm_V1_HealthReply {
-        let sessions = await engine.inspect { $0.sessionCount } ?? 0
-        let split = await engine.inspect { $0.splitLayer } ?? 0
-        let fingerprint = await engine.inspect { $0.fingerprint } ?? []
-        return .with {
-            $0.status = "ok"
-            $0.sessions = UInt32(sessions)
-            $0.splitLayer = UInt32(split)
-            $0.modelFingerprint = Data(fingerprint)
+        let fullRows = full?.rowsComputed ?? 0
+        guard let reply = await engine.inspect({ manager in
+            Collm_V1_HealthReply.with {
+                $0.status = "ok"
+                $0.sessions = UInt32(manager.sessionCount)
+                $0.splitLayer = UInt32(manager.splitLayer)
+                $0.modelFingerprint = Data(manager.fingerprint)
+                $0.batches = UInt64(manager.batches)
+                $0.batchedRows = UInt64(manager.batchedRows)
+                $0.batchedSessions = UInt64(manager.batchedSessions)
+                $0.largestBatchSessions = UInt32(manager.largestBatchSessions)
+                $0.fullModelRows = UInt64(fullRows)
+            }
+        }) else {
+            throw RPCError(code: .unavailable, message: "the cloud is shutting down")
         }
+        return reply
     }
 }

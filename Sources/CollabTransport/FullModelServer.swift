@@ -8,7 +8,11 @@ import LLM
 public final class FullModelServer: @unchecked Sendable {
     let model: LlamaModel
     private let lock = NSLock()
+    private var rows = 0
     public let maxTokens = 4096
+
+    /// Positions computed through the whole model so far (the benchmarks' cloud-work accounting).
+    public var rowsComputed: Int { lock.withLock { rows } }
 
     public init(model: LlamaModel) {
         precondition(model.hasEmbeddings && model.hasHead)
@@ -33,6 +37,7 @@ public final class FullModelServer: @unchecked Sendable {
         var logits: [Float] = try lock.withLock {
             var hidden = try model.embed(prompt)
             try model.forward(&hidden, cache: cache)
+            rows += prompt.count
             return try model.logits(hidden, rows: [hidden.rows - 1])
         }
         let prefillSeconds = Date().timeIntervalSince(prefillStart)
@@ -50,6 +55,7 @@ public final class FullModelServer: @unchecked Sendable {
                 logits = try lock.withLock {
                     var h = try model.embed([token])
                     try model.forward(&h, cache: cache)
+                    rows += 1
                     return try model.logits(h)
                 }
             }

@@ -37,6 +37,8 @@ public struct EdgeGenerationResult: Sendable {
     public var logprobs: [Float]
     /// Per token: "edge:<layer>", "cloud" or "edge:<layer>:degraded".
     public var sources: [String]
+    /// Per token: seconds from the start of generation until it was decided (latency percentiles).
+    public var tokenSeconds: [Double] = []
     public var promptTokens: Int
     public var stopReason: GenerationResult.StopReason
     public var prefillSeconds = 0.0

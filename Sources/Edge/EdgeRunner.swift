@@ -120,6 +120,7 @@ public final class EdgeRunner {
             result.tokens.append(token)
             result.logprobs.append(logprob)
             result.sources.append(source)
+            result.tokenSeconds.append(Date().timeIntervalSince(start))
             history.append(token)
             let piece = decoder.append(token)
             if !piece.isEmpty {

@@ -112,6 +112,7 @@ public final class SpeculativeRunner {
                 result.tokens.append(token)
                 result.logprobs.append(logprob)
                 result.sources.append(source)
+                result.tokenSeconds.append(Date().timeIntervalSince(start))
                 history.append(token)
                 let piece = decoder.append(token)
                 if !piece.isEmpty {

@@ -27,6 +27,7 @@ struct CalibrateCommand: ParsableCommand {
     @Option(name: .long, help: "Target precision for thresholds (agreement of exited tokens with the full model).") var target = 0.9
     @Option(name: .long, help: "Tokens generated per prompt.") var maxTokens = 48
     @Option(name: .long, help: "Use only the first N prompts of each kind (default: all).") var prompts: Int?
+    @Option(name: .long, help: "Answers per prompt: the first greedy, the rest sampled at temperature 0.8 (default: 1 for ridge, 4 for mlp).") var samples: Int?
     @Option(name: .long, help: "Ridge strength (relative to the states' mean variance).") var ridge = 1e-3
     @Option(name: .long, help: "Seed of the prompt split.") var seed: UInt64 = 42
     @Option(name: .long, help: "Output file (default: the cache, used by generate by default).") var output: String?
@@ -47,6 +48,7 @@ struct CalibrateCommand: ParsableCommand {
         guard target > 0, target <= 1 else { throw ValidationError("--target must be in (0, 1]") }
         guard maxTokens >= 1, maxTokens <= 1024 else { throw ValidationError("--max-tokens must be in 1...1024") }
         if let prompts, prompts < 2 { throw ValidationError("--prompts must be at least 2") }
+        if let samples, samples < 1 || samples > 64 { throw ValidationError("--samples must be in 1...64") }
         guard ridge > 0 else { throw ValidationError("--ridge must be positive") }
         if let exits { _ = try ListArgument.layers(exits, option: "--exits") }
     }
@@ -98,7 +100,8 @@ struct CalibrateCommand: ParsableCommand {
         let set = CalibrationPromptSet.self
         let all = (set.instructions.prefix(limit) + set.questions.prefix(limit)).map { CalibrationPrompt(text: chat($0), parseSpecial: true) }
             + set.openings.prefix(limit).map { CalibrationPrompt(text: $0, parseSpecial: false) }
-        let cachePath = CalibrationStore.datasetPath(fingerprint: fingerprint, key: "p\(all.count)-t\(maxTokens)")
+        let samples = self.samples ?? (block == "mlp" ? 4 : 1)
+        let cachePath = CalibrationStore.datasetPath(fingerprint: fingerprint, key: "p\(all.count)-t\(maxTokens)-s\(samples)")
         let key = ["prompts": String(all.count), "max_tokens": String(maxTokens),
                    "prompt_hash": String(fnv1a(all.map(\.text).joined(separator: "\u{1}")), radix: 16)]
         if !fresh, let cached = ExitDataset.read(path: cachePath, exitLayers: layers, expected: key) {
@@ -107,15 +110,17 @@ struct CalibrateCommand: ParsableCommand {
         }
         let collector = ExitDataCollector(model: model, tokenizer: tokenizer, exitLayers: Array(Set(layers + Self.analysisLayers(split: split))).sorted())
         collector.maxTokens = maxTokens
+        collector.samplesPerPrompt = samples
         let start = Date()
         let bar = ProgressReporter()
         let data = try collector.collect(all) { done, total, positions in
             let elapsed = Date().timeIntervalSince(start)
             let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
-            bar.update("\(Console.bar(done, total)) prompts \(done)/\(total), \(positions) positions, \(Int(elapsed)) s, ETA \(Int(eta)) s")
+            bar.update("\(Console.bar(done, total)) answers \(done)/\(total), \(positions) positions, \(Int(elapsed)) s, ETA \(Int(eta)) s")
         }
         bar.finish()
-        Console.status(String(format: "collected %d positions from %d prompts in %.1f s", data.count, all.count, Date().timeIntervalSince(start)))
+        Console.status(String(format: "collected %d positions from %d prompts x %d answers in %.1f s", data.count, all.count, samples,
+                              Date().timeIntervalSince(start)))
         try? data.write(to: cachePath, metadata: key)
         return data
     }

@@ -62,3 +62,10 @@ final class ProgressReporter {
         drawn = false
     }
 }
+
+extension Console {
+    /// Ends a progress line before a status line (no-op when stderr is not a terminal).
+    static func endProgressLine() {
+        if isatty(2) != 0 { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}

@@ -205,13 +205,14 @@ struct GenerateCommand: AsyncParsableCommand {
         if mode == .spec {
             out.speculation = .init(rounds: r.speculation.rounds, drafted: r.speculation.drafted, accepted: r.speculation.accepted)
         }
+        out.token_seconds = r.tokenSeconds
         return out
     }
 }
 
 /// The `generate --json` object (DESIGN.md section 9).
-struct GenerateOutput: Encodable {
-    struct Timings: Encodable {
+struct GenerateOutput: Codable {
+    struct Timings: Codable {
         var prefill, decode, total, edge, cloud, network: Double
     }
 
@@ -232,6 +233,8 @@ struct GenerateOutput: Encodable {
     var exits: ExitReport?
     /// Spec mode: VERIFY rounds, draft tokens sent, draft tokens the cloud accepted.
     var speculation: SpeculationReport?
+    /// Seconds from the start until each token was decided (edge and collab modes; absent otherwise).
+    var token_seconds: [Double]?
 
     init(text: String, tokens: [Int], promptTokens: Int, modelPath: String, sources: [String], logprobs: [Float],
          stopReason: String) {
@@ -256,7 +259,7 @@ struct GenerateOutput: Encodable {
 }
 
 /// How the exits behaved in one edge or collab run.
-struct ExitReport: Encodable {
+struct ExitReport: Codable {
     /// Configured thresholds, and the final ones (they move with --latency-aware).
     var thresholds: [String: Float]
     var final_thresholds: [String: Float]
@@ -278,7 +281,7 @@ struct ExitReport: Encodable {
     }
 }
 
-struct SpeculationReport: Encodable {
+struct SpeculationReport: Codable {
     var rounds: Int
     var drafted: Int
     var accepted: Int

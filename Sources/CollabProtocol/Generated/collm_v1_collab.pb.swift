@@ -755,6 +755,22 @@ public nonisolated struct Collm_V1_HealthReply: Sendable {
   /// Open sessions.
   public var sessions: UInt32 = 0
 
+  /// Counters since the server started (benchmarks diff two probes).
+  /// Batched forward passes through the cloud layers [s, L) (collab catch-up and naive steps).
+  public var batches: UInt64 = 0
+
+  /// Positions computed through the cloud layers, summed over those batches.
+  public var batchedRows: UInt64 = 0
+
+  /// Sessions served, summed over those batches (batched_sessions / batches = mean batch size).
+  public var batchedSessions: UInt64 = 0
+
+  /// Most sessions served by one batch.
+  public var largestBatchSessions: UInt32 = 0
+
+  /// Positions computed through the whole model for cloud-only generation.
+  public var fullModelRows: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1839,7 +1855,7 @@ nonisolated extension Collm_V1_HealthRequest: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Collm_V1_HealthReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HealthReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{3}model_fingerprint\0\u{3}split_layer\0\u{1}sessions\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{3}model_fingerprint\0\u{3}split_layer\0\u{1}sessions\0\u{1}batches\0\u{3}batched_rows\0\u{3}batched_sessions\0\u{3}largest_batch_sessions\0\u{3}full_model_rows\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1851,6 +1867,11 @@ nonisolated extension Collm_V1_HealthReply: SwiftProtobuf.Message, SwiftProtobuf
       case 2: try { try decoder.decodeSingularBytesField(value: &self.modelFingerprint) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.splitLayer) }()
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.sessions) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.batches) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.batchedRows) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.batchedSessions) }()
+      case 8: try { try decoder.decodeSingularUInt32Field(value: &self.largestBatchSessions) }()
+      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.fullModelRows) }()
       default: break
       }
     }
@@ -1869,6 +1890,21 @@ nonisolated extension Collm_V1_HealthReply: SwiftProtobuf.Message, SwiftProtobuf
     if self.sessions != 0 {
       try visitor.visitSingularUInt32Field(value: self.sessions, fieldNumber: 4)
     }
+    if self.batches != 0 {
+      try visitor.visitSingularUInt64Field(value: self.batches, fieldNumber: 5)
+    }
+    if self.batchedRows != 0 {
+      try visitor.visitSingularUInt64Field(value: self.batchedRows, fieldNumber: 6)
+    }
+    if self.batchedSessions != 0 {
+      try visitor.visitSingularUInt64Field(value: self.batchedSessions, fieldNumber: 7)
+    }
+    if self.largestBatchSessions != 0 {
+      try visitor.visitSingularUInt32Field(value: self.largestBatchSessions, fieldNumber: 8)
+    }
+    if self.fullModelRows != 0 {
+      try visitor.visitSingularUInt64Field(value: self.fullModelRows, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1877,6 +1913,11 @@ nonisolated extension Collm_V1_HealthReply: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.modelFingerprint != rhs.modelFingerprint {return false}
     if lhs.splitLayer != rhs.splitLayer {return false}
     if lhs.sessions != rhs.sessions {return false}
+    if lhs.batches != rhs.batches {return false}
+    if lhs.batchedRows != rhs.batchedRows {return false}
+    if lhs.batchedSessions != rhs.batchedSessions {return false}
+    if lhs.largestBatchSessions != rhs.largestBatchSessions {return false}
+    if lhs.fullModelRows != rhs.fullModelRows {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
