@@ -53,6 +53,9 @@ struct ServeCommand: AsyncParsableCommand {
         let loaded = mode == .local ? nil : try CalibrationStore.load(calibration, fingerprint: fingerprint, split: split)
         let override = mode == .spec ? (threshold ?? 0.5) : threshold
         var options = EdgeOptions(mode: .collaborative, exits: try loaded?.0.heads(for: model, threshold: override) ?? [])
+        if mode == .spec, !options.exits.contains(where: { $0.layer == split }) {
+            options.exits.append(ExitHead(layer: split, threshold: override ?? 0.5))  // the drafter: logit lens at the split
+        }
         options.wire = WireFormat(rawValue: wire)!
         options.maxPositions = ctx
         let trustRoots = tlsCA ?? ProcessInfo.processInfo.environment["COLLM_TLS_CA"].flatMap { $0.isEmpty ? nil : $0 }

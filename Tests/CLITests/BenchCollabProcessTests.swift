@@ -20,10 +20,10 @@ final class BenchCollabProcessTests: XCTestCase {
         XCTAssertEqual(report["errors"] as? [String], [])
         let runs = try XCTUnwrap(report["runs"] as? [[String: Any]])
         let summaries = try XCTUnwrap(report["summaries"] as? [[String: Any]])
-        // local + edge x2 thresholds + (collab x2, cloud, naive) on one link = 7 configurations, 2 prompts each.
-        XCTAssertEqual(summaries.count, 7)
-        XCTAssertEqual(runs.count, 14)
-        XCTAssertEqual(Set(summaries.compactMap { $0["mode"] as? String }), ["local", "edge", "collab", "cloud", "naive"])
+        // local + edge x2 thresholds + (collab x2, cloud, naive, spec x2) on one link = 9 configurations, 2 prompts each.
+        XCTAssertEqual(summaries.count, 9)
+        XCTAssertEqual(runs.count, 18)
+        XCTAssertEqual(Set(summaries.compactMap { $0["mode"] as? String }), ["local", "edge", "collab", "cloud", "naive", "spec"])
         let stateBytes = 576 * 2  // one f16 boundary state
         for run in runs {
             let mode = try XCTUnwrap(run["mode"] as? String)
@@ -67,6 +67,13 @@ final class BenchCollabProcessTests: XCTestCase {
                 XCTAssertEqual(fullRows, positions, what)
                 XCTAssertEqual(splitRows, 0, what)
                 XCTAssertEqual(run["exact_match"] as? Bool, true, "the cloud runs the same full model: \(what)")
+            case "spec":
+                // One OPEN, then one VERIFY (or INFER) per round; each round decides at least one token.
+                let rounds = try XCTUnwrap((output["speculation"] as? [String: Int])?["rounds"])
+                XCTAssertEqual(trips, 1 + rounds, what)
+                XCTAssertLessThanOrEqual(rounds, steps, what)
+                XCTAssertGreaterThanOrEqual(up, positions * stateBytes, what)
+                XCTAssertEqual(fullRows, 0)
             default:
                 XCTFail("unexpected mode \(mode)")
             }
@@ -78,7 +85,7 @@ final class BenchCollabProcessTests: XCTestCase {
             }
         }
         let md = try String(contentsOf: folder.appendingPathComponent("collab.md"), encoding: .utf8)
-        XCTAssertEqual(md.split(separator: "\n").filter { $0.hasPrefix("| ") && !$0.hasPrefix("| mode") }.count, 7)
+        XCTAssertEqual(md.split(separator: "\n").filter { $0.hasPrefix("| ") && !$0.hasPrefix("| mode") }.count, 9)
     }
 
     func testBadArgumentsAreClearErrors() throws {

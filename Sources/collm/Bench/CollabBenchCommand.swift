@@ -20,12 +20,12 @@ struct CollabBench: AsyncParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @Option(name: .long, help: "Modes, comma separated (local always runs: it is the reference).")
-    var modes = "local,edge,collab,cloud,naive"
+    var modes = "local,edge,collab,cloud,naive,spec"
     @Option(name: .long, help: "Link settings RTT_MS:MBIT, comma separated.") var links = "20:100,100:10"
     @Option(name: .long, help: "Exit thresholds, comma separated (modes with exits run once per threshold).")
     var thresholds = "0.6,0.8,0.9,1.0"
     @Option(name: .long, help: "Split layer s (edge runs [0, s)).") var split = 15
-    @Option(name: .long, help: "Exit layers below the split, comma separated (empty: none).") var exits = "8,14"
+    @Option(name: .long, help: "Exit layers, comma separated; 'calibration' (default): the calibrated exits; empty: none.") var exits = "calibration"
     @Option(name: .long, help: "Hidden-state wire format: f32|f16|q8.") var wire = "f16"
     @Option(name: .customLong("max-tokens"), help: "Tokens per instruction response.") var maxTokens = 64
     @Option(name: .customLong("qa-max-tokens"), help: "Tokens per QA response.") var qaMaxTokens = 24

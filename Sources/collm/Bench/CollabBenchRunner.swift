@@ -75,7 +75,11 @@ struct CollabBenchRunner {
                     "--model", plan.modelPath, "--threads", "\(plan.threads)",
                     "--max-tokens", "\(prompt.kind == "qa" ? plan.qaMaxTokens : plan.maxTokens)"]
         if mode.name != "local" && mode.name != "cloud" { args += ["--split", "\(plan.split)", "--wire", plan.wire] }
-        if let threshold, !plan.exits.isEmpty { args += ["--exits", plan.exits, "--threshold", "\(threshold)"] }
+        if let threshold, !plan.exits.isEmpty {
+            // "calibration": the calibrated exits of `collm calibrate` (the default file, or --generate-arg --calibration FILE).
+            if plan.exits != "calibration" { args += ["--exits", plan.exits] }
+            args += ["--threshold", "\(threshold)"]
+        }
         if let cloud { args += ["--cloud", cloud] }
         return args + plan.generateArgs
     }
