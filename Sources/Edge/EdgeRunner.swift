@@ -40,31 +40,27 @@ public final class EdgeRunner {
         let splitHead = options.splitHead ?? splitExit ?? ExitHead(layer: layers.split, threshold: 0)
         var log = UploadLog()
         var sampler = Sampler(parameters: options.sampling)
-        var result = EdgeGenerationResult(text: "", tokens: [], logprobs: [], sources: [], promptTokens: prompt.count,
-                                          stopReason: .maxTokens)
-        var decoder = StreamingDecoder(tokenizer: tokenizer)
-        let stops = TextGenerator.stopTokens(of: tokenizer)
-        var history = prompt
+        var transcript = GenerationTranscript(prompt: prompt, tokenizer: tokenizer, maxTokens: options.maxTokens)
+        var stats = ExitStatistics()
+        var (edgeSeconds, cloudSeconds) = (0.0, 0.0)
         var input = prompt
-        let start = Date()
-        var step = 0
         var rtt = RoundTripEstimate()
         let cloud = options.mode == .collaborative ? self.cloud : nil
         await cloud?.start(capacity: capacity, log: log)
 
-        while true {
+        while options.maxTokens > 0 {
             // Edge layers for the new rows, stopping at the first confident exit.
             let edgeStart = Date()
             var exitDecision: (layer: Int, logits: [Float])?
             func check(_ head: ExitHead, _ hidden: HiddenStates) throws -> Bool {
-                result.exitStats.checks += 1
+                stats.checks += 1
                 switch try head.decide(hidden, model: model) {
                 case .confident(let logits):
-                    result.exitStats.fullHeads += 1
+                    stats.fullHeads += 1
                     exitDecision = (head.layer, logits)
                     return true
                 case .notConfident(let screened):
-                    if !screened { result.exitStats.fullHeads += 1 }
+                    if !screened { stats.fullHeads += 1 }
                     return false
                 }
             }
@@ -77,22 +73,22 @@ public final class EdgeRunner {
             }
             var decided: (token: Int, logprob: Float, source: String)?
             if let exitDecision {
-                let token = sampler.sample(logits: exitDecision.logits, history: history)
+                let token = sampler.sample(logits: exitDecision.logits, history: transcript.history)
                 decided = (token, logProbability(of: token, in: exitDecision.logits), "edge:\(exitDecision.layer)")
             }
             if let reached {
                 log.record(try (0..<reached.rows.rows).map { try codec.encode(reached.rows.rows($0..<$0 + 1)) })
             }
-            result.edgeSeconds += Date().timeIntervalSince(edgeStart)
+            edgeSeconds += Date().timeIntervalSince(edgeStart)
 
             if let cloud {
                 await cloud.upload(log: log)
                 if decided == nil, let reached {
                     let position = reached.position + reached.rows.rows - 1
                     let asked = Date()
-                    if let reply = await cloud.infer(position: position, history: history) {
+                    if let reply = await cloud.infer(position: position, history: transcript.history) {
                         decided = (reply.token, reply.logprob, "cloud")
-                        result.cloudSeconds += reply.cloudSeconds
+                        cloudSeconds += reply.cloudSeconds
                         if let policy = options.latencyAware {
                             rtt.record(Date().timeIntervalSince(asked) - reply.cloudSeconds)
                             for (layer, base) in options.exits.map({ ($0.layer, $0.threshold) }) {
@@ -105,41 +101,22 @@ public final class EdgeRunner {
             if decided == nil, let reached {
                 // Standalone, or the cloud failed: the deepest exit answers.
                 let logits = try splitHead.logits(for: reached.rows, model: model)
-                let token = sampler.sample(logits: logits, history: history)
+                let token = sampler.sample(logits: logits, history: transcript.history)
                 let degraded = options.mode == .collaborative ? ":degraded" : ""
                 decided = (token, logProbability(of: token, in: logits), "edge:\(layers.split)\(degraded)")
             }
             guard let (token, logprob, source) = decided else { throw EngineError.emptyInput }
-            if step == 0 { result.prefillSeconds = Date().timeIntervalSince(start) }
-            step += 1
-
-            if stops.contains(token) {
-                result.stopReason = .endOfSequence
-                break
-            }
-            result.tokens.append(token)
-            result.logprobs.append(logprob)
-            result.sources.append(source)
-            result.tokenSeconds.append(Date().timeIntervalSince(start))
-            history.append(token)
-            let piece = decoder.append(token)
-            if !piece.isEmpty {
-                result.text += piece
-                onText(piece)
-            }
-            if result.tokens.count >= options.maxTokens { break }
+            guard transcript.emit(token, logprob: logprob, source: source, onText: onText) else { break }
             if layers.positions + 1 > capacity {
-                result.stopReason = .contextFull
+                transcript.stop(.contextFull)
                 break
             }
             input = [token]
         }
-        let tail = decoder.finish()
-        if !tail.isEmpty {
-            result.text += tail
-            onText(tail)
-        }
-        result.decodeSeconds = Date().timeIntervalSince(start) - result.prefillSeconds
+        var result = transcript.finish(onText: onText)
+        result.exitStats = stats
+        result.edgeSeconds = edgeSeconds
+        result.cloudSeconds = cloudSeconds
         if let cloud {
             await cloud.finish()
             result.traffic = cloud.traffic

@@ -35,17 +35,15 @@ public final class SpeculativeRunner {
         let cache = model.makeCache(capacity: capacity)
         var log = UploadLog()
         var sampler = Sampler(parameters: options.sampling)
-        var result = EdgeGenerationResult(text: "", tokens: [], logprobs: [], sources: [], promptTokens: prompt.count,
-                                          stopReason: .maxTokens)
-        var decoder = StreamingDecoder(tokenizer: tokenizer)
-        let stops = TextGenerator.stopTokens(of: tokenizer)
-        var history = prompt
-        let start = Date()
+        var transcript = GenerationTranscript(prompt: prompt, tokenizer: tokenizer, maxTokens: options.maxTokens)
+        var stats = ExitStatistics()
+        var speculation = SpeculationStatistics()
+        var (edgeSeconds, cloudSeconds) = (0.0, 0.0)
 
         /// Runs tokens through the edge layers at the cache's end, logs their states, returns the last row.
         func runEdge(_ tokens: [Int]) throws -> HiddenStates {
             let t0 = Date()
-            defer { result.edgeSeconds += Date().timeIntervalSince(t0) }
+            defer { edgeSeconds += Date().timeIntervalSince(t0) }
             var h = try model.embed(tokens)
             try model.forward(&h, cache: cache)
             log.record(try (0..<h.rows).map { try codec.encode(h.rows($0..<$0 + 1)) })
@@ -54,35 +52,36 @@ public final class SpeculativeRunner {
 
         await cloud?.start(capacity: capacity, log: log)
         var last = try runEdge(prompt)
-        generation: while true {
+        generation: while options.maxTokens > 0 {
             let position = cache.count - 1  // `last` is this position's state
             // Draft while the split exit is confident (each draft's state is computed for the cloud).
             var drafts: [(token: Int, logprob: Float)] = []
             var cursor = last
             while drafts.count < options.maxDraftTokens, position + drafts.count + 2 < capacity {
-                result.exitStats.checks += 1
+                stats.checks += 1
                 guard case .confident(let logits) = try drafter.decide(cursor, model: model) else { break }
-                result.exitStats.fullHeads += 1
-                let token = sampler.sample(logits: logits, history: history + drafts.map(\.token))
+                stats.fullHeads += 1
+                let token = sampler.sample(logits: logits, history: transcript.history + drafts.map(\.token))
                 drafts.append((token, logProbability(of: token, in: logits)))
                 cursor = try runEdge([token])
-                if stops.contains(token) { break }
+                if transcript.isStop(token) { break }
             }
-            result.speculation.rounds += 1
-            result.speculation.drafted += drafts.count
+            speculation.rounds += 1
+            speculation.drafted += drafts.count
 
             var emitted: [(token: Int, logprob: Float, source: String)] = []
             var reply: TokenReply?
             if let cloud {
                 await cloud.upload(log: log)
                 reply = drafts.isEmpty
-                    ? await cloud.infer(position: position, history: history)
+                    ? await cloud.infer(position: position, history: transcript.history)
                     : await cloud.verify(firstPosition: position, draft: drafts.map(\.token))
             }
             var next: Int?  // a token still to run through the edge layers
+            let degraded = cloud == nil ? "" : ":degraded"
             if let reply {
-                result.cloudSeconds += reply.cloudSeconds
-                result.speculation.accepted += reply.accepted
+                cloudSeconds += reply.cloudSeconds
+                speculation.accepted += reply.accepted
                 emitted = drafts.prefix(reply.accepted).map { ($0.token, $0.logprob, "edge:\(split)") }
                 emitted.append((reply.token, reply.logprob, "cloud"))
                 let keep = position + reply.accepted + 1
@@ -94,47 +93,29 @@ public final class SpeculativeRunner {
             } else if drafts.isEmpty {
                 // Standalone or the cloud failed: the split exit answers alone.
                 let logits = try drafter.logits(for: last, model: model)
-                let token = sampler.sample(logits: logits, history: history)
-                let degraded = cloud == nil ? "" : ":degraded"
+                let token = sampler.sample(logits: logits, history: transcript.history)
                 emitted = [(token, logProbability(of: token, in: logits), "edge:\(split)\(degraded)")]
                 next = token
             } else {
-                let degraded = cloud == nil ? "" : ":degraded"
                 emitted = drafts.map { ($0.token, $0.logprob, "edge:\(split)\(degraded)") }
                 last = cursor  // every draft already ran through the edge
             }
-            if result.tokens.isEmpty { result.prefillSeconds = Date().timeIntervalSince(start) }
             for (token, logprob, source) in emitted {
-                if stops.contains(token) {
-                    result.stopReason = .endOfSequence
-                    break generation
-                }
-                result.tokens.append(token)
-                result.logprobs.append(logprob)
-                result.sources.append(source)
-                result.tokenSeconds.append(Date().timeIntervalSince(start))
-                history.append(token)
-                let piece = decoder.append(token)
-                if !piece.isEmpty {
-                    result.text += piece
-                    onText(piece)
-                }
-                if result.tokens.count >= options.maxTokens { break generation }
+                guard transcript.emit(token, logprob: logprob, source: source, onText: onText) else { break generation }
             }
             if let next {
                 guard cache.count + 1 <= capacity else {
-                    result.stopReason = .contextFull
+                    transcript.stop(.contextFull)
                     break
                 }
                 last = try runEdge([next])
             }
         }
-        let tail = decoder.finish()
-        if !tail.isEmpty {
-            result.text += tail
-            onText(tail)
-        }
-        result.decodeSeconds = Date().timeIntervalSince(start) - result.prefillSeconds
+        var result = transcript.finish(onText: onText)
+        result.exitStats = stats
+        result.speculation = speculation
+        result.edgeSeconds = edgeSeconds
+        result.cloudSeconds = cloudSeconds
         if let cloud {
             await cloud.finish()
             result.traffic = cloud.traffic
