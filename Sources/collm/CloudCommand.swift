@@ -65,6 +65,8 @@ struct CloudCommand: AsyncParsableCommand {
             Console.status("collm cloud listening on \(host):\(port) (\(scheme), layers \(split)..<\(config.layerCount))")
         }
         engine.shutdown()
-        _ = signals
+        // A real use after the server stops: an unused array could be released early in optimized builds,
+        // and with it the signal sources (SIGINT/SIGTERM would then do nothing, since they are ignored above).
+        signals.forEach { $0.cancel() }
     }
 }

@@ -115,6 +115,9 @@ final class CloudChild {
         let deadline = Date().addingTimeInterval(10)
         while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
         if process.isRunning { process.terminate() }
+        let killAt = Date().addingTimeInterval(5)
+        while process.isRunning && Date() < killAt { Thread.sleep(forTimeInterval: 0.05) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }  // never hang the benchmark on a stuck child
         process.waitUntilExit()
     }
 
