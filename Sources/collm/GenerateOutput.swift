@@ -2,7 +2,6 @@ import CollabCore
 import Edge
 import LLM
 
-
 /// The `generate --json` object (DESIGN.md section 9).
 struct GenerateOutput: Codable {
     struct Timings: Codable {
