@@ -116,12 +116,7 @@ public struct Calibrator {
     /// part decides early stopping).
     private func trainMLP(_ trainer: ExitBlockTrainer, data: ExitDataset, layer: Int, parts: Parts, ridge: RidgeRegression.Fit,
                           progress: (String) -> Void) throws -> TrainingResult<ExitBlock> {
-        func set(_ rows: [Int]) throws -> DistillationSet {
-            try DistillationSet(width: data.width, topK: data.teacherK, hidden: data.rows(of: data.states[layer]!, rows),
-                                teacherIds: rows.flatMap { data.teacherIds[$0 * data.teacherK..<($0 + 1) * data.teacherK] },
-                                teacherProbs: rows.flatMap { data.teacherProbabilities[$0 * data.teacherK..<($0 + 1) * data.teacherK] },
-                                teacherTop1: rows.map { data.top1[$0] })
-        }
+        func set(_ rows: [Int]) throws -> DistillationSet { try data.distillationSet(layer: layer, rows: rows) }
         let initial = try ExitBlock(width: data.width, hiddenWidth: options.mlpWidth, adapterMatrix: ridge.matrix,
                                     adapterBias: ridge.bias, seed: options.seed)
         var training = options.training

@@ -1,3 +1,4 @@
+import ExitTraining
 import Foundation
 import LLM
 
@@ -39,6 +40,15 @@ public struct ExitDataset: Sendable {
         out.reserveCapacity(indices.count * width)
         for i in indices { out += values[i * width..<(i + 1) * width] }
         return out
+    }
+
+    /// Rows `indices` at exit `layer` with their teacher distributions, as training data for exit blocks.
+    public func distillationSet(layer: Int, rows indices: [Int]) throws -> DistillationSet {
+        let k = teacherK
+        return try DistillationSet(width: width, topK: k, hidden: rows(of: states[layer]!, indices),
+                                   teacherIds: indices.flatMap { teacherIds[$0 * k..<($0 + 1) * k] },
+                                   teacherProbs: indices.flatMap { teacherProbabilities[$0 * k..<($0 + 1) * k] },
+                                   teacherTop1: indices.map { top1[$0] })
     }
 
     /// Positions from prompts in `prompts`.

@@ -48,12 +48,16 @@ final class CloudSessionClient {
         return t
     }
 
-    func finish() async {
+    /// Closes the session and writes its traffic, reconnects and network time into `result`.
+    func finish(into result: inout EdgeGenerationResult) async {
         if let link {
             await link.close()
             finishedTraffic += link.traffic
         }
         link = nil
+        result.traffic = traffic
+        result.reconnects = reconnects
+        result.networkSeconds = max(0, traffic.networkSeconds - result.cloudSeconds)
     }
 
     /// Sends what the cloud has not received yet (reconnecting first if due).

@@ -77,7 +77,7 @@ public final class EdgeRunner {
                 decided = (token, logProbability(of: token, in: exitDecision.logits), "edge:\(exitDecision.layer)")
             }
             if let reached {
-                log.record(try (0..<reached.rows.rows).map { try codec.encode(reached.rows.rows($0..<$0 + 1)) })
+                try log.record(reached.rows, codec: codec)
             }
             edgeSeconds += Date().timeIntervalSince(edgeStart)
 
@@ -117,12 +117,7 @@ public final class EdgeRunner {
         result.exitStats = stats
         result.edgeSeconds = edgeSeconds
         result.cloudSeconds = cloudSeconds
-        if let cloud {
-            await cloud.finish()
-            result.traffic = cloud.traffic
-            result.reconnects = cloud.reconnects
-        }
-        result.networkSeconds = max(0, result.traffic.networkSeconds - result.cloudSeconds)
+        await cloud?.finish(into: &result)
         result.roundTripSeconds = rtt.seconds
         result.finalThresholds = Dictionary(exitsByLayer.map { ($0.key, $0.value.threshold) }, uniquingKeysWith: { a, _ in a })
         return result

@@ -46,7 +46,7 @@ public final class SpeculativeRunner {
             defer { edgeSeconds += Date().timeIntervalSince(t0) }
             var h = try model.embed(tokens)
             try model.forward(&h, cache: cache)
-            log.record(try (0..<h.rows).map { try codec.encode(h.rows($0..<$0 + 1)) })
+            try log.record(h, codec: codec)
             return h.rows(h.rows - 1..<h.rows)
         }
 
@@ -116,12 +116,7 @@ public final class SpeculativeRunner {
         result.speculation = speculation
         result.edgeSeconds = edgeSeconds
         result.cloudSeconds = cloudSeconds
-        if let cloud {
-            await cloud.finish()
-            result.traffic = cloud.traffic
-            result.reconnects = cloud.reconnects
-        }
-        result.networkSeconds = max(0, result.traffic.networkSeconds - result.cloudSeconds)
+        await cloud?.finish(into: &result)
         return result
     }
 }

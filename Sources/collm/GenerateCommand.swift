@@ -64,10 +64,7 @@ struct GenerateCommand: AsyncParsableCommand {
         if !(referenceRTTms > 0) { throw ValidationError("--rtt-reference-ms must be positive") }
     }
 
-    /// Trust roots for TLS to the cloud: --tls-ca, else $COLLM_TLS_CA.
-    var trustRoots: String? {
-        tlsCA ?? ProcessInfo.processInfo.environment["COLLM_TLS_CA"].flatMap { $0.isEmpty ? nil : $0 }
-    }
+    var trustRoots: String? { CloudClientEnvironment.trustRoots(tlsCA) }
 
     var sampling: SamplingParameters {
         var p = SamplingParameters()
@@ -111,7 +108,7 @@ struct GenerateCommand: AsyncParsableCommand {
             output = try await runEdge(gguf: gguf, tokenizer: tokenizer, prompt: ids, path: path, onText: stream)
         case .cloud:
             let json = self.json
-            let r = try await CloudModeClient(address: cloud!, token: ProcessInfo.processInfo.environment["COLLM_TOKEN"], trustRoots: trustRoots)
+            let r = try await CloudModeClient(address: cloud!, token: CloudClientEnvironment.token, trustRoots: trustRoots)
                 .generate(prompt: ids, maxTokens: maxTokens, sampling: sampling,
                           stopTokens: TextGenerator.stopTokens(of: tokenizer), tokenizer: tokenizer) { piece in
                     if !json { Console.write(piece) }
@@ -132,7 +129,7 @@ struct GenerateCommand: AsyncParsableCommand {
             let model = try LlamaModel(file: gguf, layers: 0..<s, pool: ThreadPool(threadCount: modelOptions.threadCount))
             let json = self.json
             let r = try await NaiveRunner(model: model, tokenizer: tokenizer, address: cloud!,
-                                          token: ProcessInfo.processInfo.environment["COLLM_TOKEN"], trustRoots: trustRoots,
+                                          token: CloudClientEnvironment.token, trustRoots: trustRoots,
                                           fingerprint: gguf.fingerprint(), wire: WireFormat(rawValue: wire ?? "f16")!)
                 .generate(prompt: ids, maxTokens: maxTokens, sampling: sampling) { piece in
                     if !json { Console.write(piece) }
@@ -187,7 +184,7 @@ struct GenerateCommand: AsyncParsableCommand {
         options.maxTokens = maxTokens
         if let ctx { options.maxPositions = ctx }
         let connector = try mode == .collab || mode == .spec
-            ? GRPCConnector(address: cloud!, token: ProcessInfo.processInfo.environment["COLLM_TOKEN"], trustRoots: trustRoots) : nil
+            ? GRPCConnector(address: cloud!, token: CloudClientEnvironment.token, trustRoots: trustRoots) : nil
         let r: EdgeGenerationResult
         if mode == .spec {
             r = try await SpeculativeRunner(model: model, tokenizer: tokenizer, fingerprint: fingerprint, options: options,

@@ -58,9 +58,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         options.wire = WireFormat(rawValue: wire)!
         options.maxPositions = ctx
-        let trustRoots = tlsCA ?? ProcessInfo.processInfo.environment["COLLM_TLS_CA"].flatMap { $0.isEmpty ? nil : $0 }
         let connector = try cloud.map {
-            try GRPCConnector(address: $0, token: ProcessInfo.processInfo.environment["COLLM_TOKEN"], trustRoots: trustRoots)
+            try GRPCConnector(address: $0, token: CloudClientEnvironment.token, trustRoots: CloudClientEnvironment.trustRoots(tlsCA))
         }
         let worker = EdgeWorker(mode: mode, model: model, tokenizer: tokenizer, fingerprint: fingerprint, options: options,
                                 connector: connector)

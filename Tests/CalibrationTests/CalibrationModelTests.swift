@@ -114,12 +114,7 @@ extension CalibrationModelTests {
         let fit = RidgeRegression.fit(inputs: data.rows(of: data.states[15]!, parts.fit), targets: data.rows(of: data.target, parts.fit),
                                       width: data.width, pool: model.pool)
         let trainer = ExitBlockTrainer(head: try FrozenHead(file: model.file), pool: model.pool)
-        func set(_ rows: [Int]) throws -> DistillationSet {
-            try DistillationSet(width: data.width, topK: data.teacherK, hidden: data.rows(of: data.states[15]!, rows),
-                                teacherIds: rows.flatMap { data.teacherIds[$0 * data.teacherK..<($0 + 1) * data.teacherK] },
-                                teacherProbs: rows.flatMap { data.teacherProbabilities[$0 * data.teacherK..<($0 + 1) * data.teacherK] },
-                                teacherTop1: rows.map { data.top1[$0] })
-        }
+        func set(_ rows: [Int]) throws -> DistillationSet { try data.distillationSet(layer: 15, rows: rows) }
         let ridge = try ExitBlock(width: data.width, hiddenWidth: 128, adapterMatrix: fit.matrix, adapterBias: fit.bias, seed: 1)
         let lens = try ExitBlock(width: data.width, hiddenWidth: 128, seed: 1)
         let trained = try trainer.train(lens, on: try set(parts.fit), validation: try set(parts.select), options: options.training).block
