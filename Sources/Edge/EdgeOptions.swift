@@ -22,6 +22,8 @@ public struct EdgeOptions: Sendable {
     public var latencyAware: LatencyAwareThresholds?
     /// Longest draft per VERIFY (speculative mode).
     public var maxDraftTokens = 8
+    /// Speculative mode without an exit at the split: the logit lens there drafts at this confidence.
+    public var draftThreshold: Float = 0.5
 
     public init(mode: Mode, exits: [ExitHead] = [], splitHead: ExitHead? = nil) {
         self.mode = mode

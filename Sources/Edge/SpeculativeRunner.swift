@@ -31,7 +31,7 @@ public final class SpeculativeRunner {
         let capacity = min(options.maxPositions, model.config.contextLength)
         guard prompt.count < capacity else { throw EngineError.contextFull(needed: prompt.count + 1, capacity: capacity) }
         let split = model.layers.upperBound
-        let drafter = options.exits.first { $0.layer == split } ?? ExitHead(layer: split, threshold: 0.5)
+        let drafter = options.exits.first { $0.layer == split } ?? ExitHead(layer: split, threshold: options.draftThreshold)
         let cache = model.makeCache(capacity: capacity)
         var log = UploadLog()
         var sampler = Sampler(parameters: options.sampling)

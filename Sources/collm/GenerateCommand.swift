@@ -172,9 +172,7 @@ struct GenerateCommand: AsyncParsableCommand {
             calibrated.first { $0.layer == layer } ?? ExitHead(layer: layer, threshold: override ?? 0.9)
         }
         var options = EdgeOptions(mode: mode == .edge ? .standalone : .collaborative, exits: heads)
-        if mode == .spec, !heads.contains(where: { $0.layer == s }) {
-            options.exits.append(ExitHead(layer: s, threshold: override ?? 0.5))  // the drafter: logit lens at the split
-        }
+        options.draftThreshold = override ?? options.draftThreshold
         if let latencyAware {
             let (low, high) = try ListArgument.bounds(latencyAware, option: "--latency-aware")
             options.latencyAware = LatencyAwareThresholds(minimum: low, maximum: high, referenceSeconds: referenceRTTms / 1000)

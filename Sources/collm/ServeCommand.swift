@@ -53,9 +53,7 @@ struct ServeCommand: AsyncParsableCommand {
         let loaded = mode == .local ? nil : try CalibrationStore.load(calibration, fingerprint: fingerprint, split: split)
         let override = mode == .spec ? (threshold ?? 0.5) : threshold
         var options = EdgeOptions(mode: .collaborative, exits: try loaded?.0.heads(for: model, threshold: override) ?? [])
-        if mode == .spec, !options.exits.contains(where: { $0.layer == split }) {
-            options.exits.append(ExitHead(layer: split, threshold: override ?? 0.5))  // the drafter: logit lens at the split
-        }
+        options.draftThreshold = override ?? options.draftThreshold
         options.wire = WireFormat(rawValue: wire)!
         options.maxPositions = ctx
         let connector = try cloud.map {
