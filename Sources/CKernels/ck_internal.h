@@ -109,6 +109,8 @@ void ck_mm_quant_scalar(ck_type, const void *, int64_t, int64_t, const void *, i
 void ck_mm_float_avx2(ck_type, const void *, int64_t, int64_t, const void *, int64_t, float *, int64_t, int64_t, int64_t);
 void ck_mm_quant_avx2(ck_type, const void *, int64_t, int64_t, const void *, int64_t, float *, int64_t, int64_t, int64_t);
 void ck_mm_quant_vnni(ck_type, const void *, int64_t, int64_t, const void *, int64_t, float *, int64_t, int64_t, int64_t);
+void ck_mm_quant_f32act_scalar(ck_type, const void *, int64_t, int64_t, const float *, int64_t, float *, int64_t, int64_t, int64_t);
+void ck_mm_quant_f32act_avx2(ck_type, const void *, int64_t, int64_t, const float *, int64_t, float *, int64_t, int64_t, int64_t);
 
 // gemv streams weights from DRAM: prefetching ~1 KiB ahead keeps more lines in flight than the
 // hardware prefetcher alone (measured ~+20% on Zen 3). Not needed when a panel is reused (n > 1).

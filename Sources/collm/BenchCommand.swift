@@ -26,7 +26,7 @@ struct EngineBench: ParsableCommand {
     func run() throws {
         let (gguf, tokenizer) = try modelOptions.openModelFile()
         let pool = ThreadPool(threadCount: modelOptions.threadCount)
-        let model = try LlamaModel(file: gguf, pool: pool)
+        let model = try LlamaModel(file: gguf, activations: modelOptions.activations, pool: pool)
         // A deterministic natural-text prompt, repeated to length.
         let seedText = "The quick brown fox jumps over the lazy dog while the committee debates the budget for next year. "
         var prompt: [Int] = []

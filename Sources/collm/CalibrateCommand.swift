@@ -64,7 +64,7 @@ struct CalibrateCommand: ParsableCommand {
 
         let started = Date()
         let pool = ThreadPool(threadCount: modelOptions.threadCount)
-        let model = try LlamaModel(file: gguf, pool: pool)
+        let model = try LlamaModel(file: gguf, activations: modelOptions.activations, pool: pool)
         let data = try dataset(model: model, tokenizer: tokenizer, layers: layers, fingerprint: fingerprint)
         var options = Calibrator.Options(split: split, exits: Array(Set(layers)).sorted())
         options.targetPrecision = target

@@ -38,9 +38,9 @@ struct CloudCommand: AsyncParsableCommand {
         var limits = CloudLimits()
         limits.memoryBudgetBytes = memoryMiB << 20
         limits.idleTimeoutSeconds = idleTimeout
-        let manager = ContextManager(model: try LlamaModel(file: gguf, layers: split..<config.layerCount, pool: pool),
+        let manager = ContextManager(model: try LlamaModel(file: gguf, layers: split..<config.layerCount, activations: modelOptions.activations, pool: pool),
                                      fingerprint: gguf.fingerprint(), limits: limits)
-        let full = noFullModel ? nil : FullModelServer(model: try LlamaModel(file: gguf, pool: ThreadPool(threadCount: modelOptions.threadCount)))
+        let full = noFullModel ? nil : FullModelServer(model: try LlamaModel(file: gguf, activations: modelOptions.activations, pool: ThreadPool(threadCount: modelOptions.threadCount)))
         let engine = CloudEngine(manager: manager)
         let token = self.token ?? ProcessInfo.processInfo.environment["COLLM_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         var principals = Principals(tokens: token.map { [$0: "default"] } ?? [:])

@@ -25,7 +25,7 @@ struct ExitBench: ParsableCommand {
         let (gguf, _) = try modelOptions.openModelFile()
         let fingerprint = gguf.fingerprint()
         let pool = ThreadPool(threadCount: modelOptions.threadCount)
-        let model = try LlamaModel(file: gguf, layers: 0..<split, head: true, pool: pool)
+        let model = try LlamaModel(file: gguf, layers: 0..<split, head: true, activations: modelOptions.activations, pool: pool)
         guard let (calibrated, path) = try CalibrationStore.load(calibration, fingerprint: fingerprint, split: split),
               let exit = calibrated.exits.last else {
             throw CLIError("no calibration for split \(split): run `collm calibrate --split \(split)` first")

@@ -100,7 +100,7 @@ struct GenerateCommand: AsyncParsableCommand {
         var output: GenerateOutput
         switch mode {
         case .local:
-            let model = try LlamaModel(file: gguf, pool: ThreadPool(threadCount: modelOptions.threadCount))
+            let model = try LlamaModel(file: gguf, activations: modelOptions.activations, pool: ThreadPool(threadCount: modelOptions.threadCount))
             let result = try TextGenerator(model: model, tokenizer: tokenizer)
                 .generate(prompt: ids, maxTokens: maxTokens, sampling: sampling, contextCapacity: ctx, onText: stream)
             output = GenerateOutput(result: result, modelPath: path)
@@ -126,7 +126,7 @@ struct GenerateCommand: AsyncParsableCommand {
             let s = split ?? 15
             let config = try ModelConfig(gguf: gguf)
             guard s > 0, s < config.layerCount else { throw ValidationError("--split must be in 1..<\(config.layerCount)") }
-            let model = try LlamaModel(file: gguf, layers: 0..<s, pool: ThreadPool(threadCount: modelOptions.threadCount))
+            let model = try LlamaModel(file: gguf, layers: 0..<s, activations: modelOptions.activations, pool: ThreadPool(threadCount: modelOptions.threadCount))
             let json = self.json
             let r = try await NaiveRunner(model: model, tokenizer: tokenizer, address: cloud!,
                                           token: CloudClientEnvironment.token, trustRoots: trustRoots,
@@ -160,7 +160,7 @@ struct GenerateCommand: AsyncParsableCommand {
         let s = split ?? 15
         guard s > 0, s < config.layerCount else { throw ValidationError("--split must be in 1..<\(config.layerCount)") }
         let fingerprint = gguf.fingerprint()
-        let model = try LlamaModel(file: gguf, layers: 0..<s, head: true, pool: ThreadPool(threadCount: modelOptions.threadCount))
+        let model = try LlamaModel(file: gguf, layers: 0..<s, head: true, activations: modelOptions.activations, pool: ThreadPool(threadCount: modelOptions.threadCount))
         let loaded = try CalibrationStore.load(calibration, fingerprint: fingerprint, split: s)
         // Drafting (spec) loses little on a wrong guess, so it drafts at a lower confidence by default.
         let override = mode == .spec ? (threshold ?? 0.5) : threshold

@@ -10,6 +10,11 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Worker threads for the kernels (default: all cores).")
     var threads: Int?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Activations of the matrix products: int8 (fast, as llama.cpp's CPU backend) or f32 (exact, slower).",
+        discussion: "With f32 on both edge and cloud, an f16 wire reproduces the full model's greedy output."))
+    var activations: ActivationPrecision = .int8
+
     func validate() throws {
         if let threads, threads < 1 || threads > 256 {
             throw ValidationError("--threads must be between 1 and 256 (got \(threads))")
@@ -35,6 +40,8 @@ struct ModelOptions: ParsableArguments {
         return (file, try Tokenizer(gguf: file))
     }
 }
+
+extension ActivationPrecision: ExpressibleByArgument {}
 
 struct CLIError: Error, CustomStringConvertible {
     let description: String

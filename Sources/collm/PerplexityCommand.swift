@@ -24,7 +24,7 @@ struct PerplexityCommand: ParsableCommand {
         let text = String(decoding: data, as: UTF8.self)
         let (gguf, tokenizer) = try modelOptions.openModelFile()
         let pool = ThreadPool(threadCount: modelOptions.threadCount)
-        let model = try LlamaModel(file: gguf, pool: pool)
+        let model = try LlamaModel(file: gguf, activations: modelOptions.activations, pool: pool)
         guard ctx <= model.config.contextLength else {
             throw CLIError("--ctx \(ctx) exceeds the model's context length \(model.config.contextLength)")
         }

@@ -48,8 +48,8 @@ struct ServeCommand: AsyncParsableCommand {
         let pool = ThreadPool(threadCount: modelOptions.threadCount)
         let fingerprint = gguf.fingerprint()
         let model = mode == .local
-            ? try LlamaModel(file: gguf, pool: pool)
-            : try LlamaModel(file: gguf, layers: 0..<split, head: true, pool: pool)
+            ? try LlamaModel(file: gguf, activations: modelOptions.activations, pool: pool)
+            : try LlamaModel(file: gguf, layers: 0..<split, head: true, activations: modelOptions.activations, pool: pool)
         let loaded = mode == .local ? nil : try CalibrationStore.load(calibration, fingerprint: fingerprint, split: split)
         let override = mode == .spec ? (threshold ?? 0.5) : threshold
         var options = EdgeOptions(mode: .collaborative, exits: try loaded?.0.heads(for: model, threshold: override) ?? [])

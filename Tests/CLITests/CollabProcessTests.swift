@@ -55,6 +55,19 @@ final class CollabProcessTests: XCTestCase {
         XCTAssertTrue((edge["sources"] as? [String] ?? []).allSatisfy { $0 == "edge:15" })
     }
 
+    /// f16 transfer over real gRPC reproduces the full model when edge, cloud and reference all use
+    /// f32 activations (with int8 activations f16 rounding flips near-ties; see CollabExactnessTests).
+    func testF16WireWithF32ActivationsEqualsLocal() throws {
+        let cloud = try CloudProcess(extra: ["--activations", "f32"])
+        defer { cloud.stop() }
+        for prompt in prompts {
+            let local = try generate("local", prompt, ["--activations", "f32"])
+            let collab = try generate("collab", prompt, ["--cloud", cloud.address, "--wire", "f16", "--activations", "f32",
+                                                         "--exits", "8", "--threshold", "1.5"])
+            XCTAssertEqual(collab["tokens"] as? [Int], local["tokens"] as? [Int], prompt)
+        }
+    }
+
     func testCollabCompletesDegradedWithoutACloud() throws {
         // Nothing listens on this port: every token is answered by the edge and marked degraded.
         let r = try generate("collab", prompts[0], ["--cloud", "127.0.0.1:9", "--max-tokens", "6", "--calibration", "none"])

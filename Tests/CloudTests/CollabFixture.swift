@@ -18,11 +18,12 @@ enum CollabFixture {
         let manager: ContextManager
     }
 
-    nonisolated(unsafe) private static var cached: Parts?
+    nonisolated(unsafe) private static var cached: [ActivationPrecision: Parts] = [:]
     static let split = 15
 
-    static func load() throws -> Parts {
-        if let cached { return cached }
+    /// The parts with every matrix product in the given activation precision (edge, cloud and full model alike).
+    static func load(activations: ActivationPrecision = .int8) throws -> Parts {
+        if let parts = cached[activations] { return parts }
         let env = ProcessInfo.processInfo.environment
         let path = env["COLLM_MODEL"] ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent()
@@ -35,13 +36,13 @@ enum CollabFixture {
         let edgePool = ThreadPool(threadCount: 1)
         let cloudPool = ThreadPool(threadCount: 1)
         let fingerprint = file.fingerprint()
-        let cloudModel = try LlamaModel(file: file, layers: split..<30, pool: cloudPool)
+        let cloudModel = try LlamaModel(file: file, layers: split..<30, activations: activations, pool: cloudPool)
         let manager = ContextManager(model: cloudModel, fingerprint: fingerprint)
         let parts = Parts(
-            file: file, tokenizer: try Tokenizer(gguf: file), full: try LlamaModel(file: file, pool: edgePool),
-            edge: try LlamaModel(file: file, layers: 0..<split, head: true, pool: edgePool),
+            file: file, tokenizer: try Tokenizer(gguf: file), full: try LlamaModel(file: file, activations: activations, pool: edgePool),
+            edge: try LlamaModel(file: file, layers: 0..<split, head: true, activations: activations, pool: edgePool),
             fingerprint: fingerprint, engine: CloudEngine(manager: manager), manager: manager)
-        cached = parts
+        cached[activations] = parts
         return parts
     }
 

@@ -70,6 +70,12 @@ void ck_convert_act(ck_type t, const float *x, int64_t n, int64_t cols, void *ds
 void ck_matmul(ck_type t, const void *packed, int64_t rows, int64_t cols,
                const void *act, int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1);
 
+/// As ck_matmul, with the f32 activations `x` used as they are (no int8 blocks): the product
+/// ck_matmul_ref states, up to summation order. Slower; for runs that must not amplify small input
+/// changes (a split model fed f16 boundary states). Float formats: the same as ck_matmul.
+void ck_matmul_f32act(ck_type t, const void *packed, int64_t rows, int64_t cols,
+                      const float *x, int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1);
+
 /// Scalar reference on GGUF-layout weights and f32 activations (all rows).
 void ck_matmul_ref(ck_type t, const void *src, int64_t rows, int64_t cols,
                    const float *x, int64_t n, float *y, int64_t ldy);

@@ -10,6 +10,7 @@ public final class LlamaModel: @unchecked Sendable {
     public let layers: Range<Int>
     public let file: GGUFFile
     public let pool: ThreadPool
+    public let activations: ActivationPrecision
     /// Names of the GGUF tensors this instance read.
     public let loadedTensors: Set<String>
 
@@ -26,8 +27,10 @@ public final class LlamaModel: @unchecked Sendable {
         blocks.reduce(0) { $0 + $1.weightBytes } + (head?.matrix.packedBytes ?? 0)
     }
 
+    /// `activations` chooses how every matrix product of this instance sees its input (see
+    /// `ActivationPrecision`); the int8 default matches llama.cpp's CPU backend.
     public init(file: GGUFFile, layers: Range<Int>? = nil, embeddings: Bool? = nil, head: Bool? = nil,
-                pool: ThreadPool) throws {
+                activations: ActivationPrecision = .int8, pool: ThreadPool) throws {
         let config = try ModelConfig(gguf: file)
         let range = layers ?? 0..<config.layerCount
         guard range.lowerBound >= 0, range.upperBound <= config.layerCount, !range.isEmpty || head == true else {
@@ -37,7 +40,8 @@ public final class LlamaModel: @unchecked Sendable {
         self.layers = range
         self.file = file
         self.pool = pool
-        let loader = TensorLoader(file: file)
+        self.activations = activations
+        let loader = TensorLoader(file: file, activations: activations)
         embedding = try (embeddings ?? (range.lowerBound == 0)) ? TokenEmbedding(loader: loader, config: config) : nil
         blocks = try range.map { try TransformerLayer(index: $0, loader: loader, config: config) }
         self.head = try (head ?? (range.upperBound == config.layerCount)) ? OutputHead(loader: loader, config: config) : nil

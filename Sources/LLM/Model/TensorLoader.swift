@@ -4,9 +4,13 @@ import CKernels
 /// so a layer-range instance can show it loaded only its own weights.
 final class TensorLoader {
     let file: GGUFFile
+    let activations: ActivationPrecision
     private(set) var loaded: Set<String> = []
 
-    init(file: GGUFFile) { self.file = file }
+    init(file: GGUFFile, activations: ActivationPrecision = .int8) {
+        self.file = file
+        self.activations = activations
+    }
 
     func markLoaded(_ name: String) { loaded.insert(name) }
 
@@ -24,7 +28,7 @@ final class TensorLoader {
 
     func matrix(_ tensors: [GGUFTensorInfo]) throws -> WeightMatrix {
         tensors.forEach { loaded.insert($0.name) }
-        return try WeightMatrix(file: file, tensors: tensors)
+        return try WeightMatrix(file: file, tensors: tensors, activations: activations)
     }
 
     /// A 1-D tensor as f32 (norm weights and biases are small; any float format is accepted).

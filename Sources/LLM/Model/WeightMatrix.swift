@@ -7,13 +7,14 @@ public final class WeightMatrix: @unchecked Sendable {
     public let type: GGMLType
     public let rows: Int
     public let columns: Int
+    public let activations: ActivationPrecision
     let packed: UnsafeMutableRawPointer
     public let packedBytes: Int
 
     var kernelType: ck_type { ck_type(rawValue: type.rawValue) }
 
     /// Stacks the given tensors (same type and column count) row-wise and packs them.
-    convenience init(file: GGUFFile, tensors: [GGUFTensorInfo]) throws {
+    convenience init(file: GGUFFile, tensors: [GGUFTensorInfo], activations: ActivationPrecision = .int8) throws {
         guard let first = tensors.first else { throw GGUFError(path: file.path, reason: "empty weight stack") }
         for t in tensors {
             guard t.shape.count == 2, t.type == first.type, t.columns == first.columns else {
@@ -24,7 +25,8 @@ public final class WeightMatrix: @unchecked Sendable {
             }
         }
         let rowBytes = ck_row_bytes(ck_type(rawValue: first.type.rawValue), Int64(first.columns))
-        self.init(type: first.type, rows: tensors.reduce(0) { $0 + $1.rows }, columns: first.columns) { staging in
+        self.init(type: first.type, rows: tensors.reduce(0) { $0 + $1.rows }, columns: first.columns,
+                  activations: activations) { staging in
             // Stack GGUF rows contiguously, then pack the whole stack at once.
             var offset = 0
             for t in tensors {
@@ -60,8 +62,10 @@ public final class WeightMatrix: @unchecked Sendable {
     }
 
     /// Packs `rows` GGUF-layout rows that `fill` writes into a staging buffer.
-    private init(type: GGMLType, rows: Int, columns: Int, fill: (UnsafeMutableRawPointer) -> Void) {
+    private init(type: GGMLType, rows: Int, columns: Int, activations: ActivationPrecision = .int8,
+                 fill: (UnsafeMutableRawPointer) -> Void) {
         self.type = type
+        self.activations = activations
         self.rows = rows
         self.columns = columns
         let kt = ck_type(rawValue: type.rawValue)
@@ -90,11 +94,21 @@ public final class WeightMatrix: @unchecked Sendable {
     }
 
     /// Converted-activation bytes needed for `n` input rows.
-    func activationBytes(rows n: Int) -> Int { ck_act_row_bytes(kernelType, Int64(columns)) * n }
+    func activationBytes(rows n: Int) -> Int {
+        activations == .f32 ? 0 : ck_act_row_bytes(kernelType, Int64(columns)) * n
+    }
 
     /// y[j * ldy + r] = W[r] · x[j] for n input rows of `columns` floats, rows split across the pool.
     func multiply(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, ldy: Int,
                   scratch: ActivationScratch, pool: ThreadPool) {
+        if activations == .f32 {
+            let (kt, rowCount, cols, packed) = (kernelType, Int64(rows), Int64(columns), UnsafeRawPointer(self.packed))
+            pool.parallelRanges(total: rows, granule: Int(ck_row_granule(kernelType))) { range in
+                ck_matmul_f32act(kt, packed, rowCount, cols, x, Int64(n), y, Int64(ldy),
+                                 Int64(range.lowerBound), Int64(range.upperBound))
+            }
+            return
+        }
         let act = scratch.buffer(bytes: activationBytes(rows: n))
         ck_convert_act(kernelType, x, Int64(n), Int64(columns), act)
         multiplyConverted(act, rows: n, into: y, ldy: ldy, pool: pool)
