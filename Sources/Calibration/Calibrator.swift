@@ -18,9 +18,12 @@ public struct Calibrator {
         /// Fewest selection tokens that must exit for a threshold to count.
         public var minimumExits = 10
         public var seed: UInt64 = 42
-        /// "ridge", or "mlp": a residual MLP block trained by distillation from the ridge adapter.
+        /// "ridge"; "mlp": a residual MLP block trained by distillation from the ridge adapter;
+        /// "layer": a copy of one of the model's layers, trained as an exit block over whole sequences.
         public var block = "ridge"
         public var mlpWidth = 512
+        /// The model layer a "layer" block starts from (nil: the last layer).
+        public var layerSource: Int?
         public var training = TrainingOptions.exitDefaults
 
         public init(split: Int, exits: [Int]) {
@@ -61,7 +64,7 @@ public struct Calibrator {
             throw CollabError(.invalidArgument, "calibration needs more prompts: fit/select/test parts must all be non-empty")
         }
         let evaluator = ExitEvaluator(model: model)
-        let trainer = options.block == "mlp" ? ExitBlockTrainer(head: try FrozenHead(file: model.file), pool: model.pool) : nil
+        let trainer = options.block == "ridge" ? nil : ExitBlockTrainer(head: try FrozenHead(file: model.file), pool: model.pool)
         var exits: [ExitCalibration.Exit] = []
         var shortlist = Set(data.top1.map(Int.init))
         var testOutcomes: [ExitOutcomes] = []
@@ -77,7 +80,21 @@ public struct Calibrator {
             let (lens, _) = try evaluator.evaluate(data, layer: layer, rows: parts.test, adapter: nil)
             var exit = ExitCalibration.Exit(layer: layer, block: "ridge", matrix: fit.matrix, bias: fit.bias, threshold: 1.01,
                                             testExitRate: 0, testPrecision: 1, adapter: test.evaluation, logitLens: lens.evaluation)
-            if let trainer {
+            if let trainer, options.block == "layer" {
+                let ridge = test.evaluation
+                let trained = try trainLayer(trainer, data: data, layer: layer, parts: parts, progress: progress)
+                (select, selectTop) = trained.select
+                (test, testTop) = trained.test
+                exit = ExitCalibration.Exit(layer: layer, block: "layer", matrix: nil, bias: nil, threshold: 1.01, testExitRate: 0,
+                                            testPrecision: 1, adapter: test.evaluation, logitLens: lens.evaluation)
+                exit.layerBlock = trained.block.block
+                exit.ridge = ridge
+                exit.training = ["seconds": trained.block.report.seconds, "epochs": Double(trained.block.report.epochs.count),
+                                 "best_epoch": Double(trained.block.report.bestEpoch),
+                                 "ms_per_step": trained.block.report.meanStepMilliseconds,
+                                 "macs_per_token": Double(trained.block.block.shape.multiplyAddsPerToken),
+                                 "source_layer": Double(trained.source), "training_positions": Double(trained.positions)]
+            } else if let trainer {
                 let ridge = test.evaluation
                 let block = try trainMLP(trainer, data: data, layer: layer, parts: parts, ridge: fit, progress: progress)
                 (select, selectTop) = try evaluator.evaluate(data, layer: layer, rows: parts.select, adapter: ExitMLP(block: block.block))
@@ -132,6 +149,38 @@ public struct Calibrator {
         }
     }
 
+    /// Distils a copy of one of the model's layers (the last by default) as the exit block, on whole
+    /// sequences of the fit part (prompt positions included); the selection part decides early
+    /// stopping. Returns the block and its outcomes on the selection and test rows.
+    private func trainLayer(_ trainer: ExitBlockTrainer, data: ExitDataset, layer: Int, parts: Parts,
+                            progress: (String) -> Void) throws
+        -> (block: TrainingResult<TransformerExitBlock>, source: Int, positions: Int,
+            select: (ExitOutcomes, [Int]), test: (ExitOutcomes, [Int])) {
+        let k = data.teacherK
+        progress("exit \(layer): running the full model over whole sequences for the layer block")
+        let fit = try SequenceExitData(model: model, data: data, layer: layer, rows: parts.fit, topK: k)
+        let select = try SequenceExitData(model: model, data: data, layer: layer, rows: parts.select, topK: k)
+        let test = try SequenceExitData(model: model, data: data, layer: layer, rows: parts.test, topK: k)
+        let source = options.layerSource ?? model.config.layerCount - 1
+        let initial = try TransformerExitBlock(copying: source, of: model.file)
+        var training = options.training
+        training.seed = options.seed
+        let result = try withoutActuallyEscaping(progress) { progress in
+            try trainer.train(initial, on: fit.set, validation: select.set, options: training) { p in
+                let validation = p.validationLoss.map { String(format: ", validation %.3f", $0) } ?? ""
+                progress("exit \(layer): training the layer block (from layer \(source)), epoch \(p.epoch)/\(p.maxEpochs) "
+                    + "step \(p.step)/\(p.stepsPerEpoch), " + String(format: "loss %.3f", p.trainLoss) + validation
+                    + String(format: ", %.0f s, ETA %.0f s", p.elapsedSeconds, p.etaSeconds))
+            }
+        }
+        let evaluator = ExitEvaluator(model: model)
+        let selectOutcomes = try evaluator.evaluate(data, rows: parts.select,
+                                                    inputs: try select.outputs(of: result.block, at: parts.select, data: data, pool: model.pool))
+        let testOutcomes = try evaluator.evaluate(data, rows: parts.test,
+                                                  inputs: try test.outputs(of: result.block, at: parts.test, data: data, pool: model.pool))
+        return (result, source, fit.set.rows, selectOutcomes, testOutcomes)
+    }
+
     /// Collab on the test tokens, teacher-forced: each token goes to the first exit (in depth order)
     /// whose confidence reaches its threshold, else to the cloud, which equals the full model.
     /// Returns the share decided on the edge, their agreement, and the agreement over all tokens.
@@ -149,6 +198,15 @@ public struct Calibrator {
 }
 
 extension TrainingOptions {
+    /// For a copied layer as the exit block: a smaller step than the MLP's (it starts from trained
+    /// weights), batches of whole sequences.
+    public static var layerExitDefaults: TrainingOptions {
+        var o = exitDefaults
+        o.learningRate = 1e-3
+        o.batchSize = 256
+        return o
+    }
+
     /// What worked for exit blocks on the default model (3e-3 beat 1e-3; see issue 6's note).
     public static var exitDefaults: TrainingOptions {
         var o = TrainingOptions()

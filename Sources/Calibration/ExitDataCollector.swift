@@ -37,6 +37,8 @@ public final class ExitDataCollector {
 
     private struct Sequence {
         let prompt: Int
+        /// Index in the dataset's `sequences`.
+        let id: Int
         let cache: KVCache
         var next: Int
         var generated = 0
@@ -59,10 +61,11 @@ public final class ExitDataCollector {
                 let ids = tokenizer.encode(prompt.text, addSpecial: true, parseSpecial: prompt.parseSpecial)
                 guard !ids.isEmpty else { done += 1; continue }
                 let cache = model.makeCache(capacity: ids.count + maxTokens + 1)
+                let id = data.beginSequence(ids)
                 let tokens = try step(model.embed(ids), batch: [BatchSegment(cache: cache, position: 0, count: ids.count)],
-                                      recordRows: [ids.count - 1], prompts: [index], into: &data)
+                                      recordRows: [ids.count - 1], prompts: [index], sequences: [(id, ids.count - 1)], into: &data)
                 let rng = sample == 0 ? nil : Xoshiro256StarStar(seed: seed &+ UInt64(index) &* 1_000_003 &+ UInt64(sample))
-                var sequence = Sequence(prompt: index, cache: cache, next: tokens[0], rng: rng)
+                var sequence = Sequence(prompt: index, id: id, cache: cache, next: tokens[0], rng: rng)
                 sequence.next = choose(greedy: tokens[0], row: data.count - 1, data: data, rng: &sequence.rng)
                 active.append(sequence)
             }
@@ -75,8 +78,9 @@ public final class ExitDataCollector {
             progress(done, total, data.count)
             guard !active.isEmpty else { continue }
             let batch = active.map { BatchSegment(cache: $0.cache, position: $0.cache.count, count: 1) }
+            for sequence in active { data.extend(sequence: sequence.id, with: sequence.next) }
             let tokens = try step(model.embed(active.map(\.next)), batch: batch, recordRows: Array(active.indices),
-                                  prompts: active.map(\.prompt), into: &data)
+                                  prompts: active.map(\.prompt), sequences: active.map { ($0.id, $0.cache.count) }, into: &data)
             let firstRow = data.count - active.count
             for i in active.indices {
                 active[i].next = choose(greedy: tokens[i], row: firstRow + i, data: data, rng: &active[i].rng)
@@ -106,7 +110,7 @@ public final class ExitDataCollector {
     /// One forward pass through every layer, stopping at each exit layer to copy the recorded rows;
     /// returns the greedy next token of each recorded row.
     private func step(_ embedded: HiddenStates, batch: [BatchSegment], recordRows: [Int], prompts: [Int],
-                      into data: inout ExitDataset) throws -> [Int] {
+                      sequences: [(id: Int, position: Int)], into data: inout ExitDataset) throws -> [Int] {
         var hidden = embedded
         var depth = 0
         var snapshots: [Int: [Float]] = [:]
@@ -123,7 +127,7 @@ public final class ExitDataCollector {
         for (j, row) in recordRows.enumerated() {
             let rowLogits = logits[j * vocab..<(j + 1) * vocab]
             data.append(exitStates: snapshots.mapValues { $0[j * width..<(j + 1) * width] }, final: hidden.row(row),
-                        logits: rowLogits, prompt: prompts[j])
+                        logits: rowLogits, prompt: prompts[j], sequence: sequences[j].id, position: sequences[j].position)
             next.append(Int(data.top1.last!))
         }
         return next

@@ -6,6 +6,8 @@ import LLM
 /// after each exit layer, the final hidden state (normalised to unit RMS, the regression target),
 /// the full model's top-1 and its top-k distribution (for distillation), and which prompt it came
 /// from (data is split by prompt, never by token). Columnar, row-major `count x width` arrays.
+/// Each row also names its sequence (one answer to one prompt) and position there, and every
+/// sequence's tokens are kept, so exit blocks that attend over the sequence can be trained on it.
 public struct ExitDataset: Sendable {
     public let width: Int
     public let exitLayers: [Int]
@@ -16,6 +18,11 @@ public struct ExitDataset: Sendable {
     public internal(set) var teacherIds: [Int32] = []
     public internal(set) var teacherProbabilities: [Float] = []
     public internal(set) var prompt: [Int32] = []
+    /// Row -> index in `sequences`, and the row's position in that sequence.
+    public internal(set) var sequence: [Int32] = []
+    public internal(set) var position: [Int32] = []
+    /// Every sequence's tokens (prompt and the answer tokens fed back).
+    public internal(set) var sequences: [[Int32]] = []
 
     public init(width: Int, exitLayers: [Int], teacherK: Int) {
         self.width = width
@@ -56,7 +63,17 @@ public struct ExitDataset: Sendable {
         prompt.indices.filter { prompts.contains(Int(prompt[$0])) }
     }
 
-    mutating func append(exitStates: [Int: ArraySlice<Float>], final: ArraySlice<Float>, logits: ArraySlice<Float>, prompt index: Int) {
+    /// Starts a sequence with its prompt tokens; returns its index.
+    mutating func beginSequence(_ tokens: [Int]) -> Int {
+        sequences.append(tokens.map(Int32.init))
+        return sequences.count - 1
+    }
+
+    /// A token fed back into sequence `index`.
+    mutating func extend(sequence index: Int, with token: Int) { sequences[index].append(Int32(token)) }
+
+    mutating func append(exitStates: [Int: ArraySlice<Float>], final: ArraySlice<Float>, logits: ArraySlice<Float>, prompt index: Int,
+                         sequence: Int, position: Int) {
         for layer in exitLayers { states[layer]! += exitStates[layer]! }
         var sumSquares: Float = 0
         for v in final { sumSquares += v * v }
@@ -67,6 +84,8 @@ public struct ExitDataset: Sendable {
         teacherIds += top.map { Int32($0.id) }
         teacherProbabilities += top.map { expf($0.logprob) }
         prompt.append(Int32(index))
+        self.sequence.append(Int32(sequence))
+        self.position.append(Int32(position))
     }
 }
 
@@ -76,7 +95,7 @@ extension ExitDataset {
     public func write(to path: String, metadata: [String: String]) throws {
         var file = SafetensorsFile()
         file.metadata = metadata
-        file.metadata["collm.exit_dataset"] = "v1"
+        file.metadata["collm.exit_dataset"] = "v2"
         file.metadata["teacher_k"] = String(teacherK)
         for (layer, values) in states { file.tensors["states.\(layer)"] = .init(floats: values, shape: [count, width]) }
         file.tensors["target"] = .init(floats: target, shape: [count, width])
@@ -84,18 +103,26 @@ extension ExitDataset {
         file.tensors["teacher.ids"] = .init(ints: teacherIds, shape: [count, teacherK])
         file.tensors["teacher.probs"] = .init(floats: teacherProbabilities, shape: [count, teacherK])
         file.tensors["prompt"] = .init(ints: prompt, shape: [count])
+        file.tensors["sequence"] = .init(ints: sequence, shape: [count])
+        file.tensors["position"] = .init(ints: position, shape: [count])
+        let flat = sequences.flatMap { $0 }
+        file.tensors["sequence.tokens"] = .init(ints: flat, shape: [flat.count])
+        file.tensors["sequence.lengths"] = .init(ints: sequences.map { Int32($0.count) }, shape: [sequences.count])
         try file.write(to: path)
     }
 
     /// Reads a dataset written by `write`; nil (not an error) when it lacks a layer we need or its
     /// metadata differs from `expected`, so the caller regenerates it.
     public static func read(path: String, exitLayers: [Int], expected: [String: String]) -> ExitDataset? {
-        guard let file = try? SafetensorsFile(path: path), file.metadata["collm.exit_dataset"] == "v1",
+        guard let file = try? SafetensorsFile(path: path), file.metadata["collm.exit_dataset"] == "v2",
               expected.allSatisfy({ file.metadata[$0.key] == $0.value }),
               let k = file.metadata["teacher_k"].flatMap(Int.init),
               let target = file.tensors["target"], target.shape.count == 2,
               let top1 = file.tensors["top1"]?.ints, let ids = file.tensors["teacher.ids"]?.ints,
-              let probs = file.tensors["teacher.probs"]?.floats, let prompt = file.tensors["prompt"]?.ints else { return nil }
+              let probs = file.tensors["teacher.probs"]?.floats, let prompt = file.tensors["prompt"]?.ints,
+              let sequence = file.tensors["sequence"]?.ints, let position = file.tensors["position"]?.ints,
+              let flat = file.tensors["sequence.tokens"]?.ints, let lengths = file.tensors["sequence.lengths"]?.ints,
+              lengths.allSatisfy({ $0 >= 0 }), lengths.reduce(0, { $0 + Int($1) }) == flat.count else { return nil }
         var data = ExitDataset(width: target.shape[1], exitLayers: exitLayers, teacherK: k)
         for layer in exitLayers {
             guard let values = file.tensors["states.\(layer)"]?.floats, values.count == target.shape[0] * target.shape[1] else { return nil }
@@ -106,7 +133,17 @@ extension ExitDataset {
         data.teacherIds = ids
         data.teacherProbabilities = probs
         data.prompt = prompt
-        guard data.target.count == data.count * data.width, ids.count == data.count * k, prompt.count == data.count else { return nil }
+        data.sequence = sequence
+        data.position = position
+        var offset = 0
+        data.sequences = lengths.map { n in
+            defer { offset += Int(n) }
+            return Array(flat[offset..<offset + Int(n)])
+        }
+        guard data.target.count == data.count * data.width, ids.count == data.count * k, prompt.count == data.count,
+              sequence.count == data.count, position.count == data.count,
+              zip(sequence, position).allSatisfy({ s, p in s >= 0 && Int(s) < data.sequences.count && p >= 0
+                  && Int(p) < data.sequences[Int(s)].count }) else { return nil }
         return data
     }
 }

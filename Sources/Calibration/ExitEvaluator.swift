@@ -14,14 +14,30 @@ public struct ExitEvaluator {
     }
 
     public func evaluate(_ data: ExitDataset, layer: Int, rows: [Int], adapter: (any ExitTransform)?) throws -> (ExitOutcomes, [Int]) {
+        try evaluate(data, rows: rows) { chunk in
+            let states = data.states(layer: layer, rows: chunk)
+            return adapter?.apply(states, pool: model.pool) ?? states
+        }
+    }
+
+    /// As above with the head's inputs given: `inputs` row j belongs to dataset row `rows[j]`
+    /// (e.g. the outputs of an exit block that attends over whole sequences).
+    public func evaluate(_ data: ExitDataset, rows: [Int], inputs: HiddenStates) throws -> (ExitOutcomes, [Int]) {
+        precondition(inputs.rows == rows.count, "one input row per dataset row")
+        var next = 0
+        return try evaluate(data, rows: rows) { chunk in
+            defer { next += chunk.count }
+            return inputs.rows(next..<next + chunk.count)
+        }
+    }
+
+    private func evaluate(_ data: ExitDataset, rows: [Int], headInputs: ([Int]) throws -> HiddenStates) throws -> (ExitOutcomes, [Int]) {
         var outcomes = ExitOutcomes()
         var predicted: [Int] = []
         let vocab = model.config.vocabularySize
         for start in stride(from: 0, to: rows.count, by: batchSize) {
             let chunk = Array(rows[start..<min(rows.count, start + batchSize)])
-            var states = data.states(layer: layer, rows: chunk)
-            if let adapter { states = adapter.apply(states, pool: model.pool) }
-            let logits = try model.logits(states)
+            let logits = try model.logits(try headInputs(chunk))
             for (j, row) in chunk.enumerated() {
                 let slice = Array(logits[j * vocab..<(j + 1) * vocab])
                 let top = topCandidates(slice, k: 1)[0]

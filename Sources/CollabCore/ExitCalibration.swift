@@ -37,12 +37,15 @@ public struct ExitCalibration: Sendable, Equatable {
 
     public struct Exit: Sendable, Equatable {
         public var layer: Int
-        /// "ridge" (fitted affine adapter), "mlp" (trained residual block) or "identity" (logit lens).
+        /// "ridge" (fitted affine adapter), "mlp" (trained residual block), "layer" (trained transformer
+        /// layer with its own KV cache) or "identity" (logit lens).
         public var block: String
         public var matrix: [Float]?
         public var bias: [Float]?
         /// The trained block, for "mlp".
         public var mlp: ExitBlock?
+        /// The trained transformer layer, for "layer".
+        public var layerBlock: TransformerExitBlock?
         /// Held-out figures of the ridge adapter when the exit's block is another one (for comparison).
         public var ridge: Evaluation?
         /// Training facts (seconds, epochs, ms per step, MACs per token) for trained blocks.
@@ -103,7 +106,8 @@ public struct ExitCalibration: Sendable, Equatable {
         let screen = useScreen && !shortlist.isEmpty ? try VocabularyScreen(tokens: shortlist, model: model) : nil
         return exits.map { exit in
             let affine = exit.matrix.flatMap { m in exit.bias.map { ExitAdapter(matrix: m, bias: $0) } }
-            let transform: (any ExitTransform)? = exit.mlp.map { ExitMLP(block: $0) } ?? affine
+            let layer: (any ExitTransform)? = exit.layerBlock.map { ExitLayer(block: $0, capacity: model.config.contextLength, pool: model.pool) }
+            let transform: (any ExitTransform)? = layer ?? exit.mlp.map { ExitMLP(block: $0) } ?? affine
             return ExitHead(layer: exit.layer, threshold: threshold ?? exit.threshold, adapter: transform, screen: screen)
         }
     }
@@ -123,6 +127,7 @@ extension ExitCalibration {
             var logit_lens: Evaluation
             var ridge: Evaluation?
             var mlp_shape: ExitBlockShape?
+            var layer_shape: TransformerExitShape?
             var training: [String: Double]?
         }
 
@@ -142,7 +147,7 @@ extension ExitCalibration {
                             exits: exits.map {
                                 .init(layer: $0.layer, block: $0.block, threshold: $0.threshold, test_exit_rate: $0.testExitRate,
                                       test_precision: $0.testPrecision, adapter: $0.adapter, logit_lens: $0.logitLens,
-                                      ridge: $0.ridge, mlp_shape: $0.mlp?.shape, training: $0.training.isEmpty ? nil : $0.training)
+                                      ridge: $0.ridge, mlp_shape: $0.mlp?.shape, layer_shape: $0.layerBlock?.shape, training: $0.training.isEmpty ? nil : $0.training)
                             }, notes: notes)
         file.metadata[Self.metadataKey] = String(decoding: try JSONEncoder().encode(header), as: UTF8.self)
         for exit in exits {
@@ -150,6 +155,9 @@ extension ExitCalibration {
             if let b = exit.bias { file.tensors["exit.\(exit.layer).bias"] = .init(floats: b, shape: [b.count]) }
             if let mlp = exit.mlp {
                 file.tensors["exit.\(exit.layer).mlp"] = .init(floats: mlp.parameters, shape: [mlp.parameters.count])
+            }
+            if let block = exit.layerBlock {
+                file.tensors["exit.\(exit.layer).layer"] = .init(floats: block.parameters, shape: [block.parameters.count])
             }
         }
         if !shortlist.isEmpty { file.tensors["shortlist"] = .init(ints: shortlist.map(Int32.init), shape: [shortlist.count]) }
@@ -182,10 +190,19 @@ extension ExitCalibration {
                 }
                 mlp = block
             }
+            var layerBlock: TransformerExitBlock?
+            if let shape = e.layer_shape {
+                guard let parameters = file.tensors["exit.\(e.layer).layer"]?.floats, parameters.allSatisfy(\.isFinite),
+                      let block = try? TransformerExitBlock(shape: shape, parameters: parameters) else {
+                    throw fail("exit \(e.layer): the layer block's parameters are missing, misshapen or not finite")
+                }
+                layerBlock = block
+            }
             var exit = Exit(layer: e.layer, block: e.block, matrix: matrix, bias: bias, threshold: e.threshold,
                             testExitRate: e.test_exit_rate, testPrecision: e.test_precision,
                             adapter: e.adapter, logitLens: e.logit_lens)
             exit.mlp = mlp
+            exit.layerBlock = layerBlock
             exit.ridge = e.ridge
             exit.training = e.training ?? [:]
             exits.append(exit)

@@ -21,22 +21,33 @@ public struct ExitHead: Sendable {
         self.screen = screen
     }
 
-    /// The adapted last row of `hidden`: what the final norm and head read.
-    public func adapted(_ hidden: HiddenStates, pool: ThreadPool) -> HiddenStates {
+    /// The adapted last row of `hidden`: what the final norm and head read. A sequence block
+    /// answers for its last observed position instead (the caller observed `hidden` before).
+    public func adapted(_ hidden: HiddenStates, pool: ThreadPool) throws -> HiddenStates {
+        if let sequence = adapter as? any SequenceExitTransform { return try sequence.applyLast() }
         let last = hidden.rows(hidden.rows - 1..<hidden.rows)
         return adapter?.apply(last, pool: pool) ?? last
     }
 
     /// Logits of the exit for the last row of `hidden`, through `model`'s final norm and head.
     public func logits(for hidden: HiddenStates, model: LlamaModel) throws -> [Float] {
-        try model.logits(adapted(hidden, pool: model.pool))
+        try model.logits(try adapted(hidden, pool: model.pool))
     }
 
     /// Whether the exit is confident for the last row of `hidden`, with the logits when it is.
     /// With a screen, most unconfident rows are rejected without the full-vocabulary head.
+    /// Rows at positions `position...` reached this exit's layer: a sequence block takes them into
+    /// its cache (every position must be observed, once, in order); other adapters need nothing.
+    public func observe(_ hidden: HiddenStates, at position: Int) throws {
+        try (adapter as? any SequenceExitTransform)?.observe(hidden, at: position)
+    }
+
+    /// Whether the adapter attends over the sequence (and so needs `observe`).
+    public var observesSequence: Bool { adapter is any SequenceExitTransform }
+
     public func decide(_ hidden: HiddenStates, model: LlamaModel) throws -> ExitDecision {
         guard threshold <= 1 else { return .notConfident(screened: true) }
-        let z = adapted(hidden, pool: model.pool)
+        let z = try adapted(hidden, pool: model.pool)
         if let screen, try screen.confidenceBound(z, model: model) < threshold {
             return .notConfident(screened: true)
         }

@@ -27,10 +27,11 @@ final class DeferredLayers {
     var positions: Int { cache.count(layer: 0) }
 
     /// Advances new rows (embedded tokens, positions `positions...`) checkpoint by checkpoint.
-    /// `stop(layer, hidden)` is asked at every checkpoint below s with the batch's rows; returning
-    /// true leaves the batch deferred at that depth. Returns the rows that reached s (with their first
-    /// position), or nil if stopped early.
-    func advance(_ rows: HiddenStates, stop: (Int, HiddenStates) throws -> Bool) throws -> (position: Int, rows: HiddenStates)? {
+    /// `stop(layer, position, hidden)` is asked at every checkpoint below s with the batch's rows
+    /// (the first at `position`); every position reaches each checkpoint in exactly one such batch,
+    /// in order. Returning true leaves the batch deferred at that depth. Returns the rows that
+    /// reached s (with their first position), or nil if stopped early.
+    func advance(_ rows: HiddenStates, stop: (Int, Int, HiddenStates) throws -> Bool) throws -> (position: Int, rows: HiddenStates)? {
         var batch = rows
         var position = positions
         var depth = 0
@@ -46,7 +47,7 @@ final class DeferredLayers {
             try model.forward(&batch, batch: [BatchSegment(cache: cache, position: position, count: batch.rows)],
                               only: depth..<checkpoint)
             depth = checkpoint
-            if checkpoint < split, try stop(checkpoint, batch) {
+            if checkpoint < split, try stop(checkpoint, position, batch) {
                 if let last = deferred.last, last.depth == depth {
                     // Same depth as the rows before it: keep one contiguous block.
                     deferred.removeLast()

@@ -64,9 +64,17 @@ public final class EdgeRunner {
                     return false
                 }
             }
-            let reached = try layers.advance(try model.embed(input)) { layer, hidden in
+            let reached = try layers.advance(try model.embed(input)) { layer, position, hidden in
                 guard let head = exitsByLayer[layer] else { return false }
+                try head.observe(hidden, at: position)
                 return try check(head, hidden)
+            }
+            if let reached {
+                // Sequence blocks at the split see every position (the split exit, and a separate drafter head).
+                try exitsByLayer[layers.split]?.observe(reached.rows, at: reached.position)
+                if let extra = options.splitHead, extra.adapter !== exitsByLayer[layers.split]?.adapter {
+                    try extra.observe(reached.rows, at: reached.position)
+                }
             }
             if let reached, options.mode == .collaborative, let head = splitExit.map({ exitsByLayer[$0.layer] ?? $0 }) {
                 _ = try check(head, reached.rows)

@@ -45,7 +45,9 @@ public final class SpeculativeRunner {
             let t0 = Date()
             defer { edgeSeconds += Date().timeIntervalSince(t0) }
             var h = try model.embed(tokens)
+            let position = cache.count
             try model.forward(&h, cache: cache)
+            try drafter.observe(h, at: position)
             try log.record(h, codec: codec)
             return h.rows(h.rows - 1..<h.rows)
         }

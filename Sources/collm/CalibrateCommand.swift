@@ -20,10 +20,11 @@ struct CalibrateCommand: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @Option(name: .long, help: "Split layer s: the edge runs layers [0, s).") var split = 15
     @Option(name: .long, help: "Exit layers (comma separated, at most s; s itself is the exit at the split). Default: s/2,s.") var exits: String?
-    @Option(name: .long, help: "Exit block: ridge (affine adapter) or mlp (residual MLP distilled from the full model, started from the ridge adapter).") var block = "ridge"
+    @Option(name: .long, help: "Exit block: ridge (affine adapter), mlp (residual MLP distilled from the full model, started from the ridge adapter) or layer (a copy of one of the model's layers with its own KV cache, distilled over whole sequences).") var block = "ridge"
     @Option(name: .customLong("mlp-width"), help: "Hidden width of the MLP block.") var mlpWidth = 512
-    @Option(name: .long, help: "Most training epochs for the MLP block (early stopping on the selection prompts).") var epochs = 8
-    @Option(name: .customLong("learning-rate"), help: "Adam learning rate for the MLP block.") var learningRate: Float = 3e-3
+    @Option(name: .customLong("layer-source"), help: "Model layer a layer block starts from (default: the last layer).") var layerSource: Int?
+    @Option(name: .long, help: "Most training epochs for trained blocks (early stopping on the selection prompts).") var epochs = 8
+    @Option(name: .customLong("learning-rate"), help: "Adam learning rate for trained blocks (default: 3e-3 for mlp, 1e-3 for layer).") var learningRate: Float?
     @Option(name: .long, help: "Target precision for thresholds (agreement of exited tokens with the full model).") var target = 0.9
     @Option(name: .long, help: "Tokens generated per prompt.") var maxTokens = 48
     @Option(name: .long, help: "Use only the first N prompts of each kind (default: all).") var prompts: Int?
@@ -38,11 +39,8 @@ struct CalibrateCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object.") var json = false
 
     func validate() throws {
-        if block == "layer" {
-            throw ValidationError("--block layer needs every prompt position's states, which calibrate does not collect yet; use ridge or mlp")
-        }
-        guard block == "ridge" || block == "mlp" else { throw ValidationError("--block must be ridge or mlp (got \(block))") }
-        guard mlpWidth >= 8, mlpWidth <= 8192, epochs >= 1, epochs <= 1000, learningRate > 0 else {
+        guard ["ridge", "mlp", "layer"].contains(block) else { throw ValidationError("--block must be ridge, mlp or layer (got \(block))") }
+        guard mlpWidth >= 8, mlpWidth <= 8192, epochs >= 1, epochs <= 1000, (learningRate ?? 1) > 0 else {
             throw ValidationError("--mlp-width must be 8...8192, --epochs 1...1000 and --learning-rate positive")
         }
         guard target > 0, target <= 1 else { throw ValidationError("--target must be in (0, 1]") }
@@ -61,6 +59,9 @@ struct CalibrateCommand: ParsableCommand {
         if report { return try printReport(fingerprint: fingerprint) }
         let layers = try exits.map { try ListArgument.layers($0, option: "--exits") } ?? [max(1, split / 2), split]
         if let bad = layers.first(where: { $0 > split }) { throw ValidationError("exit layer \(bad) is above the split \(split)") }
+        if let layerSource, layerSource < 0 || layerSource >= config.layerCount {
+            throw ValidationError("--layer-source must be a layer of the model, 0..<\(config.layerCount) (got \(layerSource))")
+        }
 
         let started = Date()
         let pool = ThreadPool(threadCount: modelOptions.threadCount)
@@ -72,8 +73,10 @@ struct CalibrateCommand: ParsableCommand {
         options.seed = seed
         options.block = block
         options.mlpWidth = mlpWidth
+        options.layerSource = layerSource
+        options.training = block == "layer" ? .layerExitDefaults : .exitDefaults
         options.training.maxEpochs = epochs
-        options.training.learningRate = learningRate
+        if let learningRate { options.training.learningRate = learningRate }
         let bar = ProgressReporter(interval: 10)
         var result = try Calibrator(model: model, options: options).run(data, fingerprint: fingerprint) { message in
             if message.contains(": training") {
@@ -100,7 +103,7 @@ struct CalibrateCommand: ParsableCommand {
         let set = CalibrationPromptSet.self
         let all = (set.instructions.prefix(limit) + set.questions.prefix(limit)).map { CalibrationPrompt(text: chat($0), parseSpecial: true) }
             + set.openings.prefix(limit).map { CalibrationPrompt(text: $0, parseSpecial: false) }
-        let samples = self.samples ?? (block == "mlp" ? 4 : 1)
+        let samples = self.samples ?? (block == "ridge" ? 1 : 4)
         let cachePath = CalibrationStore.datasetPath(fingerprint: fingerprint, key: "p\(all.count)-t\(maxTokens)-s\(samples)")
         let key = ["prompts": String(all.count), "max_tokens": String(maxTokens),
                    "prompt_hash": String(fnv1a(all.map(\.text).joined(separator: "\u{1}")), radix: 16)]

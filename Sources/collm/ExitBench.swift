@@ -56,7 +56,7 @@ struct ExitBench: ParsableCommand {
             try model.forward(&h, cache: cache)
         } / Double(split)
         let head = try time { _ = try model.logits(row) }
-        let adapter = time { _ = screened.adapted(row, pool: pool) }
+        let adapter = time { _ = try? screened.adapted(row, pool: pool) }
         let full = try time { _ = try unscreened.decide(row, model: model) }
         let cheap = try time { _ = try screened.decide(row, model: model) }
         let out = ExitBenchOutput(

@@ -10,9 +10,11 @@ import ExitTraining
 /// logit lens on held-out prompts, and the vocabulary screen must not change any exit decision.
 final class CalibrationModelTests: XCTestCase {
     nonisolated(unsafe) private static var cached: (LlamaModel, Tokenizer, ExitDataset, ExitCalibration)?
+    nonisolated(unsafe) private static var cachedData: (LlamaModel, Tokenizer, ExitDataset)?
 
-    private static func load() throws -> (LlamaModel, Tokenizer, ExitDataset, ExitCalibration) {
-        if let cached { return cached }
+    /// The model and a small dataset (30 prompts x 3 answers, exits 8 and 15), shared by the calibration tests.
+    static func loadData() throws -> (LlamaModel, Tokenizer, ExitDataset) {
+        if let cachedData { return cachedData }
         let env = ProcessInfo.processInfo.environment
         let path = env["COLLM_MODEL"] ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent()
@@ -32,9 +34,16 @@ final class CalibrationModelTests: XCTestCase {
         collector.maxTokens = 24
         collector.samplesPerPrompt = 3
         let data = try collector.collect(prompts)
+        cachedData = (model, tokenizer, data)
+        return cachedData!
+    }
+
+    private static func load() throws -> (LlamaModel, Tokenizer, ExitDataset, ExitCalibration) {
+        if let cached { return cached }
+        let (model, tokenizer, data) = try loadData()
         var options = Calibrator.Options(split: 15, exits: [8, 15])
         options.minimumExits = 3
-        let calibration = try Calibrator(model: model, options: options).run(data, fingerprint: file.fingerprint())
+        let calibration = try Calibrator(model: model, options: options).run(data, fingerprint: model.file.fingerprint())
         cached = (model, tokenizer, data, calibration)
         return cached!
     }

@@ -1,0 +1,44 @@
+import ExitTraining
+import LLM
+
+/// Whole-sequence training data for exit blocks that attend over the sequence (issue 6, block
+/// (b)): the dataset records only answer positions, so the full model re-runs each sequence's
+/// tokens (prompt included) and keeps every position's state at the exit layer and its teacher.
+struct SequenceExitData {
+    /// Every position of the chosen sequences, one run after another (positions 0, 1, ...).
+    let set: DistillationSet
+    /// Row of `set` where each sequence (by dataset sequence id) starts.
+    let start: [Int: Int]
+
+    /// The sequences that dataset rows `rows` belong to, at exit `layer`.
+    init(model: LlamaModel, data: ExitDataset, layer: Int, rows: [Int], topK: Int) throws {
+        var set = DistillationSet(width: data.width, topK: topK)
+        var start: [Int: Int] = [:]
+        for id in Set(rows.map { Int(data.sequence[$0]) }).sorted() {
+            start[id] = set.rows
+            let tokens = data.sequences[id].map(Int.init)
+            try set.append(DistillationSet.collect(model: model, tokens: tokens, exitLayer: layer, topK: topK))
+        }
+        self.set = set
+        self.start = start
+    }
+
+    /// The block's outputs at dataset rows `rows` (in that order): each sequence runs through the
+    /// block from position 0 with a fresh cache, as the edge runs it.
+    func outputs(of block: TransformerExitBlock, at rows: [Int], data: ExitDataset, pool: ThreadPool) throws -> HiddenStates {
+        let sequences = try set.sequences()
+        let runner = TransformerExitRunner(block: block, pool: pool, capacity: sequences.map(\.count).max() ?? 1)
+        var z: [Int: HiddenStates] = [:]
+        for range in sequences {
+            runner.reset()
+            z[range.lowerBound] = try runner.apply(HiddenStates(values: Array(set.hidden[range.lowerBound * set.width..<range.upperBound * set.width]),
+                                                                width: set.width))
+        }
+        var out = HiddenStates(rows: 0, width: set.width)
+        for row in rows {
+            let first = start[Int(data.sequence[row])]!
+            out.append(z[first]!.rows(Int(data.position[row])..<Int(data.position[row]) + 1))
+        }
+        return out
+    }
+}

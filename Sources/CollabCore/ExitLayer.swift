@@ -1,0 +1,79 @@
+import ExitTraining
+import LLM
+
+/// An exit transform that attends over the sequence: it must see every position's state at its
+/// layer, once and in order, whether or not the exit is asked about that position. The edge
+/// reports rows as they reach the layer (`observe`); `applyLast` answers for the last one.
+public protocol SequenceExitTransform: ExitTransform {
+    /// Rows at positions `position ..< position + rows` reached the exit layer. Positions from
+    /// `position` on that were observed before are replaced (a rewound sequence); position 0 starts
+    /// a new sequence. A gap (a position after the last observed one) is an error.
+    func observe(_ hidden: HiddenStates, at position: Int) throws
+    /// The head's input for the last observed position.
+    func applyLast() throws -> HiddenStates
+}
+
+/// A trained transformer-layer exit block (issue 6, block (b)) with its own KV cache. Observed rows
+/// wait until the exit is asked (`applyLast`), then run through the block in one batch, so positions
+/// whose tokens exited lower down cost nothing until this exit is consulted.
+/// One sequence, one call at a time, like the edge model it serves.
+public final class ExitLayer: SequenceExitTransform, @unchecked Sendable {
+    public let block: TransformerExitBlock
+    private let runner: TransformerExitRunner
+    /// Observed rows not yet run through the block, from position `pendingStart`.
+    private var pending: HiddenStates
+    private var pendingStart = 0
+    private var last: HiddenStates?
+
+    public init(block: TransformerExitBlock, capacity: Int, pool: ThreadPool) {
+        self.block = block
+        runner = TransformerExitRunner(block: block, pool: pool, capacity: capacity)
+        pending = HiddenStates(rows: 0, width: block.shape.width)
+    }
+
+    /// Positions observed so far.
+    public var observed: Int { pendingStart + pending.rows }
+
+    public func observe(_ hidden: HiddenStates, at position: Int) throws {
+        guard hidden.width == block.shape.width else {
+            throw CollabError(.invalidArgument, "exit layer block: rows of width \(hidden.width), block width \(block.shape.width)")
+        }
+        guard position >= 0, position <= observed else {
+            throw CollabError(.invalidArgument, "exit layer block: rows at position \(position) after only \(observed) observed positions")
+        }
+        if position >= pendingStart {
+            pending = pending.rows(0..<(position - pendingStart))
+        } else {
+            runner.truncate(to: position)
+            pending = HiddenStates(rows: 0, width: hidden.width)
+            pendingStart = position
+            last = nil
+        }
+        pending.append(hidden)
+    }
+
+    public func applyLast() throws -> HiddenStates {
+        if pending.rows > 0 {
+            let z = try runner.apply(pending)
+            last = z.rows(z.rows - 1..<z.rows)
+            pendingStart += pending.rows
+            pending = HiddenStates(rows: 0, width: pending.width)
+        }
+        guard let last else { throw CollabError(.invalidArgument, "exit layer block: no position observed yet") }
+        return last
+    }
+
+    /// The block over `hidden` as a whole new sequence (positions 0, 1, ...): every row's output.
+    /// Rows beyond the cache's capacity cannot be attended over: the rows come back unchanged
+    /// (the logit lens) rather than failing the caller.
+    public func apply(_ hidden: HiddenStates, pool: ThreadPool) -> HiddenStates {
+        runner.reset()
+        pending = HiddenStates(rows: 0, width: hidden.width)
+        pendingStart = 0
+        last = nil
+        guard let z = try? runner.apply(hidden) else { return hidden }
+        pendingStart = hidden.rows
+        last = z.rows(z.rows - 1..<z.rows)
+        return z
+    }
+}

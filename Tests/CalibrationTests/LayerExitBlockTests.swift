@@ -1,0 +1,100 @@
+import Foundation
+import XCTest
+
+@testable import Calibration
+@testable import CollabCore
+@testable import Edge
+import ExitTraining
+@testable import LLM
+
+/// Issue 6, block (b): a copy of one of the model's layers as an exit block with its own KV cache,
+/// trained over whole sequences by `collm calibrate --block layer` and run by the edge.
+final class LayerExitBlockTests: XCTestCase {
+    /// Every recorded row names its sequence and position, and the sequences hold the tokens that
+    /// were fed back: the token after a row's position is one the full model ranked in its top-k there.
+    func testDatasetRowsPointIntoTheirSequences() throws {
+        let (_, _, data) = try CalibrationModelTests.loadData()
+        XCTAssertEqual(data.sequence.count, data.count)
+        var followed = 0
+        for row in 0..<data.count {
+            let tokens = data.sequences[Int(data.sequence[row])], p = Int(data.position[row])
+            XCTAssertLessThan(p, tokens.count)
+            guard p + 1 < tokens.count else { continue }
+            let k = data.teacherK
+            XCTAssertTrue(data.teacherIds[row * k..<(row + 1) * k].contains(tokens[p + 1]), "row \(row)")
+            followed += 1
+        }
+        XCTAssertGreaterThan(followed, data.count / 2)
+    }
+
+    /// A layer block trained on a few prompts beats the ridge adapter's held-out top-1 agreement,
+    /// and survives the calibration file.
+    func testTrainedLayerBlockBeatsTheRidgeAdapterOnHeldOutPrompts() throws {
+        let (model, _, data) = try CalibrationModelTests.loadData()
+        var options = Calibrator.Options(split: 15, exits: [15])
+        options.block = "layer"
+        options.minimumExits = 3
+        options.training = .layerExitDefaults
+        options.training.maxEpochs = 6
+        let calibration = try Calibrator(model: model, options: options).run(data, fingerprint: model.file.fingerprint())
+        let exit = try XCTUnwrap(calibration.exits.first)
+        let ridge = try XCTUnwrap(exit.ridge)
+        print("layer block at 15: held-out top-1 ridge \(ridge.agreement) -> layer \(exit.adapter.agreement); training \(exit.training)")
+        XCTAssertEqual(exit.block, "layer")
+        XCTAssertGreaterThan(exit.adapter.agreement, ridge.agreement)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("layer-\(UUID()).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try calibration.write(to: path)
+        XCTAssertEqual(try ExitCalibration(path: path).exits.first?.layerBlock, exit.layerBlock)
+    }
+
+    /// The edge feeds a layer block every position that reaches its layer, also those whose tokens
+    /// exited lower down and were completed later: its output equals the block run over the whole
+    /// sequence of that layer's states.
+    func testEdgeFeedsTheLayerBlockEveryPosition() async throws {
+        let (model, tokenizer, _) = try CalibrationModelTests.loadData()
+        let edge = try LlamaModel(file: model.file, layers: 0..<15, head: true, pool: model.pool)
+        let block = try TransformerExitBlock(copying: 29, of: model.file)
+        let layerExit = ExitLayer(block: block, capacity: 256, pool: model.pool)
+        var options = EdgeOptions(mode: .standalone, exits: [ExitHead(layer: 5, threshold: 0.4),
+                                                             ExitHead(layer: 10, threshold: 0.9, adapter: layerExit)])
+        options.maxTokens = 24
+        let runner = try EdgeRunner(model: edge, tokenizer: tokenizer, fingerprint: [], options: options, connector: nil)
+        let prompt = tokenizer.encode(ChatTemplate.chatML.render([ChatMessage(role: "user", content: "Tell me about the sea.")]))
+        let r = try await runner.generate(prompt: prompt)
+        XCTAssertTrue(r.sources.contains("edge:5"), "the exit below must fire, so rows reach layer 10 late: \(r.sources)")
+        let observed = layerExit.observed
+        XCTAssertGreaterThan(observed, prompt.count)
+        let z = try layerExit.applyLast()
+
+        var h = try edge.embed(Array((prompt + r.tokens).prefix(observed)))
+        try edge.forward(&h, cache: edge.makeCache(capacity: observed), only: 0..<10)
+        let reference = TransformerExitRunner(block: block, pool: model.pool, capacity: observed)
+        let expected = try reference.apply(h).rows(observed - 1..<observed)
+        let err = zip(z.values, expected.values).map { abs($0 - $1) }.max()!
+        XCTAssertLessThan(err, 1e-3 * (expected.values.map(abs).max()! + 1))
+    }
+
+    /// Rewinding (spec mode drops rejected drafts) replaces the block's later positions.
+    func testObservingAnEarlierPositionRewinds() throws {
+        let shape = TransformerExitShape(width: 8, headCount: 2, kvHeadCount: 1, headDim: 4, feedForwardWidth: 6)
+        var rng = SplitMix64(seed: 3)
+        let block = try TransformerExitBlock(shape: shape, parameters: (0..<shape.parameterCount).map { _ in
+            Float(Int(rng.next() % 2001) - 1000) / 4000 })
+        let pool = ThreadPool(threadCount: 1)
+        let rows = HiddenStates(values: (0..<48).map { _ in Float(Int(rng.next() % 2001) - 1000) / 500 }, width: 8)
+        let other = HiddenStates(values: (0..<16).map { _ in Float(Int(rng.next() % 2001) - 1000) / 500 }, width: 8)
+        let layer = ExitLayer(block: block, capacity: 16, pool: pool)
+        try layer.observe(rows.rows(0..<4), at: 0)
+        _ = try layer.applyLast()
+        try layer.observe(rows.rows(4..<6), at: 4)
+        try layer.observe(other, at: 3)          // positions 3, 4 replaced
+        let z = try layer.applyLast()
+        var sequence = rows.rows(0..<3)
+        sequence.append(other)
+        let whole = ExitLayer(block: block, capacity: 16, pool: pool).apply(sequence, pool: pool)
+        XCTAssertEqual(z.values, whole.rows(4..<5).values)
+        XCTAssertThrowsError(try layer.observe(other, at: 9), "a gap is refused")
+        XCTAssertThrowsError(try ExitLayer(block: block, capacity: 16, pool: pool).applyLast(), "nothing observed")
+    }
+}
