@@ -21,10 +21,16 @@ public struct Calibrator {
         /// "ridge"; "mlp": a residual MLP block trained by distillation from the ridge adapter;
         /// "layer": a copy of one of the model's layers, trained as an exit block over whole sequences.
         public var block = "ridge"
+        /// Per-exit choices that override `block` (exit layer -> kind).
+        public var blocks: [Int: String] = [:]
         public var mlpWidth = 512
         /// The model layer a "layer" block starts from (nil: the last layer).
         public var layerSource: Int?
         public var training = TrainingOptions.exitDefaults
+        public var layerTraining = TrainingOptions.layerExitDefaults
+
+        /// The block kind of exit `layer`.
+        public func block(for layer: Int) -> String { blocks[layer] ?? block }
 
         public init(split: Int, exits: [Int]) {
             self.split = split
@@ -64,7 +70,8 @@ public struct Calibrator {
             throw CollabError(.invalidArgument, "calibration needs more prompts: fit/select/test parts must all be non-empty")
         }
         let evaluator = ExitEvaluator(model: model)
-        let trainer = options.block == "ridge" ? nil : ExitBlockTrainer(head: try FrozenHead(file: model.file), pool: model.pool)
+        let trains = options.exits.contains { options.block(for: $0) != "ridge" }
+        let trainer = trains ? ExitBlockTrainer(head: try FrozenHead(file: model.file), pool: model.pool) : nil
         var exits: [ExitCalibration.Exit] = []
         var shortlist = Set(data.top1.map(Int.init))
         var testOutcomes: [ExitOutcomes] = []
@@ -80,7 +87,8 @@ public struct Calibrator {
             let (lens, _) = try evaluator.evaluate(data, layer: layer, rows: parts.test, adapter: nil)
             var exit = ExitCalibration.Exit(layer: layer, block: "ridge", matrix: fit.matrix, bias: fit.bias, threshold: 1.01,
                                             testExitRate: 0, testPrecision: 1, adapter: test.evaluation, logitLens: lens.evaluation)
-            if let trainer, options.block == "layer" {
+            let kind = options.block(for: layer)
+            if let trainer, kind == "layer" {
                 let ridge = test.evaluation
                 let trained = try trainLayer(trainer, data: data, layer: layer, parts: parts, progress: progress)
                 (select, selectTop) = trained.select
@@ -94,7 +102,7 @@ public struct Calibrator {
                                  "ms_per_step": trained.block.report.meanStepMilliseconds,
                                  "macs_per_token": Double(trained.block.block.shape.multiplyAddsPerToken),
                                  "source_layer": Double(trained.source), "training_positions": Double(trained.positions)]
-            } else if let trainer {
+            } else if let trainer, kind == "mlp" {
                 let ridge = test.evaluation
                 let block = try trainMLP(trainer, data: data, layer: layer, parts: parts, ridge: fit, progress: progress)
                 (select, selectTop) = try evaluator.evaluate(data, layer: layer, rows: parts.select, adapter: ExitMLP(block: block.block))
@@ -142,7 +150,7 @@ public struct Calibrator {
         return try withoutActuallyEscaping(progress) { progress in
             try trainer.train(initial, on: fitSet, validation: selectSet, options: training) { p in
                 let validation = p.validationLoss.map { String(format: ", validation %.3f", $0) } ?? ""
-                progress("exit \(layer): training the MLP block, epoch \(p.epoch)/\(p.maxEpochs) step \(p.step)/\(p.stepsPerEpoch), "
+                progress("exit \(layer): training the MLP block, epoch \(p.epoch)/\(p.maxEpochs) step \(p.step)/\(p.maxSteps), "
                     + String(format: "loss %.3f", p.trainLoss) + validation
                     + String(format: ", %.0f s, ETA %.0f s", p.elapsedSeconds, p.etaSeconds))
             }
@@ -163,13 +171,13 @@ public struct Calibrator {
         let test = try SequenceExitData(model: model, data: data, layer: layer, rows: parts.test, topK: k)
         let source = options.layerSource ?? model.config.layerCount - 1
         let initial = try TransformerExitBlock(copying: source, of: model.file)
-        var training = options.training
+        var training = options.layerTraining
         training.seed = options.seed
         let result = try withoutActuallyEscaping(progress) { progress in
             try trainer.train(initial, on: fit.set, validation: select.set, options: training) { p in
                 let validation = p.validationLoss.map { String(format: ", validation %.3f", $0) } ?? ""
                 progress("exit \(layer): training the layer block (from layer \(source)), epoch \(p.epoch)/\(p.maxEpochs) "
-                    + "step \(p.step)/\(p.stepsPerEpoch), " + String(format: "loss %.3f", p.trainLoss) + validation
+                    + "step \(p.step)/\(p.maxSteps), " + String(format: "loss %.3f", p.trainLoss) + validation
                     + String(format: ", %.0f s, ETA %.0f s", p.elapsedSeconds, p.etaSeconds))
             }
         }

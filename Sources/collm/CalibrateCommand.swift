@@ -20,7 +20,10 @@ struct CalibrateCommand: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @Option(name: .long, help: "Split layer s: the edge runs layers [0, s).") var split = 15
     @Option(name: .long, help: "Exit layers (comma separated, at most s; s itself is the exit at the split). Default: s/2,s.") var exits: String?
-    @Option(name: .long, help: "Exit block: ridge (affine adapter), mlp (residual MLP distilled from the full model, started from the ridge adapter) or layer (a copy of one of the model's layers with its own KV cache, distilled over whole sequences).") var block = "ridge"
+    @Option(name: .long, help: ArgumentHelp(
+        "Exit block: ridge (affine adapter), mlp (residual MLP distilled from the full model, started from the ridge adapter) or layer (a copy of one of the model's layers with its own KV cache, distilled over whole sequences).",
+        discussion: "Per exit: LAYER:KIND items, e.g. --block mlp,15:layer (exit 15 a layer block, the others mlp)."))
+    var block = "ridge"
     @Option(name: .customLong("mlp-width"), help: "Hidden width of the MLP block.") var mlpWidth = 512
     @Option(name: .customLong("layer-source"), help: "Model layer a layer block starts from (default: the last layer).") var layerSource: Int?
     @Option(name: .long, help: "Most training epochs for trained blocks (early stopping on the selection prompts).") var epochs = 8
@@ -39,7 +42,7 @@ struct CalibrateCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object.") var json = false
 
     func validate() throws {
-        guard ["ridge", "mlp", "layer"].contains(block) else { throw ValidationError("--block must be ridge, mlp or layer (got \(block))") }
+        _ = try blockChoice()
         guard mlpWidth >= 8, mlpWidth <= 8192, epochs >= 1, epochs <= 1000, (learningRate ?? 1) > 0 else {
             throw ValidationError("--mlp-width must be 8...8192, --epochs 1...1000 and --learning-rate positive")
         }
@@ -59,6 +62,9 @@ struct CalibrateCommand: ParsableCommand {
         if report { return try printReport(fingerprint: fingerprint) }
         let layers = try exits.map { try ListArgument.layers($0, option: "--exits") } ?? [max(1, split / 2), split]
         if let bad = layers.first(where: { $0 > split }) { throw ValidationError("exit layer \(bad) is above the split \(split)") }
+        if let stray = try blockChoice().perExit.keys.first(where: { !layers.contains($0) }) {
+            throw ValidationError("--block names exit \(stray), which is not among the exits \(layers.map(String.init).joined(separator: ","))")
+        }
         if let layerSource, layerSource < 0 || layerSource >= config.layerCount {
             throw ValidationError("--layer-source must be a layer of the model, 0..<\(config.layerCount) (got \(layerSource))")
         }
@@ -71,12 +77,15 @@ struct CalibrateCommand: ParsableCommand {
         options.targetPrecision = target
         options.ridgeStrength = ridge
         options.seed = seed
-        options.block = block
+        (options.block, options.blocks) = try blockChoice()
         options.mlpWidth = mlpWidth
         options.layerSource = layerSource
-        options.training = block == "layer" ? .layerExitDefaults : .exitDefaults
         options.training.maxEpochs = epochs
-        if let learningRate { options.training.learningRate = learningRate }
+        options.layerTraining.maxEpochs = epochs
+        if let learningRate {
+            options.training.learningRate = learningRate
+            options.layerTraining.learningRate = learningRate
+        }
         let bar = ProgressReporter(interval: 10)
         var result = try Calibrator(model: model, options: options).run(data, fingerprint: fingerprint) { message in
             if message.contains(": training") {
@@ -103,7 +112,8 @@ struct CalibrateCommand: ParsableCommand {
         let set = CalibrationPromptSet.self
         let all = (set.instructions.prefix(limit) + set.questions.prefix(limit)).map { CalibrationPrompt(text: chat($0), parseSpecial: true) }
             + set.openings.prefix(limit).map { CalibrationPrompt(text: $0, parseSpecial: false) }
-        let samples = self.samples ?? (block == "ridge" ? 1 : 4)
+        let kinds = (try? blockChoice()).map { [$0.default] + Array($0.perExit.values) } ?? []
+        let samples = self.samples ?? (kinds.allSatisfy { $0 == "ridge" } ? 1 : 4)
         let cachePath = CalibrationStore.datasetPath(fingerprint: fingerprint, key: "p\(all.count)-t\(maxTokens)-s\(samples)")
         let key = ["prompts": String(all.count), "max_tokens": String(maxTokens),
                    "prompt_hash": String(fnv1a(all.map(\.text).joined(separator: "\u{1}")), radix: 16)]
@@ -126,6 +136,25 @@ struct CalibrateCommand: ParsableCommand {
                               Date().timeIntervalSince(start)))
         try? data.write(to: cachePath, metadata: key)
         return data
+    }
+
+    /// `--block`: a default kind and per-exit kinds ("mlp,15:layer").
+    func blockChoice() throws -> (default: String, perExit: [Int: String]) {
+        let kinds = ["ridge", "mlp", "layer"]
+        var choice = (default: "ridge", perExit: [Int: String]())
+        for item in block.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            let parts = item.split(separator: ":").map(String.init)
+            guard let kind = parts.last, kinds.contains(kind), parts.count <= 2 else {
+                throw ValidationError("--block takes ridge, mlp or layer, optionally per exit as LAYER:KIND (got \(block))")
+            }
+            if parts.count == 1 {
+                choice.default = kind
+            } else {
+                guard let layer = Int(parts[0]), layer > 0 else { throw ValidationError("--block: \(item) does not name an exit layer") }
+                choice.perExit[layer] = kind
+            }
+        }
+        return choice
     }
 
     /// Layers recorded besides the requested exits, so later runs with other exits reuse the data.

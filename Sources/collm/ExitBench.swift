@@ -56,9 +56,12 @@ struct ExitBench: ParsableCommand {
             try model.forward(&h, cache: cache)
         } / Double(split)
         let head = try time { _ = try model.logits(row) }
-        let adapter = time { _ = try? screened.adapted(row, pool: pool) }
-        let full = try time { _ = try unscreened.decide(row, model: model) }
-        let cheap = try time { _ = try screened.decide(row, model: model) }
+        // A layer block attends over the context: it holds the prefix, and each timed call re-runs the last position.
+        try screened.observe(prefix, at: 0)
+        let observe = { try screened.observe(row, at: context - 1) }
+        let adapter = try time { try observe(); _ = try screened.adapted(row, pool: pool) }
+        let full = try time { try observe(); _ = try unscreened.decide(row, model: model) }
+        let cheap = try time { try observe(); _ = try screened.decide(row, model: model) }
         let out = ExitBenchOutput(
             calibration: path, exit_layer: exit.layer, threads: pool.threadCount, context: context, layer_ms: layer,
             head_ms: head, adapter_ms: adapter, decision_full_ms: full, decision_screened_ms: cheap,

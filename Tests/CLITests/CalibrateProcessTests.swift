@@ -41,4 +41,26 @@ final class CalibrateProcessTests: XCTestCase {
         XCTAssertNotEqual(none.status, 0)
         XCTAssertTrue(none.err.contains("no calibration for split 20"), none.err)
     }
+
+    /// Blocks chosen per exit: a ridge adapter at 8 and a layer block at 15 in one file, which the
+    /// edge then runs (the layer block with its own KV cache).
+    func testPerExitBlocksIncludingALayerBlock() throws {
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("collm-cal-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let env = ["COLLM_CACHE": cache]
+        let model = CollmProcess.modelPath
+        let r = try CollmProcess.run(["calibrate", "--model", model, "--prompts", "3", "--max-tokens", "12", "--exits", "8,15",
+                                      "--block", "15:layer", "--samples", "1", "--epochs", "1", "--json"], timeout: 600, environment: env)
+        XCTAssertEqual(r.status, 0, r.err)
+        let exits = try XCTUnwrap(try CollmProcess.json(r.out)["exits"] as? [[String: Any]])
+        XCTAssertEqual(exits.compactMap { $0["block"] as? String }, ["ridge", "layer"])
+        let training = try XCTUnwrap(exits[1]["training"] as? [String: Double])
+        XCTAssertEqual(training["source_layer"], 29)
+        for mode in ["edge", "local"] {
+            let g = try CollmProcess.run(["generate", "--model", model, "--chat", "--prompt", "Hello", "--mode", mode,
+                                          "--max-tokens", "6", "--json"], environment: env)
+            XCTAssertEqual(g.status, 0, g.err)
+            XCTAssertFalse((try CollmProcess.json(g.out)["tokens"] as? [Int] ?? []).isEmpty, mode)
+        }
+    }
 }

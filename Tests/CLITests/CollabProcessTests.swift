@@ -92,6 +92,9 @@ final class CollabProcessTests: XCTestCase {
             (["generate", "--prompt", "x", "--latency-aware", "0.9,0.5"], "--latency-aware"),
             (["calibrate", "--block", "lstm"], "--block"),
             (["calibrate", "--split", "15", "--exits", "20"], "above the split"),
+            (["calibrate", "--exits", "8,15", "--block", "12:layer"], "not among the exits"),
+            (["calibrate", "--block", "15:lstm"], "--block"),
+            (["calibrate", "--block", "layer", "--layer-source", "99"], "--layer-source"),
         ]
         for (args, expected) in cases {
             let r = try CollmProcess.run(args, timeout: 60)

@@ -34,8 +34,7 @@ final class LayerExitBlockTests: XCTestCase {
         var options = Calibrator.Options(split: 15, exits: [15])
         options.block = "layer"
         options.minimumExits = 3
-        options.training = .layerExitDefaults
-        options.training.maxEpochs = 6
+        options.layerTraining.maxEpochs = 6
         let calibration = try Calibrator(model: model, options: options).run(data, fingerprint: model.file.fingerprint())
         let exit = try XCTUnwrap(calibration.exits.first)
         let ridge = try XCTUnwrap(exit.ridge)
