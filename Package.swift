@@ -108,7 +108,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "CloudTests", dependencies: ["Cloud", "Edge", "CollabCore", "CollabTransport", "LLM"]),
+        .testTarget(name: "CloudTests", dependencies: ["Cloud", "Edge", "CollabCore", "CollabTransport", "ExitTraining", "LLM"]),
         .testTarget(
             name: "CollabProtocolTests",
             dependencies: [

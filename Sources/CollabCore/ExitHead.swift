@@ -42,6 +42,11 @@ public struct ExitHead: Sendable {
         try (adapter as? any SequenceExitTransform)?.observe(hidden, at: position)
     }
 
+    /// Positions from `positions` on were dropped (rejected drafts): a sequence block forgets them too.
+    public func truncate(to positions: Int) {
+        (adapter as? any SequenceExitTransform)?.truncate(to: positions)
+    }
+
     /// Whether the adapter attends over the sequence (and so needs `observe`).
     public var observesSequence: Bool { adapter is any SequenceExitTransform }
 

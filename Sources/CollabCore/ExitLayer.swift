@@ -11,6 +11,8 @@ public protocol SequenceExitTransform: ExitTransform {
     func observe(_ hidden: HiddenStates, at position: Int) throws
     /// The head's input for the last observed position.
     func applyLast() throws -> HiddenStates
+    /// Forgets positions from `positions` on (rejected drafts), as the edge's KV cache does.
+    func truncate(to positions: Int)
 }
 
 /// A trained transformer-layer exit block (issue 6, block (b)) with its own KV cache. Observed rows
@@ -50,6 +52,19 @@ public final class ExitLayer: SequenceExitTransform, @unchecked Sendable {
             last = nil
         }
         pending.append(hidden)
+    }
+
+    public func truncate(to positions: Int) {
+        let keep = max(0, positions)
+        guard keep < observed else { return }
+        if keep >= pendingStart {
+            pending = pending.rows(0..<(keep - pendingStart))
+        } else {
+            runner.truncate(to: keep)
+            pending = HiddenStates(rows: 0, width: pending.width)
+            pendingStart = keep
+            last = nil  // its position is gone; the next observed row brings a new one
+        }
     }
 
     public func applyLast() throws -> HiddenStates {

@@ -90,6 +90,7 @@ public final class SpeculativeRunner {
                 if cache.count > keep {
                     cache.truncate(to: keep)
                     log.truncate(to: keep)
+                    drafter.truncate(to: keep)
                 }
                 next = reply.token
             } else if drafts.isEmpty {

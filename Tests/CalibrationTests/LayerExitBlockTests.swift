@@ -94,6 +94,10 @@ final class LayerExitBlockTests: XCTestCase {
         let whole = ExitLayer(block: block, capacity: 16, pool: pool).apply(sequence, pool: pool)
         XCTAssertEqual(z.values, whole.rows(4..<5).values)
         XCTAssertThrowsError(try layer.observe(other, at: 9), "a gap is refused")
+        layer.truncate(to: 2)                    // drop positions 2...
+        XCTAssertEqual(layer.observed, 2)
+        try layer.observe(sequence.rows(2..<5), at: 2)
+        XCTAssertEqual(try layer.applyLast().values, whole.rows(4..<5).values)
         XCTAssertThrowsError(try ExitLayer(block: block, capacity: 16, pool: pool).applyLast(), "nothing observed")
     }
 }

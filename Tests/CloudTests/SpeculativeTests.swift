@@ -1,4 +1,5 @@
 import CollabCore
+import ExitTraining
 import XCTest
 
 @testable import Cloud
@@ -9,9 +10,10 @@ import XCTest
 /// and each VERIFY round trip decides at least one token.
 final class SpeculativeTests: XCTestCase {
     private func spec(_ ids: [Int], threshold: Float, maxTokens: Int = 24, maxDraft: Int = 6,
-                      connector: InProcessConnector? = nil) async throws -> EdgeGenerationResult {
+                      connector: InProcessConnector? = nil, adapter: (any ExitTransform)? = nil) async throws -> EdgeGenerationResult {
         let p = try CollabFixture.load()
-        var options = EdgeOptions(mode: .collaborative, exits: [ExitHead(layer: CollabFixture.split, threshold: threshold)])
+        var options = EdgeOptions(mode: .collaborative,
+                                  exits: [ExitHead(layer: CollabFixture.split, threshold: threshold, adapter: adapter)])
         options.wire = .f32
         options.maxTokens = maxTokens
         options.maxDraftTokens = maxDraft
@@ -43,6 +45,35 @@ final class SpeculativeTests: XCTestCase {
         XCTAssertGreaterThan(drafted, accepted, "some drafts must have been rejected to exercise the rollback")
         XCTAssertGreaterThan(accepted, 0)
         XCTAssertLessThan(rounds, tokens + CollabFixture.prompts.count, "accepted drafts save round trips")
+    }
+
+    /// A layer-block drafter (its own KV cache) must see every position, also after rejected drafts
+    /// are rolled back: the output still equals the full model's, over many rollbacks.
+    func testLayerBlockDrafterFollowsRollbacks() async throws {
+        let p = try CollabFixture.load()
+        let drafter = ExitLayer(block: try TransformerExitBlock(copying: 29, of: p.file), capacity: 512, pool: p.edge.pool)
+        let local = TextGenerator(model: p.full, tokenizer: p.tokenizer)
+        var drafted = 0, accepted = 0
+        for text in CollabFixture.prompts.prefix(3) {
+            let ids = CollabFixture.chat(text, p.tokenizer)
+            let reference = try local.generate(prompt: ids, maxTokens: 16, sampling: .greedy)
+            let r = try await spec(ids, threshold: 0.05, maxTokens: 16, adapter: drafter)
+            XCTAssertEqual(r.tokens, reference.tokens, "spec with a layer drafter differs for: \(text)")
+            // Its cache holds exactly the kept positions (rejected drafts forgotten): re-running the last
+            // one against it equals the block over the final sequence.
+            let n = drafter.observed
+            XCTAssertGreaterThan(n, ids.count)
+            XCTAssertLessThanOrEqual(n, ids.count + r.tokens.count, "rejected drafts left in the block's cache")
+            var h = try p.edge.embed(Array((ids + r.tokens).prefix(n)))
+            try p.edge.forward(&h, cache: p.edge.makeCache(capacity: n))
+            let expected = try TransformerExitRunner(block: drafter.block, pool: p.edge.pool, capacity: n).apply(h).row(n - 1)
+            try drafter.observe(h.rows(n - 1..<n), at: n - 1)
+            let z = try drafter.applyLast().values
+            XCTAssertLessThan(zip(z, expected).map { abs($0 - $1) }.max()!, 1e-3 * (expected.map(abs).max()! + 1), text)
+            drafted += r.speculation.drafted
+            accepted += r.speculation.accepted
+        }
+        XCTAssertGreaterThan(drafted, accepted, "drafts must have been rejected and rolled back")
     }
 
     /// With the cloud unreachable, spec answers from the edge (degraded) instead of failing.
