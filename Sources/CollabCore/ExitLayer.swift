@@ -43,14 +43,7 @@ public final class ExitLayer: SequenceExitTransform, @unchecked Sendable {
         guard position >= 0, position <= observed else {
             throw CollabError(.invalidArgument, "exit layer block: rows at position \(position) after only \(observed) observed positions")
         }
-        if position >= pendingStart {
-            pending = pending.rows(0..<(position - pendingStart))
-        } else {
-            runner.truncate(to: position)
-            pending = HiddenStates(rows: 0, width: hidden.width)
-            pendingStart = position
-            last = nil
-        }
+        truncate(to: position)
         pending.append(hidden)
     }
 
