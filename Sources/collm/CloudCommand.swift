@@ -62,7 +62,7 @@ struct CloudCommand: AsyncParsableCommand {
         let split = self.split
         let scheme = tlsCert == nil ? "plaintext" : "TLS"
         try await server.run { port in
-            Console.status("collm cloud listening on \(host):\(port) (\(scheme), layers \(split)..<\(config.layerCount))")
+            Console.status("collm cloud listening on \(host):\(port) (\(scheme), layers \(split)..<\(config.layerCount), \(modelOptions.activations.rawValue) activations)")
         }
         engine.shutdown()
         // A real use after the server stops: an unused array could be released early in optimized builds,
