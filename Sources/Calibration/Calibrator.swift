@@ -89,31 +89,23 @@ public struct Calibrator {
                                             testExitRate: 0, testPrecision: 1, adapter: test.evaluation, logitLens: lens.evaluation)
             let kind = options.block(for: layer)
             if let trainer, kind == "layer" {
-                let ridge = test.evaluation
                 let trained = try trainLayer(trainer, data: data, layer: layer, parts: parts, progress: progress)
                 (select, selectTop) = trained.select
-                (test, testTop) = trained.test
-                exit = ExitCalibration.Exit(layer: layer, block: "layer", matrix: nil, bias: nil, threshold: 1.01, testExitRate: 0,
-                                            testPrecision: 1, adapter: test.evaluation, logitLens: lens.evaluation)
-                exit.layerBlock = trained.block.block
-                exit.ridge = ridge
-                exit.training = ["seconds": trained.block.report.seconds, "epochs": Double(trained.block.report.epochs.count),
-                                 "best_epoch": Double(trained.block.report.bestEpoch),
-                                 "ms_per_step": trained.block.report.meanStepMilliseconds,
-                                 "macs_per_token": Double(trained.block.block.shape.multiplyAddsPerToken),
-                                 "source_layer": Double(trained.source), "training_positions": Double(trained.positions)]
-            } else if let trainer, kind == "mlp" {
                 let ridge = test.evaluation
+                (test, testTop) = trained.test
+                exit = Self.trainedExit(layer: layer, kind: kind, report: trained.block.report, test: test, lens: lens, ridge: ridge,
+                                        facts: ["macs_per_token": Double(trained.block.block.shape.multiplyAddsPerToken),
+                                                "source_layer": Double(trained.source),
+                                                "training_positions": Double(trained.positions)])
+                exit.layerBlock = trained.block.block
+            } else if let trainer, kind == "mlp" {
                 let block = try trainMLP(trainer, data: data, layer: layer, parts: parts, ridge: fit, progress: progress)
                 (select, selectTop) = try evaluator.evaluate(data, layer: layer, rows: parts.select, adapter: ExitMLP(block: block.block))
+                let ridge = test.evaluation
                 (test, testTop) = try evaluator.evaluate(data, layer: layer, rows: parts.test, adapter: ExitMLP(block: block.block))
-                exit = ExitCalibration.Exit(layer: layer, block: "mlp", matrix: nil, bias: nil, threshold: 1.01, testExitRate: 0,
-                                            testPrecision: 1, adapter: test.evaluation, logitLens: lens.evaluation)
+                exit = Self.trainedExit(layer: layer, kind: kind, report: block.report, test: test, lens: lens, ridge: ridge,
+                                        facts: ["macs_per_token": Double(block.block.shape.multiplyAddsPerToken)])
                 exit.mlp = block.block
-                exit.ridge = ridge
-                exit.training = ["seconds": block.report.seconds, "epochs": Double(block.report.epochs.count),
-                                 "best_epoch": Double(block.report.bestEpoch), "ms_per_step": block.report.meanStepMilliseconds,
-                                 "macs_per_token": Double(block.block.shape.multiplyAddsPerToken)]
             }
             exit.threshold = select.threshold(forPrecision: options.targetPrecision, minimum: options.minimumExits)
             // The screen must keep every token this exit could be confident about.
@@ -149,10 +141,7 @@ public struct Calibrator {
         let (fitSet, selectSet) = (try set(parts.fit), try set(parts.select))
         return try withoutActuallyEscaping(progress) { progress in
             try trainer.train(initial, on: fitSet, validation: selectSet, options: training) { p in
-                let validation = p.validationLoss.map { String(format: ", validation %.3f", $0) } ?? ""
-                progress("exit \(layer): training the MLP block, epoch \(p.epoch)/\(p.maxEpochs) step \(p.step)/\(p.maxSteps), "
-                    + String(format: "loss %.3f", p.trainLoss) + validation
-                    + String(format: ", %.0f s, ETA %.0f s", p.elapsedSeconds, p.etaSeconds))
+                progress(Self.status(p, "exit \(layer): training the MLP block"))
             }
         }
     }
@@ -175,10 +164,7 @@ public struct Calibrator {
         training.seed = options.seed
         let result = try withoutActuallyEscaping(progress) { progress in
             try trainer.train(initial, on: fit.set, validation: select.set, options: training) { p in
-                let validation = p.validationLoss.map { String(format: ", validation %.3f", $0) } ?? ""
-                progress("exit \(layer): training the layer block (from layer \(source)), epoch \(p.epoch)/\(p.maxEpochs) "
-                    + "step \(p.step)/\(p.maxSteps), " + String(format: "loss %.3f", p.trainLoss) + validation
-                    + String(format: ", %.0f s, ETA %.0f s", p.elapsedSeconds, p.etaSeconds))
+                progress(Self.status(p, "exit \(layer): training the layer block (from layer \(source))"))
             }
         }
         let evaluator = ExitEvaluator(model: model)
@@ -187,6 +173,27 @@ public struct Calibrator {
         let testOutcomes = try evaluator.evaluate(data, rows: parts.test,
                                                   inputs: try test.outputs(of: result.block, at: parts.test, data: data, pool: model.pool))
         return (result, source, fit.set.rows, selectOutcomes, testOutcomes)
+    }
+
+    /// The progress line of a training run: "<what>, epoch e/E step s/S, loss ..., ETA ...".
+    private static func status(_ p: TrainingProgress, _ what: String) -> String {
+        let validation = p.validationLoss.map { String(format: ", validation %.3f", $0) } ?? ""
+        return "\(what), epoch \(p.epoch)/\(p.maxEpochs) step \(p.step)/\(p.maxSteps), " + String(format: "loss %.3f", p.trainLoss)
+            + validation + String(format: ", %.0f s, ETA %.0f s", p.elapsedSeconds, p.etaSeconds)
+    }
+
+    /// A trained exit's record: its held-out figures, the ridge adapter's for comparison, and the
+    /// training facts (`facts` adds the block's own, e.g. its cost per token).
+    private static func trainedExit(layer: Int, kind: String, report: TrainingReport, test: ExitOutcomes,
+                                    lens: ExitOutcomes, ridge: ExitCalibration.Evaluation,
+                                    facts: [String: Double]) -> ExitCalibration.Exit {
+        var exit = ExitCalibration.Exit(layer: layer, block: kind, matrix: nil, bias: nil, threshold: 1.01, testExitRate: 0,
+                                        testPrecision: 1, adapter: test.evaluation, logitLens: lens.evaluation)
+        exit.ridge = ridge
+        exit.training = ["seconds": report.seconds, "epochs": Double(report.epochs.count),
+                         "best_epoch": Double(report.bestEpoch), "ms_per_step": report.meanStepMilliseconds]
+            .merging(facts) { a, _ in a }
+        return exit
     }
 
     /// Collab on the test tokens, teacher-forced: each token goes to the first exit (in depth order)

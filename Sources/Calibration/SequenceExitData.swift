@@ -28,17 +28,18 @@ struct SequenceExitData {
     func outputs(of block: TransformerExitBlock, at rows: [Int], data: ExitDataset, pool: ThreadPool) throws -> HiddenStates {
         let sequences = try set.sequences()
         let runner = TransformerExitRunner(block: block, pool: pool, capacity: sequences.map(\.count).max() ?? 1)
-        var z: [Int: HiddenStates] = [:]
+        // z row r belongs to row r of `set` (sequences run back to back, as stored).
+        var z: [Float] = []
+        z.reserveCapacity(set.hidden.count)
         for range in sequences {
             runner.reset()
-            z[range.lowerBound] = try runner.apply(HiddenStates(values: Array(set.hidden[range.lowerBound * set.width..<range.upperBound * set.width]),
-                                                                width: set.width))
+            z += try runner.apply(HiddenStates(values: Array(set.hidden[range.lowerBound * set.width..<range.upperBound * set.width]),
+                                               width: set.width)).values
         }
-        var out = HiddenStates(rows: 0, width: set.width)
-        for row in rows {
-            let first = start[Int(data.sequence[row])]!
-            out.append(z[first]!.rows(Int(data.position[row])..<Int(data.position[row]) + 1))
-        }
-        return out
+        let w = set.width
+        return HiddenStates(values: rows.flatMap { row -> ArraySlice<Float> in
+            let r = start[Int(data.sequence[row])]! + Int(data.position[row])
+            return z[r * w..<(r + 1) * w]
+        }, width: w)
     }
 }

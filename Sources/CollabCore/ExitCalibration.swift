@@ -182,22 +182,18 @@ extension ExitCalibration {
                     throw fail("exit \(e.layer): adapter tensors are missing, misshapen or not finite")
                 }
             }
-            var mlp: ExitBlock?
-            if let shape = e.mlp_shape {
-                guard let parameters = file.tensors["exit.\(e.layer).mlp"]?.floats, parameters.allSatisfy(\.isFinite),
-                      let block = try? ExitBlock(shape: shape, parameters: parameters) else {
-                    throw fail("exit \(e.layer): the MLP block's parameters are missing, misshapen or not finite")
+            /// A trained block stored as `exit.<layer>.<name>` with its shape in the header.
+            func trained<Shape, Block>(_ name: String, _ what: String, _ shape: Shape?,
+                                       _ make: (Shape, [Float]) throws -> Block) throws -> Block? {
+                guard let shape else { return nil }
+                guard let parameters = file.tensors["exit.\(e.layer).\(name)"]?.floats, parameters.allSatisfy(\.isFinite),
+                      let block = try? make(shape, parameters) else {
+                    throw fail("exit \(e.layer): the \(what)'s parameters are missing, misshapen or not finite")
                 }
-                mlp = block
+                return block
             }
-            var layerBlock: TransformerExitBlock?
-            if let shape = e.layer_shape {
-                guard let parameters = file.tensors["exit.\(e.layer).layer"]?.floats, parameters.allSatisfy(\.isFinite),
-                      let block = try? TransformerExitBlock(shape: shape, parameters: parameters) else {
-                    throw fail("exit \(e.layer): the layer block's parameters are missing, misshapen or not finite")
-                }
-                layerBlock = block
-            }
+            let mlp = try trained("mlp", "MLP block", e.mlp_shape) { try ExitBlock(shape: $0, parameters: $1) }
+            let layerBlock = try trained("layer", "layer block", e.layer_shape) { try TransformerExitBlock(shape: $0, parameters: $1) }
             var exit = Exit(layer: e.layer, block: e.block, matrix: matrix, bias: bias, threshold: e.threshold,
                             testExitRate: e.test_exit_rate, testPrecision: e.test_precision,
                             adapter: e.adapter, logitLens: e.logit_lens)

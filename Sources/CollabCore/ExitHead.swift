@@ -34,8 +34,6 @@ public struct ExitHead: Sendable {
         try model.logits(try adapted(hidden, pool: model.pool))
     }
 
-    /// Whether the exit is confident for the last row of `hidden`, with the logits when it is.
-    /// With a screen, most unconfident rows are rejected without the full-vocabulary head.
     /// Rows at positions `position...` reached this exit's layer: a sequence block takes them into
     /// its cache (every position must be observed, once, in order); other adapters need nothing.
     public func observe(_ hidden: HiddenStates, at position: Int) throws {
@@ -47,9 +45,8 @@ public struct ExitHead: Sendable {
         (adapter as? any SequenceExitTransform)?.truncate(to: positions)
     }
 
-    /// Whether the adapter attends over the sequence (and so needs `observe`).
-    public var observesSequence: Bool { adapter is any SequenceExitTransform }
-
+    /// Whether the exit is confident for the last row of `hidden`, with the logits when it is.
+    /// With a screen, most unconfident rows are rejected without the full-vocabulary head.
     public func decide(_ hidden: HiddenStates, model: LlamaModel) throws -> ExitDecision {
         guard threshold <= 1 else { return .notConfident(screened: true) }
         let z = try adapted(hidden, pool: model.pool)

@@ -102,10 +102,8 @@ public final class WeightMatrix: @unchecked Sendable {
     func multiply(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, ldy: Int,
                   scratch: ActivationScratch, pool: ThreadPool) {
         if activations == .f32 {
-            let (kt, rowCount, cols, packed) = (kernelType, Int64(rows), Int64(columns), UnsafeRawPointer(self.packed))
-            pool.parallelRanges(total: rows, granule: Int(ck_row_granule(kernelType))) { range in
-                ck_matmul_f32act(kt, packed, rowCount, cols, x, Int64(n), y, Int64(ldy),
-                                 Int64(range.lowerBound), Int64(range.upperBound))
+            forEachRowRange(pool) { kt, packed, rowCount, cols, r0, r1 in
+                ck_matmul_f32act(kt, packed, rowCount, cols, x, Int64(n), y, Int64(ldy), r0, r1)
             }
             return
         }
@@ -117,11 +115,17 @@ public final class WeightMatrix: @unchecked Sendable {
     /// As `multiply`, with activations already converted (shared by matrices of the same input).
     func multiplyConverted(_ act: UnsafeRawPointer, rows n: Int, into y: UnsafeMutablePointer<Float>, ldy: Int,
                            pool: ThreadPool) {
-        let granule = Int(ck_row_granule(kernelType))
+        forEachRowRange(pool) { kt, packed, rowCount, cols, r0, r1 in
+            ck_matmul(kt, packed, rowCount, cols, act, Int64(n), y, Int64(ldy), r0, r1)
+        }
+    }
+
+    /// Runs `kernel(type, packed, rows, columns, r0, r1)` on the pool, one granule-aligned row range per thread.
+    private func forEachRowRange(_ pool: ThreadPool,
+                                 _ kernel: (ck_type, UnsafeRawPointer, Int64, Int64, Int64, Int64) -> Void) {
         let (kt, rowCount, cols, packed) = (kernelType, Int64(rows), Int64(columns), UnsafeRawPointer(self.packed))
-        pool.parallelRanges(total: rows, granule: granule) { range in
-            ck_matmul(kt, packed, rowCount, cols, act, Int64(n), y, Int64(ldy),
-                      Int64(range.lowerBound), Int64(range.upperBound))
+        pool.parallelRanges(total: rows, granule: Int(ck_row_granule(kernelType))) { range in
+            kernel(kt, packed, rowCount, cols, Int64(range.lowerBound), Int64(range.upperBound))
         }
     }
 }
