@@ -1,7 +1,7 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-// Layers depend downward only (DESIGN.md section 4):
+// Layers depend downward only (docs/ARCHITECTURE.md section 1; scripts/check-layers.sh):
 //   collm (CLI) -> Serve (OpenAI API) -> Edge (exits, upload log) | Cloud (context manager) | Calibration (exit fitting) -> CollabCore (wire codec, protocol) -> LLM (engine) -> CKernels (C hot loops)
 let kernelFlags: [CSetting] = [
     // Kernels are built optimized in every configuration: debug test runs would crawl otherwise.

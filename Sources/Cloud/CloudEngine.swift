@@ -2,14 +2,18 @@ import CollabCore
 import Foundation
 import LLM
 
-/// Runs the context manager on one engine thread and batches work from concurrent sessions:
-/// requests queue up while a forward pass runs, and the next pass serves every queued INFER at
-/// once (continuous batching). Callers use async methods from any task.
+/// Runs the context manager on one engine thread and serves every mode from one scheduler:
+/// requests queue up while a forward pass runs; each pass takes, under a row budget, the pending
+/// rows of every waiting work (collab INFER catch-ups, spec VERIFY drafts, naive steps, cloud-only
+/// prompts and decode steps), least recently served first, chunking the long ones (`PassPlanner`).
+/// Callers use async methods from any task.
 public final class CloudEngine: @unchecked Sendable {
     private enum Operation {
         case open(OpenRequest, owner: String, CheckedContinuation<OpenReply, Error>)
         case append(SessionID, owner: String, first: Int, rows: Int, payload: [UInt8], CheckedContinuation<Int, Error>)
         case infer(InferJob, CheckedContinuation<TokenReply, Error>)
+        case naive(NaiveStepRequest, CheckedContinuation<TokenReply, Error>)
+        case generate(GenerationRequest, GenerationStream)
         case truncate(SessionID, owner: String, position: Int, CheckedContinuation<Int, Error>)
         case close(SessionID, owner: String, CheckedContinuation<Void, Error>)
         case inspect(@Sendable (ContextManager?) -> Void)
@@ -19,6 +23,10 @@ public final class CloudEngine: @unchecked Sendable {
     private let condition = NSCondition()
     private var queue: [Operation] = []
     private var stopped = false
+    // Engine thread only.
+    private var works: [CloudWork] = []
+    private var arrivals = 0
+    private var passes = 0
 
     public init(manager: ContextManager) {
         self.manager = manager
@@ -48,6 +56,21 @@ public final class CloudEngine: @unchecked Sendable {
 
     public func infer(_ job: InferJob) async throws -> TokenReply {
         try await withCheckedThrowingContinuation { submit(.infer(job, $0)) }
+    }
+
+    /// A naive split step: all `rows` boundary states of the context, recomputed from scratch.
+    public func naiveStep(_ request: NaiveStepRequest) async throws -> TokenReply {
+        try await withCheckedThrowingContinuation { submit(.naive(request, $0)) }
+    }
+
+    /// A cloud-only generation: tokens stream as the passes make them. Ending the iteration early
+    /// (or cancelling its task) drops the rest of the work.
+    public func generate(_ request: GenerationRequest) -> AsyncThrowingStream<GeneratedToken, Error> {
+        let (stream, continuation) = AsyncThrowingStream<GeneratedToken, Error>.makeStream()
+        let cancelled = CancellationFlag()
+        continuation.onTermination = { _ in cancelled.set() }
+        submit(.generate(request, GenerationStream(continuation: continuation, cancelled: cancelled)))
+        return stream
     }
 
     public func truncate(_ id: SessionID, owner: String, to position: Int) async throws -> Int {
@@ -87,59 +110,116 @@ public final class CloudEngine: @unchecked Sendable {
     private func loop() {
         while true {
             condition.lock()
-            while queue.isEmpty && !stopped { _ = condition.wait(until: Date().addingTimeInterval(5)) }
-            let work = queue
+            while queue.isEmpty && works.isEmpty && !stopped {
+                if !condition.wait(until: Date().addingTimeInterval(1)) { break }  // idle expiry runs on a timer too
+            }
+            let ops = queue
             queue = []
             let done = stopped
             condition.unlock()
             if done {
-                work.forEach { fail($0, CollabError(.unavailable, "the cloud is shutting down")) }
+                let error = CollabError(.unavailable, "the cloud is shutting down")
+                ops.forEach { fail($0, error) }
+                works.forEach { $0.fail(error) }
+                works = []
                 return
             }
-            process(work)
+            ops.forEach(apply)
+            runPass()
             manager.expireIdle()
         }
     }
 
-    /// Applies queued operations in order, collecting INFERs into one batch that is flushed before
-    /// any operation that could change what an INFER sees (truncate, close).
-    private func process(_ work: [Operation]) {
-        var batch: [(InferJob, CheckedContinuation<TokenReply, Error>)] = []
-        func flush() {
-            while !batch.isEmpty {
-                let results = manager.inferBatch(batch.map(\.0))
-                var deferred: [(InferJob, CheckedContinuation<TokenReply, Error>)] = []
-                for (item, result) in zip(batch, results) {
-                    switch result {
-                    case .success(let reply)?: item.1.resume(returning: reply)
-                    case .failure(let error)?: item.1.resume(throwing: error)
-                    case nil: deferred.append(item)
-                    }
-                }
-                batch = deferred
+    /// Applies one operation. Truncate and close wait until their session's work is done, so they
+    /// act on what the INFERs before them saw, as when they were served one at a time.
+    private func apply(_ op: Operation) {
+        switch op {
+        case .open(let request, let owner, let c):
+            c.resume(with: Result { try manager.open(request, owner: owner) })
+        case .append(let id, let owner, let first, let rows, let payload, let c):
+            c.resume(with: Result { try manager.append(id, owner: owner, firstPosition: first, rows: rows, payload: payload) })
+        case .infer(let job, let c):
+            enqueue(InferWork(job: job) { c.resume(with: $0.mapError { $0 as Error }) })
+        case .naive(let request, let c):
+            do {
+                let states = try manager.decodeNaiveStep(request)
+                enqueue(NaiveWork(states: states, sampling: request.sampling) { c.resume(with: $0.mapError { $0 as Error }) })
+            } catch {
+                c.resume(throwing: CollabError(wrapping: error))
+            }
+        case .generate(let request, let stream):
+            startGeneration(request, stream)
+        case .truncate(let id, let owner, let position, let c):
+            drain(session: id)
+            c.resume(with: Result { try manager.truncate(id, owner: owner, to: position) })
+        case .close(let id, let owner, let c):
+            drain(session: id)
+            c.resume(with: Result { try manager.close(id, owner: owner) })
+        case .inspect(let body):
+            body(manager)
+        }
+    }
+
+    private func enqueue(_ work: CloudWork) {
+        work.arrival = arrivals
+        arrivals += 1
+        works.append(work)
+    }
+
+    private func startGeneration(_ request: GenerationRequest, _ stream: GenerationStream) {
+        do {
+            let positions = try manager.checkGeneration(request)
+            let (cache, bytes) = try manager.admitGeneration(positions: positions)
+            let manager = self.manager
+            enqueue(GenerationWork(
+                request: request, cache: cache, reservedBytes: bytes, cancelled: stream.cancelled,
+                emit: { stream.continuation.yield($0) },
+                finish: { error in
+                    manager.release(generationBytes: bytes)
+                    if let error { stream.continuation.finish(throwing: error) } else { stream.continuation.finish() }
+                }))
+        } catch {
+            stream.continuation.finish(throwing: CollabError(wrapping: error))
+        }
+    }
+
+    /// Runs passes until no work of session `id` is left.
+    private func drain(session id: SessionID) {
+        while works.contains(where: { ($0 as? InferWork)?.job.session == id }) { runPass() }
+    }
+
+    /// One forward pass over the waiting works, planned under the row budget.
+    private func runPass() {
+        let cancelled = CollabError(.unavailable, "the request was cancelled")
+        works.removeAll { work in
+            if work.isCancelled { work.fail(cancelled) }
+            return work.isCancelled
+        }
+        if works.isEmpty { return }
+        let ordered = works.sorted { ($0.lastServedPass, $0.arrival) < ($1.lastServedPass, $1.arrival) }
+        var candidates: [(CloudWork, WorkDemand)] = []
+        var finished = Set<ObjectIdentifier>()
+        var caches = Set<ObjectIdentifier>()
+        for work in ordered {
+            do {
+                let demand = try work.prepare(in: manager)
+                // One slice per cache and pass: a session's next request waits for its previous one.
+                guard caches.insert(ObjectIdentifier(demand.cache)).inserted else { continue }
+                candidates.append((work, demand))
+            } catch {
+                work.fail(CollabError(wrapping: error))
+                finished.insert(ObjectIdentifier(work))
             }
         }
-        for op in work {
-            switch op {
-            case .infer(let job, let c):
-                batch.append((job, c))
-            case .append(let id, let owner, let first, let rows, let payload, let c):
-                c.resume(with: Result { try manager.append(id, owner: owner, firstPosition: first, rows: rows, payload: payload) })
-            case .open(let request, let owner, let c):
-                flush()  // admission may evict: serve queued INFERs first
-                c.resume(with: Result { try manager.open(request, owner: owner) })
-            case .truncate(let id, let owner, let position, let c):
-                flush()
-                c.resume(with: Result { try manager.truncate(id, owner: owner, to: position) })
-            case .close(let id, let owner, let c):
-                flush()
-                c.resume(with: Result { try manager.close(id, owner: owner) })
-            case .inspect(let body):
-                flush()
-                body(manager)
-            }
+        let slices = PassPlanner.plan(candidates.map { PassPlanner.Demand(remaining: $0.1.remaining, scored: $0.1.scored) },
+                                      budget: manager.limits.maxBatchRows)
+        let items = slices.map { PassItem(work: candidates[$0.index].0, demand: candidates[$0.index].1, rows: $0.rows, final: $0.final) }
+        passes += 1
+        for (item, isDone) in zip(items, manager.runPass(items)) {
+            item.work.lastServedPass = passes
+            if isDone { finished.insert(ObjectIdentifier(item.work)) }
         }
-        flush()
+        works.removeAll { finished.contains(ObjectIdentifier($0)) }
     }
 
     private func fail(_ op: Operation, _ error: CollabError) {
@@ -147,9 +227,37 @@ public final class CloudEngine: @unchecked Sendable {
         case .open(_, _, let c): c.resume(throwing: error)
         case .append(_, _, _, _, _, let c): c.resume(throwing: error)
         case .infer(_, let c): c.resume(throwing: error)
+        case .naive(_, let c): c.resume(throwing: error)
+        case .generate(_, let stream): stream.continuation.finish(throwing: error)
         case .truncate(_, _, _, let c): c.resume(throwing: error)
         case .close(_, _, let c): c.resume(throwing: error)
         case .inspect(let body): body(nil)
         }
     }
+}
+
+/// A naive step as it arrives: the edge's fingerprint and split, and all its boundary states.
+public struct NaiveStepRequest: Sendable {
+    public var fingerprint: [UInt8]
+    public var splitLayer: Int
+    public var wire: WireFormat
+    public var rows: Int
+    public var payload: [UInt8]
+    public var sampling: SamplingParameters
+
+    public init(fingerprint: [UInt8], splitLayer: Int, wire: WireFormat, rows: Int, payload: [UInt8],
+                sampling: SamplingParameters) {
+        self.fingerprint = fingerprint
+        self.splitLayer = splitLayer
+        self.wire = wire
+        self.rows = rows
+        self.payload = payload
+        self.sampling = sampling
+    }
+}
+
+/// Where a cloud-only generation's tokens go.
+struct GenerationStream: Sendable {
+    let continuation: AsyncThrowingStream<GeneratedToken, Error>.Continuation
+    let cancelled: CancellationFlag
 }

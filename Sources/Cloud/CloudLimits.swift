@@ -9,8 +9,9 @@ public struct CloudLimits: Sendable {
     public var maxRowsPerAppend: Int = 2048
     /// Sessions untouched this long are closed.
     public var idleTimeoutSeconds: Double = 600
-    /// Rows in one batched forward pass (across sessions).
-    public var maxBatchRows: Int = 1024
+    /// Rows in one batched forward pass (across sessions): the budget long catch-ups and prompts
+    /// are chunked under, so that one of them never holds up the others' next tokens for long.
+    public var maxBatchRows: Int = 128
     /// Draft tokens one VERIFY may carry (speculative mode).
     public var maxDraftTokens: Int = 64
 

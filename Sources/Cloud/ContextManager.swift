@@ -2,14 +2,18 @@ import CollabCore
 import Foundation
 import LLM
 
-/// The cloud context manager (DESIGN.md section 7): sessions keyed by random ids and bound to their
-/// owner, uploaded states kept once, catch-up of pending states in batched forward passes, memory
-/// admission, LRU eviction and idle expiry. Not thread-safe: `CloudEngine` calls it from its one
-/// engine thread.
+/// The cloud context manager (docs/ARCHITECTURE.md, "Cloud"): sessions keyed by random ids and bound
+/// to their owner, uploaded states kept once, catch-up of pending states in batched forward passes,
+/// memory admission, LRU eviction and idle expiry. It holds one model: the layers above the split
+/// (collab, spec, naive) or the whole model, whose layers [s, L) then also serve split sessions and
+/// whose lower layers serve cloud-only generations, so one copy of the weights serves every mode.
+/// Not thread-safe: `CloudEngine` calls it from its one engine thread.
 public final class ContextManager {
     public let model: LlamaModel
     public let fingerprint: [UInt8]
     public let limits: CloudLimits
+    /// The edge's split s: split sessions' states enter here.
+    public let splitLayer: Int
     private var sessions: [SessionID: CloudSession] = [:]
     private(set) public var reservedBytes = 0
     // Counters (cloud-wide).
@@ -19,20 +23,31 @@ public final class ContextManager {
     public private(set) var batchedSessions = 0
     public private(set) var largestBatchSessions = 0
     public private(set) var evictions = 0
+    /// Rows run through the whole model for cloud-only generations (the baseline's cloud work).
+    public private(set) var fullModelRows = 0
+    /// Cloud-only generations running now.
+    public internal(set) var activeGenerations = 0
 
-    public var splitLayer: Int { model.layers.lowerBound }
     public var sessionCount: Int { sessions.count }
+    /// The layers split sessions run here: [s, L).
+    public var cloudLayers: Range<Int> { splitLayer..<model.layers.upperBound }
+    /// True when this cloud holds the whole model and so also serves cloud-only generations.
+    public var servesFullModel: Bool { model.hasEmbeddings && model.layers.lowerBound == 0 }
 
     /// Bytes one position costs a session: KV for the cloud layers plus one pending state row.
     public var bytesPerPosition: Int {
-        model.layers.count * model.config.kvDim * 4 * 2 + model.config.hiddenSize * 4
+        cloudLayers.count * model.config.kvDim * 4 * 2 + model.config.hiddenSize * 4
     }
 
-    public init(model: LlamaModel, fingerprint: [UInt8], limits: CloudLimits = CloudLimits()) {
+    /// `splitLayer` defaults to the model's first layer (a model of layers [s, L) serves split s).
+    public init(model: LlamaModel, fingerprint: [UInt8], limits: CloudLimits = CloudLimits(), splitLayer: Int? = nil) {
         precondition(model.hasHead, "the cloud part must own the output head")
+        let split = splitLayer ?? model.layers.lowerBound
+        precondition(model.layers.contains(split), "the split must be one of the model's layers")
         self.model = model
         self.fingerprint = fingerprint
         self.limits = limits
+        self.splitLayer = split
     }
 
     public func open(_ request: OpenRequest, owner: String, now: Date = Date()) throws -> OpenReply {
@@ -67,7 +82,7 @@ public final class ContextManager {
             throw CollabError(.invalidArgument, "\(error)")
         }
         let session = CloudSession(id: SessionID.random(), owner: owner, codec: codec,
-                                   cache: model.makeCache(capacity: maxPositions), maxPositions: maxPositions,
+                                   cache: model.makeCache(capacity: maxPositions, only: cloudLayers), maxPositions: maxPositions,
                                    reservedBytes: bytes)
         session.lastUse = now
         sessions[session.id] = session
@@ -144,6 +159,26 @@ public final class ContextManager {
         }
         return session
     }
+
+    /// Admits a cloud-only generation of `positions` positions: reserves its KV memory (evicting idle
+    /// sessions if needed) and makes its cache. `release(generationBytes:)` gives the memory back.
+    func admitGeneration(positions: Int, now: Date = Date()) throws -> (cache: KVCache, bytes: Int) {
+        guard servesFullModel else {
+            throw CollabError(.unavailable, "this cloud was started without the full model (--no-full-model)")
+        }
+        let bytes = positions * model.layers.count * model.config.kvDim * 4 * 2
+        try admit(bytes, now: now)
+        reservedBytes += bytes
+        activeGenerations += 1
+        return (model.makeCache(capacity: positions), bytes)
+    }
+
+    func release(generationBytes bytes: Int) {
+        reservedBytes -= bytes
+        activeGenerations -= 1
+    }
+
+    func noteFullModelRows(_ rows: Int) { fullModelRows += rows }
 
     private func admit(_ bytes: Int, now: Date) throws {
         guard bytes <= limits.memoryBudgetBytes else {

@@ -1,6 +1,6 @@
 import LLM
 
-/// Transport-independent forms of the session messages (DESIGN.md section 7). The gRPC layer maps
+/// Transport-independent forms of the session messages (docs/ARCHITECTURE.md section 3). The gRPC layer maps
 /// its protobuf messages to these, and in-process links use them directly.
 public enum CollabProtocol {
     public static let version = 1

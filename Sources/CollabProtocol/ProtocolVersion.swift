@@ -1,7 +1,7 @@
 // Hand-written companion to the generated code in Generated/ (see Protos/collm/v1/collab.proto and
 // scripts/generate-protos.sh). Nothing here is generated.
 
-/// Version constants of the edge <-> cloud protocol (DESIGN.md section 7).
+/// Version constants of the edge <-> cloud protocol (docs/ARCHITECTURE.md section 3).
 public enum CollabProtocolVersion {
     /// Sent by the edge in `Open.protocol_version` and echoed by the cloud in `Opened.protocol_version`.
     /// Bump when a change is not backward compatible (field meaning changes, not additions).

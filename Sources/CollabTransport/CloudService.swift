@@ -10,13 +10,11 @@ import LLM
 /// bad message never ends a session, let alone another one.
 public struct CloudService: Collm_V1_Collab.SimpleServiceProtocol {
     let engine: CloudEngine
-    let full: FullModelServer?
     /// Who owns the sessions a stream opens: the principal of its bearer token ("default" without auth).
     let principals: Principals
 
-    public init(engine: CloudEngine, full: FullModelServer?, principals: Principals = Principals(tokens: [:])) {
+    public init(engine: CloudEngine, principals: Principals = Principals(tokens: [:])) {
         self.engine = engine
-        self.full = full
         self.principals = principals
     }
 
@@ -105,30 +103,42 @@ public struct CloudService: Collm_V1_Collab.SimpleServiceProtocol {
         }
     }
 
+    /// The `cloud` baseline: the engine's scheduler runs the whole model for this request in the same
+    /// passes as every other session's work, and tokens are written as they are made.
     public func cloudGenerate(request: Collm_V1_CloudGenerateRequest, response: RPCWriter<Collm_V1_CloudGenerateEvent>,
                               context: ServerContext) async throws {
-        guard let full else { throw RPCError(code: .unimplemented, message: "this cloud was started without the full model") }
-        try await full.generate(request, response: response)
+        let generation = GenerationRequest(prompt: request.promptTokens.map(Int.init), maxTokens: Int(request.maxTokens),
+                                           sampling: SamplingParameters(request.sampling),
+                                           stopTokens: Set(request.stopTokens.map(Int.init)))
+        do {
+            for try await token in engine.generate(generation) {
+                try await response.write(.with {
+                    $0.token.position = UInt64(token.position)
+                    $0.token.tokenID = UInt32(token.token)
+                    $0.token.logprob = token.logprob
+                    $0.token.stats.cloudSeconds = token.cloudSeconds
+                    $0.done = token.done
+                })
+            }
+        } catch let error as CollabError {
+            throw RPCError(code: error.code == .invalidArgument ? .invalidArgument : .unavailable, message: error.description)
+        }
     }
 
     public func naiveStep(request: Collm_V1_NaiveStepRequest, context: ServerContext) async throws -> Collm_V1_TokenResult {
         let wire: WireFormat
         do { wire = try WireFormat(request.wire) } catch { throw RPCError(code: .invalidArgument, message: "\(error)") }
-        let sampling = SamplingParameters(request.sampling)
-        let (fingerprint, split, rows, payload) = (Array(request.modelFingerprint), Int(request.splitLayer),
-                                                   Int(min(request.rows, UInt32(Int32.max))), Array(request.states))
+        let step = NaiveStepRequest(fingerprint: Array(request.modelFingerprint), splitLayer: Int(request.splitLayer),
+                                    wire: wire, rows: Int(min(request.rows, UInt32(Int32.max))),
+                                    payload: Array(request.states), sampling: SamplingParameters(request.sampling))
         do {
-            return try await engine.perform {
-                try $0.naiveStep(fingerprint: fingerprint, splitLayer: split, wire: wire, rows: rows, payload: payload,
-                                 sampling: sampling)
-            }.proto
+            return try await engine.naiveStep(step).proto
         } catch let error as CollabError {
             throw RPCError(code: error.code == .fingerprintMismatch ? .failedPrecondition : .invalidArgument, message: error.description)
         }
     }
 
     public func health(request: Collm_V1_HealthRequest, context: ServerContext) async throws -> Collm_V1_HealthReply {
-        let fullRows = full?.rowsComputed ?? 0
         guard let reply = await engine.inspect({ manager in
             Collm_V1_HealthReply.with {
                 $0.status = "ok"
@@ -139,7 +149,7 @@ public struct CloudService: Collm_V1_Collab.SimpleServiceProtocol {
                 $0.batchedRows = UInt64(manager.batchedRows)
                 $0.batchedSessions = UInt64(manager.batchedSessions)
                 $0.largestBatchSessions = UInt32(manager.largestBatchSessions)
-                $0.fullModelRows = UInt64(fullRows)
+                $0.fullModelRows = UInt64(manager.fullModelRows)
             }
         }) else {
             throw RPCError(code: .unavailable, message: "the cloud is shutting down")

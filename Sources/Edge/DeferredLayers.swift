@@ -2,7 +2,7 @@ import LLM
 
 /// Runs the edge layers [0, s) in segments between checkpoints (exit layers, then s), keeping the
 /// rows whose upper layers were skipped by an early exit, and computing them together with the
-/// next token's rows (DESIGN.md section 5, step 1). Every KV entry ends up exactly as if each token
+/// next token's rows (docs/ARCHITECTURE.md section 2, deferred layers). Every KV entry ends up exactly as if each token
 /// had run every layer; the emitted token only waited for the layers up to its exit.
 ///
 /// Invariant: deferred rows are ordered by position with non-increasing depth, so the rows at a

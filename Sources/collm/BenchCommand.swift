@@ -4,7 +4,7 @@ import LLM
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks.", subcommands: [EngineBench.self, ExitBench.self, CollabBench.self, ScaleBench.self])
+        commandName: "bench", abstract: "Benchmarks.", subcommands: [EngineBench.self, ExitBench.self, CollabBench.self, ScaleBench.self, LoadBench.self])
 }
 
 /// Engine speed: prefill and decode tokens/s on the model, medians over several runs.

@@ -182,7 +182,7 @@ func fnv1a(_ text: String) -> UInt64 {
     text.utf8.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
 }
 
-/// The `calibrate --json` object (DESIGN.md section 9).
+/// The `calibrate --json` object (README, "Commands").
 struct CalibrationJSON: Encodable {
     struct Exit: Encodable {
         var layer: Int

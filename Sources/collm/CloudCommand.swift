@@ -8,7 +8,12 @@ struct CloudCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cloud",
         abstract: "Run the cloud server: layers [split, L) for many edge sessions, plus the whole model for --mode cloud.",
-        discussion: "Listens for gRPC on HOST:PORT. A token is required when the host is not a loopback address.")
+        discussion: """
+            Listens for gRPC on HOST:PORT. A token is required when the host is not a loopback address. One copy \
+            of the weights and one thread pool serve every mode: each forward pass batches the pending rows of \
+            every session (collab and spec catch-ups, naive steps, cloud-only prompts and decode steps) under \
+            --max-batch-rows, chunking long prompts so they never stall the others' next tokens.
+            """)
 
     @OptionGroup var modelOptions: ModelOptions
     @Option(name: .long, help: "Address to listen on.") var host = "127.0.0.1"
@@ -20,11 +25,14 @@ struct CloudCommand: AsyncParsableCommand {
     @Option(name: .customLong("tokens-file"), help: "File of 'NAME TOKEN' lines: one principal per edge owner; sessions are isolated by principal.") var tokensFile: String?
     @Option(name: .customLong("tls-cert"), help: "PEM certificate chain: serve over TLS (with --tls-key).") var tlsCert: String?
     @Option(name: .customLong("tls-key"), help: "PEM private key of --tls-cert.") var tlsKey: String?
-    @Flag(name: .customLong("no-full-model"), help: "Do not load the whole model (disables --mode cloud).") var noFullModel = false
+    @Flag(name: .customLong("no-full-model"), help: "Load only layers [split, L) and the head (disables --mode cloud).") var noFullModel = false
+    @Option(name: .customLong("max-batch-rows"), help: "Rows per forward pass across sessions; longer catch-ups and prompts are chunked.")
+    var maxBatchRows = CloudLimits().maxBatchRows
 
     func validate() throws {
         if port < 0 || port > 65535 { throw ValidationError("--port must be 0...65535") }
         if memoryMiB < 1 { throw ValidationError("--memory-mib must be positive") }
+        if maxBatchRows < 1 || maxBatchRows > 65536 { throw ValidationError("--max-batch-rows must be 1...65536") }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
     }
 
@@ -38,14 +46,15 @@ struct CloudCommand: AsyncParsableCommand {
         var limits = CloudLimits()
         limits.memoryBudgetBytes = memoryMiB << 20
         limits.idleTimeoutSeconds = idleTimeout
-        let manager = ContextManager(model: try LlamaModel(file: gguf, layers: split..<config.layerCount, activations: modelOptions.activations, pool: pool),
-                                     fingerprint: gguf.fingerprint(), limits: limits)
-        let full = noFullModel ? nil : FullModelServer(model: try LlamaModel(file: gguf, activations: modelOptions.activations, pool: ThreadPool(threadCount: modelOptions.threadCount)))
+        limits.maxBatchRows = maxBatchRows
+        let layers = noFullModel ? split..<config.layerCount : 0..<config.layerCount
+        let model = try LlamaModel(file: gguf, layers: layers, activations: modelOptions.activations, pool: pool)
+        let manager = ContextManager(model: model, fingerprint: gguf.fingerprint(), limits: limits, splitLayer: split)
         let engine = CloudEngine(manager: manager)
         let token = self.token ?? ProcessInfo.processInfo.environment["COLLM_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         var principals = Principals(tokens: token.map { [$0: "default"] } ?? [:])
         if let tokensFile { principals = principals + (try Principals(file: tokensFile)) }
-        let server = try CloudServer(host: host, port: port, service: CloudService(engine: engine, full: full, principals: principals),
+        let server = try CloudServer(host: host, port: port, service: CloudService(engine: engine, principals: principals),
                                      principals: principals,
                                      tls: tlsCert.map { CloudServer.TLSFiles(certificateChain: $0, privateKey: tlsKey!) })
         let signals = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in

@@ -5,7 +5,7 @@ import Edge
 import Foundation
 import LLM
 
-/// Execution modes of DESIGN.md section 8.
+/// Execution modes (docs/ARCHITECTURE.md section 2).
 enum GenerationMode: String, ExpressibleByArgument, CaseIterable {
     case local, edge, collab, cloud, naive, spec
 }
@@ -156,23 +156,12 @@ struct GenerateCommand: AsyncParsableCommand {
 
     private func runEdge(gguf: GGUFFile, tokenizer: Tokenizer, prompt: [Int], path: String,
                          onText: (String) -> Void) async throws -> GenerateOutput {
-        let config = try ModelConfig(gguf: gguf)
-        let s = split ?? 15
-        guard s > 0, s < config.layerCount else { throw ValidationError("--split must be in 1..<\(config.layerCount)") }
         let fingerprint = gguf.fingerprint()
-        let model = try LlamaModel(file: gguf, layers: 0..<s, head: true, activations: modelOptions.activations, pool: ThreadPool(threadCount: modelOptions.threadCount))
-        let loaded = try CalibrationStore.load(calibration, fingerprint: fingerprint, split: s)
-        // Drafting (spec) loses little on a wrong guess, so it drafts at a lower confidence by default.
-        let override = mode == .spec ? (threshold ?? 0.5) : threshold
-        let calibrated = try loaded?.0.heads(for: model, threshold: override) ?? []
-        // --exits picks layers (calibrated ones keep their adapters); otherwise the calibration's exits.
-        let layers = try exitLayers()
-        if let bad = layers.first(where: { $0 > s }) { throw ValidationError("exit layer \(bad) must be at most the split \(s)") }
-        let heads = layers.isEmpty ? calibrated : layers.map { layer in
-            calibrated.first { $0.layer == layer } ?? ExitHead(layer: layer, threshold: override ?? 0.9)
-        }
-        var options = EdgeOptions(mode: mode == .edge ? .standalone : .collaborative, exits: heads)
-        options.draftThreshold = override ?? options.draftThreshold
+        let setup = try EdgeSetup.make(gguf: gguf, split: split ?? 15, speculative: mode == .spec, standalone: mode == .edge,
+                                       exitLayers: try exitLayers(), threshold: threshold, calibration: calibration,
+                                       activations: modelOptions.activations, threads: modelOptions.threadCount)
+        let (model, heads) = (setup.model, setup.heads)
+        var options = setup.options
         if let latencyAware {
             let (low, high) = try ListArgument.bounds(latencyAware, option: "--latency-aware")
             options.latencyAware = LatencyAwareThresholds(minimum: low, maximum: high, referenceSeconds: referenceRTTms / 1000)
@@ -198,7 +187,7 @@ struct GenerateCommand: AsyncParsableCommand {
         out.bytes_up = r.traffic.bytesUp
         out.bytes_down = r.traffic.bytesDown
         out.round_trips = r.traffic.roundTrips
-        out.calibration = loaded?.1
+        out.calibration = setup.calibrationPath
         out.exits = ExitReport(r, heads: heads)
         if mode == .spec {
             out.speculation = .init(rounds: r.speculation.rounds, drafted: r.speculation.drafted, accepted: r.speculation.accepted)

@@ -2,7 +2,7 @@ import CollabCore
 import Edge
 import LLM
 
-/// The `generate --json` object (DESIGN.md section 9).
+/// The `generate --json` object (README, "Commands").
 struct GenerateOutput: Codable {
     struct Timings: Codable {
         var prefill, decode, total, edge, cloud, network: Double

@@ -1,8 +1,8 @@
 import Foundation
 import XCTest
 
-/// `collm calibrate` end to end at a tiny scale, in a private cache: the JSON contract of DESIGN.md
-/// section 9, the plot, the default file that `generate` then picks up, and `--report`.
+/// `collm calibrate` end to end at a tiny scale, in a private cache: the JSON contract of the README
+/// ("Commands"), the plot, the default file that `generate` then picks up, and `--report`.
 final class CalibrateProcessTests: XCTestCase {
     func testCalibrateWritesTheDefaultFileThatGenerateUses() throws {
         let cache = FileManager.default.temporaryDirectory.appendingPathComponent("collm-cal-\(UUID().uuidString)").path

@@ -38,7 +38,7 @@ final class CollabExactnessTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(matches, 9)
     }
 
-    /// DESIGN.md section 5 invariant: with no exit able to fire, collaborative output equals the full
+    /// docs/ARCHITECTURE.md section 4 invariant: with no exit able to fire, collaborative output equals the full
     /// model's, token for token (f32 transfer), on 10 prompts.
     func testCollabWithoutExitsEqualsLocal() async throws {
         let p = try CollabFixture.load()
@@ -57,7 +57,7 @@ final class CollabExactnessTests: XCTestCase {
             total += reference.tokens.count
         }
         // f16 rounding of the boundary state flips near-ties of greedy decoding on this model (measured:
-        // 6 of 10 prompts identical over 24 tokens). DESIGN.md hoped for 9; this guards against regressions.
+        // 6 of 10 prompts identical over 24 tokens). The design hoped for 9; this guards against regressions.
         print("f16 wire: \(f16Matches)/10 prompts identical, \(f16Prefix)/\(total) tokens before the first divergence")
         XCTAssertGreaterThanOrEqual(f16Matches, 5)
         XCTAssertGreaterThanOrEqual(Double(f16Prefix) / Double(total), 0.6)

@@ -7,6 +7,13 @@ import XCTest
 
 /// The context manager behind a CloudEngine: concurrent sessions share forward passes.
 extension ContextManagerTests {
+    /// A row budget that holds eight prompts in one pass (these tests are about batching, not chunking).
+    static var unchunked: CloudLimits {
+        var limits = CloudLimits()
+        limits.maxBatchRows = 1024
+        return limits
+    }
+
     /// Each prompt alone on a synchronous manager: the reference every batched answer must equal.
     private static func singleSessionReplies(_ prompts: [Prompt]) throws -> [TokenReply] {
         let alone = try makeManager()
@@ -79,7 +86,7 @@ extension ContextManagerTests {
         let rows = prompts.map(\.count)
         let request = try Self.request()
 
-        let engine = CloudEngine(manager: try Self.makeManager(ownModel: true))
+        let engine = CloudEngine(manager: try Self.makeManager(limits: Self.unchunked, ownModel: true))
         defer { engine.shutdown() }
         let ids = try await Self.openAll(engine, count: 8, request: request)
         XCTAssertEqual(Set(ids).count, 8)
@@ -107,7 +114,7 @@ extension ContextManagerTests {
         let rows = prompts.map(\.count)
         let request = try Self.request()
 
-        let engine = CloudEngine(manager: try Self.makeManager(ownModel: true))
+        let engine = CloudEngine(manager: try Self.makeManager(limits: Self.unchunked, ownModel: true))
         defer { engine.shutdown() }
         let ids = try await Self.openAll(engine, count: 8, request: request)
         _ = try await Self.appendAll(engine, ids, payloads, rows)

@@ -6,7 +6,7 @@ import XCTest
 @testable import Edge
 @testable import LLM
 
-/// The cloud context manager (DESIGN.md section 7) driven directly and synchronously, with real
+/// The cloud context manager (docs/ARCHITECTURE.md section 3) driven directly and synchronously, with real
 /// boundary states from the edge half of the default model split at layer 15.
 final class ContextManagerTests: XCTestCase {
     static let width = 576

@@ -5,7 +5,7 @@ import XCTest
 @testable import LLM
 
 final class EdgeExitTests: XCTestCase {
-    /// DESIGN.md section 5 step 1: tokens that exit early have their remaining edge layers computed
+    /// docs/ARCHITECTURE.md section 2 (collab, deferred layers): tokens that exit early have their remaining edge layers computed
     /// with the next token; the KV cache ends up equal to one where every token ran every layer.
     func testKVCacheAfterEarlyExitsEqualsEveryLayerRun() async throws {
         let p = try CollabFixture.load()

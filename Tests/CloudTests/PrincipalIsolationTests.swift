@@ -14,7 +14,7 @@ final class PrincipalIsolationTests: XCTestCase {
         let p = try CollabFixture.load()
         let principals = Principals(tokens: ["alice-token-1": "alice", "bob-token-22": "bob"])
         let server = try CloudServer(host: "127.0.0.1", port: 0,
-                                     service: CloudService(engine: p.engine, full: nil, principals: principals),
+                                     service: CloudService(engine: p.engine, principals: principals),
                                      principals: principals)
         let port = AsyncStream<Int> { continuation in
             Task { try await server.run { continuation.yield($0); continuation.finish() } }

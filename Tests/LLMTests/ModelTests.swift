@@ -4,7 +4,7 @@ import XCTest
 @testable import LLM
 
 final class ModelTests: XCTestCase {
-    /// Reference figures from DESIGN.md: an f32 reference and llama.cpp on the same file.
+    /// Reference figures (llama.cpp on the same file, and an f32 reference): an f32 reference and llama.cpp on the same file.
     private let firstTokenReferences: [String: Float] = ["The": -1.88, "L": -1.97]
 
     func testFranceFirstTokenMatchesReferences() throws {

@@ -1,4 +1,4 @@
-/// CE-CoLLM edge <-> cloud protocol (DESIGN.md sections 5, 7 and 8).
+/// CE-CoLLM edge <-> cloud protocol (docs/ARCHITECTURE.md sections 2 and 3).
 ///
 /// Generated Swift code lives in Sources/CollabProtocol/Generated/ and is committed; regenerate it with
 /// scripts/generate-protos.sh after editing this file. Protocol version: 1 (CollabProtocolVersion.current).

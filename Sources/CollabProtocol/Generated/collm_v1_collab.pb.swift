@@ -8,7 +8,7 @@
 // For information on using the generated types, please see the documentation:
 //   https://github.com/apple/swift-protobuf/
 
-/// CE-CoLLM edge <-> cloud protocol (DESIGN.md sections 5, 7 and 8).
+/// CE-CoLLM edge <-> cloud protocol (docs/ARCHITECTURE.md sections 2 and 3).
 ///
 /// Generated Swift code lives in Sources/CollabProtocol/Generated/ and is committed; regenerate it with
 /// scripts/generate-protos.sh after editing this file. Protocol version: 1 (CollabProtocolVersion.current).
@@ -551,7 +551,7 @@ public nonisolated struct Collm_V1_Candidate: Sendable {
   public init() {}
 }
 
-/// Per-reply accounting of cloud work (DESIGN.md section 7), for metrics and benchmarks.
+/// Per-reply accounting of cloud work (docs/ARCHITECTURE.md section 3), for metrics and benchmarks.
 public nonisolated struct Collm_V1_CloudStats: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for

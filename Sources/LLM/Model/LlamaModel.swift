@@ -48,9 +48,10 @@ public final class LlamaModel: @unchecked Sendable {
         loadedTensors = loader.loaded
     }
 
-    /// A KV cache for this instance's layers.
-    public func makeCache(capacity: Int? = nil) -> KVCache {
-        KVCache(layers: layers, kvDim: config.kvDim, capacity: capacity ?? config.contextLength)
+    /// A KV cache for this instance's layers, or for the sub-range `only` (a cloud that holds the whole
+    /// model keeps split sessions' caches for the layers above the split alone).
+    public func makeCache(capacity: Int? = nil, only: Range<Int>? = nil) -> KVCache {
+        KVCache(layers: only ?? layers, kvDim: config.kvDim, capacity: capacity ?? config.contextLength)
     }
 
     /// Token embeddings, one row per token.
@@ -88,7 +89,8 @@ public final class LlamaModel: @unchecked Sendable {
         }
         for segment in batch {
             let cache = segment.cache
-            guard cache.layers == layers, segment.position >= 0,
+            guard cache.layers.lowerBound <= range.lowerBound, range.upperBound <= cache.layers.upperBound,
+                  segment.position >= 0,
                   range.allSatisfy({ segment.position <= cache.count(layer: $0) }) else {
                 throw EngineError.shapeMismatch("segment at \(segment.position) does not fit its cache (layers \(cache.layers), filled \(cache.layerCounts))")
             }
