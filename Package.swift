@@ -92,7 +92,9 @@ let package = Package(
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            // The default model's shipped exit calibration (README: "Early exits").
+            resources: [.copy("Resources/calibration")]
         ),
         .testTarget(name: "KernelTests", dependencies: ["CKernels"]),
         .testTarget(name: "LLMTests", dependencies: ["LLM", "CKernels"]),

@@ -22,7 +22,8 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-DEST="${COLLM_CACHE:-$ROOT/.cache}/llama.cpp"
+# The same cache collm uses ($COLLM_CACHE, else ~/.cache/collm), so `collm bench load` finds it.
+DEST="${COLLM_CACHE:-$HOME/.cache/collm}/llama.cpp"
 BIN="$DEST/build/bin"
 TOOLS="llama-server llama-bench llama-perplexity llama-tokenize"
 say() { [ "$QUIET" = 1 ] || echo "build-llama: $*" >&2; }

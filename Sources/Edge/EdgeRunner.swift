@@ -28,6 +28,11 @@ public final class EdgeRunner {
     }
 
     public func generate(prompt: [Int], onText: (String) -> Void = { _ in }) async throws -> EdgeGenerationResult {
+        try await generate(prompt: prompt, onPiece: { text, _ in onText(text) })
+    }
+
+    /// As `generate(prompt:onText:)`, with each piece's token source ("edge:<layer>", "cloud", ...).
+    public func generate(prompt: [Int], onPiece: (_ text: String, _ source: String) -> Void) async throws -> EdgeGenerationResult {
         guard !prompt.isEmpty else { throw EngineError.emptyInput }
         let capacity = min(options.maxPositions, model.config.contextLength)
         guard prompt.count < capacity else { throw EngineError.contextFull(needed: prompt.count + 1, capacity: capacity) }
@@ -114,14 +119,14 @@ public final class EdgeRunner {
                 decided = (token, logProbability(of: token, in: logits), "edge:\(layers.split)\(degraded)")
             }
             guard let (token, logprob, source) = decided else { throw EngineError.emptyInput }
-            guard transcript.emit(token, logprob: logprob, source: source, onText: onText) else { break }
+            guard transcript.emit(token, logprob: logprob, source: source, onPiece: onPiece) else { break }
             if layers.positions + 1 > capacity {
                 transcript.stop(.contextFull)
                 break
             }
             input = [token]
         }
-        var result = transcript.finish(onText: onText)
+        var result = transcript.finish(onPiece: onPiece)
         result.exitStats = stats
         result.edgeSeconds = edgeSeconds
         result.cloudSeconds = cloudSeconds

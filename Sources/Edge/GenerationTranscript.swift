@@ -24,7 +24,7 @@ struct GenerationTranscript {
     func isStop(_ token: Int) -> Bool { stops.contains(token) }
 
     /// Records one decided token; false when generation must end (a stop token, or the limit reached).
-    mutating func emit(_ token: Int, logprob: Float, source: String, onText: (String) -> Void) -> Bool {
+    mutating func emit(_ token: Int, logprob: Float, source: String, onPiece: (String, String) -> Void) -> Bool {
         if result.tokens.isEmpty && result.prefillSeconds == 0 { result.prefillSeconds = Date().timeIntervalSince(start) }
         if stops.contains(token) {
             result.stopReason = .endOfSequence
@@ -38,7 +38,7 @@ struct GenerationTranscript {
         let piece = decoder.append(token)
         if !piece.isEmpty {
             result.text += piece
-            onText(piece)
+            onPiece(piece, source)
         }
         return result.tokens.count < maxTokens
     }
@@ -46,11 +46,11 @@ struct GenerationTranscript {
     mutating func stop(_ reason: GenerationResult.StopReason) { result.stopReason = reason }
 
     /// Flushes the decoder and closes the timings.
-    mutating func finish(onText: (String) -> Void) -> EdgeGenerationResult {
+    mutating func finish(onPiece: (String, String) -> Void) -> EdgeGenerationResult {
         let tail = decoder.finish()
         if !tail.isEmpty {
             result.text += tail
-            onText(tail)
+            onPiece(tail, result.sources.last ?? "")
         }
         result.decodeSeconds = Date().timeIntervalSince(start) - result.prefillSeconds
         return result

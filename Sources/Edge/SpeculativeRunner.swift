@@ -27,6 +27,11 @@ public final class SpeculativeRunner {
     }
 
     public func generate(prompt: [Int], onText: (String) -> Void = { _ in }) async throws -> EdgeGenerationResult {
+        try await generate(prompt: prompt, onPiece: { text, _ in onText(text) })
+    }
+
+    /// As `generate(prompt:onText:)`, with each piece's token source ("edge:<layer>", "cloud", ...).
+    public func generate(prompt: [Int], onPiece: (_ text: String, _ source: String) -> Void) async throws -> EdgeGenerationResult {
         guard !prompt.isEmpty else { throw EngineError.emptyInput }
         let capacity = min(options.maxPositions, model.config.contextLength)
         guard prompt.count < capacity else { throw EngineError.contextFull(needed: prompt.count + 1, capacity: capacity) }
@@ -104,7 +109,7 @@ public final class SpeculativeRunner {
                 last = cursor  // every draft already ran through the edge
             }
             for (token, logprob, source) in emitted {
-                guard transcript.emit(token, logprob: logprob, source: source, onText: onText) else { break generation }
+                guard transcript.emit(token, logprob: logprob, source: source, onPiece: onPiece) else { break generation }
             }
             if let next {
                 guard cache.count + 1 <= capacity else {
@@ -114,7 +119,7 @@ public final class SpeculativeRunner {
                 last = try runEdge([next])
             }
         }
-        var result = transcript.finish(onText: onText)
+        var result = transcript.finish(onPiece: onPiece)
         result.exitStats = stats
         result.speculation = speculation
         result.edgeSeconds = edgeSeconds

@@ -17,11 +17,22 @@ enum CalibrationStore {
         return (dir as NSString).appendingPathComponent("\(ExitCalibration.hex(fingerprint).prefix(16))-data-\(key).safetensors")
     }
 
+    /// The calibration shipped with collm for the default model (`Sources/collm/Resources/calibration/`,
+    /// reproduced by the seeded command in the README), if there is one for this model and split.
+    static func shippedPath(fingerprint: [UInt8], split: Int) -> String? {
+        Bundle.module.url(forResource: "\(ExitCalibration.hex(fingerprint).prefix(16))-s\(split)", withExtension: "safetensors",
+                          subdirectory: "calibration")?.path
+    }
+
     /// The calibration to use: an explicit file (which must match the model and split), "none",
-    /// or the default file if it exists.
+    /// the cache's file if it exists, else the shipped one.
     static func load(_ option: String?, fingerprint: [UInt8], split: Int) throws -> (ExitCalibration, String)? {
         if option == "none" { return nil }
-        let path = option ?? defaultPath(fingerprint: fingerprint, split: split)
+        var path = option ?? defaultPath(fingerprint: fingerprint, split: split)
+        if option == nil, !FileManager.default.fileExists(atPath: path),
+           let shipped = shippedPath(fingerprint: fingerprint, split: split) {
+            path = shipped
+        }
         guard FileManager.default.fileExists(atPath: path) else {
             if option != nil { throw CLIError("calibration file not found: \(path)") }
             return nil

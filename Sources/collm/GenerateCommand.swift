@@ -32,11 +32,11 @@ struct GenerateCommand: AsyncParsableCommand {
     @Option(name: .customLong("repeat-penalty"), help: "Repetition penalty (1: off).") var repeatPenalty: Float = 1
     @Option(name: .long, help: "Random seed for sampling.") var seed: UInt64?
     @Option(name: .long, help: "Mode: \(GenerationMode.allCases.map(\.rawValue).joined(separator: "|")).") var mode: GenerationMode = .local
-    @Option(name: .long, help: "Cloud server HOST:PORT (collab, cloud, naive, spec).") var cloud: String?
+    @Option(name: .long, help: "Cloud server HOST:PORT (collab, cloud, naive, spec; default: a cloud embedded in this process, over loopback gRPC).") var cloud: String?
     @Option(name: .long, help: "Split layer s: the edge runs layers [0, s).") var split: Int?
     @Option(name: .long, help: "Exit layers, comma separated.") var exits: String?
     @Option(name: .long, help: "Exit confidence threshold.") var threshold: Float?
-    @Option(name: .long, help: "Hidden-state wire format: f32|f16|q8.") var wire: String?
+    @Option(name: .long, help: "Hidden-state wire format: f32|f16|q8 (default: f16 to a remote cloud, f32 to the embedded one).") var wire: String?
     @Option(name: .long, help: "Context length (KV cache positions) to allow.") var ctx: Int?
     @Option(name: .customLong("tls-ca"), help: "PEM certificate(s) to trust: talk TLS to the cloud (default: $COLLM_TLS_CA; unset: plaintext).") var tlsCA: String?
     @Option(name: .long, help: "Exit calibration file (default: the cached one for this model and split, if any; 'none': logit lens).") var calibration: String?
@@ -50,9 +50,6 @@ struct GenerateCommand: AsyncParsableCommand {
         try sampling.validate()
         if mode == .spec && repeatPenalty != 1 {
             throw ValidationError("--mode spec verifies drafts without the prompt's token history: use --repeat-penalty 1")
-        }
-        if (mode == .collab || mode == .cloud || mode == .naive || mode == .spec) && cloud == nil {
-            throw ValidationError("--mode \(mode.rawValue) needs --cloud HOST:PORT")
         }
         if let wire, WireFormat(rawValue: wire) == nil { throw ValidationError("--wire must be f32, f16 or q8") }
         if let threshold, !(threshold >= 0) { throw ValidationError("--threshold must be >= 0") }
@@ -96,6 +93,51 @@ struct GenerateCommand: AsyncParsableCommand {
             text = prompt
         }
         let ids = tokenizer.encode(text, addSpecial: true, parseSpecial: chat)
+        // Without --cloud, the split modes talk to a cloud in this process: nothing crosses a network,
+        // so states travel as f32 and the cloud's answers are the full model's.
+        var embedded: EmbeddedCloud?
+        if mode != .local && mode != .edge && cloud == nil {
+            embedded = try await EmbeddedCloud.start(file: gguf, split: split ?? 15, activations: modelOptions.activations,
+                                                     threads: modelOptions.threadCount)
+        }
+        do {
+            var output = try await generate(gguf: gguf, tokenizer: tokenizer, prompt: ids, path: path,
+                                            cloud: embedded?.address ?? cloud, wire: wire ?? (embedded == nil ? "f16" : "f32"))
+            await embedded?.shutdown()
+            output.mode = mode.rawValue
+            output.cloud = embedded == nil ? cloud : "embedded"
+            report(output)
+            if json { try Console.printJSON(output) }
+        } catch {
+            await embedded?.shutdown()
+            throw error
+        }
+    }
+
+    /// Ends a human run with one summary line: who decided the tokens, traffic and time.
+    private func report(_ output: GenerateOutput) {
+        guard !json else { return }
+        Console.write("\n")
+        let edge = output.sources.filter { $0.hasPrefix("edge") && !$0.hasSuffix(":degraded") }.count
+        let degraded = output.sources.filter { $0.hasSuffix(":degraded") }.count
+        let cloudTokens = output.sources.filter { $0 == "cloud" }.count
+        var line = String(format: "[%d prompt tokens, %d generated", output.prompt_tokens, output.tokens.count)
+        if mode != .local {
+            line += ": \(edge) by the edge, \(cloudTokens) by the cloud" + (degraded > 0 ? ", \(degraded) degraded" : "")
+            line += String(format: "; %.1f KB up, %.1f KB down, %d round trips", Double(output.bytes_up) / 1000,
+                           Double(output.bytes_down) / 1000, output.round_trips)
+        }
+        line += String(format: "; %.2f s, %.1f tok/s decode]", output.timings.total,
+                       Double(output.tokens.count) / max(output.timings.decode, 1e-9))
+        Console.status(line)
+        if mode != .local && mode != .cloud && mode != .naive && output.calibration == nil && edge == 0 && mode != .edge {
+            Console.status("note: no exit calibration for this model and split, so the edge decides no tokens; fit one with `collm calibrate --split \(split ?? 15)`")
+        }
+    }
+
+    private func generate(gguf: GGUFFile, tokenizer: Tokenizer, prompt ids: [Int], path: String, cloud: String?,
+                          wire: String) async throws -> GenerateOutput {
+        let json = self.json
         let stream: (String) -> Void = { piece in if !json { Console.write(piece) } }
         var output: GenerateOutput
         switch mode {
@@ -105,9 +147,8 @@ struct GenerateCommand: AsyncParsableCommand {
                 .generate(prompt: ids, maxTokens: maxTokens, sampling: sampling, contextCapacity: ctx, onText: stream)
             output = GenerateOutput(result: result, modelPath: path)
         case .edge, .collab, .spec:
-            output = try await runEdge(gguf: gguf, tokenizer: tokenizer, prompt: ids, path: path, onText: stream)
+            output = try await runEdge(gguf: gguf, tokenizer: tokenizer, prompt: ids, path: path, cloud: cloud, wire: wire)
         case .cloud:
-            let json = self.json
             let r = try await CloudModeClient(address: cloud!, token: CloudClientEnvironment.token, trustRoots: trustRoots)
                 .generate(prompt: ids, maxTokens: maxTokens, sampling: sampling,
                           stopTokens: TextGenerator.stopTokens(of: tokenizer), tokenizer: tokenizer) { piece in
@@ -127,10 +168,9 @@ struct GenerateCommand: AsyncParsableCommand {
             let config = try ModelConfig(gguf: gguf)
             guard s > 0, s < config.layerCount else { throw ValidationError("--split must be in 1..<\(config.layerCount)") }
             let model = try LlamaModel(file: gguf, layers: 0..<s, activations: modelOptions.activations, pool: ThreadPool(threadCount: modelOptions.threadCount))
-            let json = self.json
             let r = try await NaiveRunner(model: model, tokenizer: tokenizer, address: cloud!,
                                           token: CloudClientEnvironment.token, trustRoots: trustRoots,
-                                          fingerprint: gguf.fingerprint(), wire: WireFormat(rawValue: wire ?? "f16")!)
+                                          fingerprint: gguf.fingerprint(), wire: WireFormat(rawValue: wire)!)
                 .generate(prompt: ids, maxTokens: maxTokens, sampling: sampling) { piece in
                     if !json { Console.write(piece) }
                 }
@@ -143,19 +183,11 @@ struct GenerateCommand: AsyncParsableCommand {
             output.bytes_down = r.bytesDown
             output.round_trips = r.roundTrips
         }
-        output.mode = mode.rawValue
-        if json {
-            try Console.printJSON(output)
-        } else {
-            Console.write("\n")
-            Console.status(String(format: "[%d prompt tokens, %d generated, %.2f s total, %.1f tok/s decode]",
-                                  output.prompt_tokens, output.tokens.count, output.timings.total,
-                                  Double(output.tokens.count) / max(output.timings.decode, 1e-9)))
-        }
+        return output
     }
 
-    private func runEdge(gguf: GGUFFile, tokenizer: Tokenizer, prompt: [Int], path: String,
-                         onText: (String) -> Void) async throws -> GenerateOutput {
+    private func runEdge(gguf: GGUFFile, tokenizer: Tokenizer, prompt: [Int], path: String, cloud: String?,
+                         wire: String) async throws -> GenerateOutput {
         let fingerprint = gguf.fingerprint()
         let setup = try EdgeSetup.make(gguf: gguf, split: split ?? 15, speculative: mode == .spec, standalone: mode == .edge,
                                        exitLayers: try exitLayers(), threshold: threshold, calibration: calibration,
@@ -166,19 +198,27 @@ struct GenerateCommand: AsyncParsableCommand {
             let (low, high) = try ListArgument.bounds(latencyAware, option: "--latency-aware")
             options.latencyAware = LatencyAwareThresholds(minimum: low, maximum: high, referenceSeconds: referenceRTTms / 1000)
         }
-        options.wire = WireFormat(rawValue: wire ?? "f16")!
+        options.wire = WireFormat(rawValue: wire)!
         options.sampling = sampling
         options.maxTokens = maxTokens
         if let ctx { options.maxPositions = ctx }
         let connector = try mode == .collab || mode == .spec
             ? GRPCConnector(address: cloud!, token: CloudClientEnvironment.token, trustRoots: trustRoots) : nil
+        // On a terminal, tokens the edge decided are shown in colour (degraded ones in yellow).
+        let json = self.json
+        let colour = !json && isatty(1) != 0
+        let onPiece = { (piece: String, source: String) in
+            guard !json else { return }
+            guard colour, source.hasPrefix("edge") else { return Console.write(piece) }
+            Console.write((source.hasSuffix(":degraded") ? "\u{1B}[33m" : "\u{1B}[32m") + piece + "\u{1B}[0m")
+        }
         let r: EdgeGenerationResult
         if mode == .spec {
             r = try await SpeculativeRunner(model: model, tokenizer: tokenizer, fingerprint: fingerprint, options: options,
-                                            connector: connector).generate(prompt: prompt, onText: onText)
+                                            connector: connector).generate(prompt: prompt, onPiece: onPiece)
         } else {
             r = try await EdgeRunner(model: model, tokenizer: tokenizer, fingerprint: fingerprint, options: options,
-                                     connector: connector).generate(prompt: prompt, onText: onText)
+                                     connector: connector).generate(prompt: prompt, onPiece: onPiece)
         }
         var out = GenerateOutput(text: r.text, tokens: r.tokens, promptTokens: r.promptTokens, modelPath: path,
                                  sources: r.sources, logprobs: r.logprobs, stopReason: r.stopReason.rawValue)

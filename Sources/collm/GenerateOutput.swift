@@ -20,6 +20,8 @@ struct GenerateOutput: Codable {
     var bytes_up = 0
     var bytes_down = 0
     var round_trips = 0
+    /// The cloud used: HOST:PORT, "embedded" (in this process), or nil (local and edge modes).
+    var cloud: String?
     /// Calibration file used by edge and collab (nil: logit lens or none).
     var calibration: String?
     var exits: ExitReport?

@@ -20,19 +20,18 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Address to listen on.") var host = "127.0.0.1"
     @Option(name: .long, help: "Port (0 picks a free one; the chosen port is printed).") var port = 8080
     @Option(name: .long, help: "Mode: local|edge|collab|spec.") var mode = "collab"
-    @Option(name: .long, help: "Cloud server HOST:PORT (collab, spec).") var cloud: String?
+    @Option(name: .long, help: "Cloud server HOST:PORT (collab, spec; default: a cloud embedded in this process).") var cloud: String?
     @Option(name: .long, help: "Split layer s: the edge runs layers [0, s).") var split = 15
     @Option(name: .long, help: "Exit threshold for every exit (default: the calibration's; spec drafts at 0.5).") var threshold: Float?
     @Option(name: .long, help: "Exit calibration file (default: the cached one; 'none': logit lens).") var calibration: String?
-    @Option(name: .long, help: "Hidden-state wire format: f32|f16|q8.") var wire = "f16"
+    @Option(name: .long, help: "Hidden-state wire format: f32|f16|q8 (default: f16 to a remote cloud, f32 to the embedded one).") var wire: String?
     @Option(name: .long, help: "Context length (KV positions) per request.") var ctx = 2048
     @Option(name: .customLong("tls-ca"), help: "PEM certificate(s) to trust: talk TLS to the cloud.") var tlsCA: String?
 
     func validate() throws {
         guard let mode = EdgeWorker.Mode(rawValue: mode) else { throw ValidationError("--mode must be local, edge, collab or spec") }
-        if (mode == .collab || mode == .spec) && cloud == nil { throw ValidationError("--mode \(mode.rawValue) needs --cloud HOST:PORT") }
         if port < 0 || port > 65535 { throw ValidationError("--port must be 0...65535") }
-        if WireFormat(rawValue: wire) == nil { throw ValidationError("--wire must be f32, f16 or q8") }
+        if let wire, WireFormat(rawValue: wire) == nil { throw ValidationError("--wire must be f32, f16 or q8") }
         if ctx < 16 { throw ValidationError("--ctx must be at least 16") }
         if let calibration, calibration != "none", !FileManager.default.fileExists(atPath: calibration) {
             throw ValidationError("calibration file not found: \(calibration)")
@@ -54,9 +53,14 @@ struct ServeCommand: AsyncParsableCommand {
         let override = mode == .spec ? (threshold ?? 0.5) : threshold
         var options = EdgeOptions(mode: .collaborative, exits: try loaded?.0.heads(for: model, threshold: override) ?? [])
         options.draftThreshold = override ?? options.draftThreshold
-        options.wire = WireFormat(rawValue: wire)!
         options.maxPositions = ctx
-        let connector = try cloud.map {
+        // Without --cloud, collab and spec use a cloud in this process (loopback gRPC, f32 states).
+        let embedded = (mode == .collab || mode == .spec) && cloud == nil
+            ? try await EmbeddedCloud.start(file: gguf, split: split, activations: modelOptions.activations,
+                                            threads: modelOptions.threadCount)
+            : nil
+        options.wire = WireFormat(rawValue: wire ?? (embedded == nil ? "f16" : "f32"))!
+        let connector = try (embedded?.address ?? cloud).map {
             try GRPCConnector(address: $0, token: CloudClientEnvironment.token, trustRoots: CloudClientEnvironment.trustRoots(tlsCA))
         }
         let worker = EdgeWorker(mode: mode, model: model, tokenizer: tokenizer, fingerprint: fingerprint, options: options,
@@ -64,8 +68,15 @@ struct ServeCommand: AsyncParsableCommand {
         let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         let server = APIServer(worker: worker, metrics: ServeMetrics(), modelName: name)
         let (host, modeName, calibrationNote) = (self.host, self.mode, loaded.map { " calibration \($0.1)," } ?? "")
-        try await server.run(host: host, port: port) { port in
-            Console.status("collm serve listening on http://\(host):\(port) (mode \(modeName),\(calibrationNote) model \(name))")
+        let cloudNote = embedded == nil ? "" : " embedded cloud,"
+        do {
+            try await server.run(host: host, port: port) { port in
+                Console.status("collm serve listening on http://\(host):\(port) (mode \(modeName),\(cloudNote)\(calibrationNote) model \(name))")
+            }
+        } catch {
+            await embedded?.shutdown()
+            throw error
         }
+        await embedded?.shutdown()
     }
 }

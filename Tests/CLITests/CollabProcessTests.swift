@@ -77,9 +77,29 @@ final class CollabProcessTests: XCTestCase {
         XCTAssertTrue(sources.allSatisfy { $0 == "edge:15:degraded" }, "\(sources)")
     }
 
+    /// Without --cloud, collab runs against a cloud embedded in the process (loopback gRPC, f32 states): with
+    /// the shipped exits the edge decides some tokens, and the answer equals a run against a `collm cloud`
+    /// process with the same wire.
+    func testEmbeddedCloudCollabEqualsACloudProcess() throws {
+        let cloud = try CloudProcess()
+        defer { cloud.stop() }
+        let prompt = "Write a short story about a lighthouse keeper."
+        let embedded = try generate("collab", prompt, ["--max-tokens", "32"])
+        XCTAssertEqual(embedded["cloud"] as? String, "embedded")
+        let remote = try generate("collab", prompt, ["--max-tokens", "32", "--cloud", cloud.address, "--wire", "f32"])
+        XCTAssertEqual(embedded["tokens"] as? [Int], remote["tokens"] as? [Int])
+        let sources = try XCTUnwrap(embedded["sources"] as? [String])
+        XCTAssertEqual(sources, remote["sources"] as? [String])
+        XCTAssertTrue(sources.contains { $0.hasPrefix("edge:") }, "the shipped exits decided nothing: \(sources)")
+        XCTAssertTrue(sources.contains("cloud"), "\(sources)")
+        XCTAssertNotNil(embedded["calibration"] as? String, "no calibration was used")
+        // f32 states: the near-tie that an f16 wire flips ("L'Étoile...") stays the full model's answer.
+        let france = try generate("collab", "What is the capital of France?")
+        XCTAssertTrue((france["text"] as? String ?? "").contains("Paris"), "\(france["text"] ?? "")")
+    }
+
     func testBadArgumentsAreClearErrors() throws {
         let cases: [([String], String)] = [
-            (["generate", "--prompt", "x", "--mode", "collab"], "needs --cloud"),
             (["generate", "--prompt", "x", "--mode", "teleport"], "teleport"),
             (["generate", "--prompt", "x", "--wire", "f8"], "--wire"),
             (["generate", "--prompt", "x", "--threads", "0"], "--threads"),

@@ -34,7 +34,7 @@ struct LoadBench: AsyncParsableCommand {
     @Option(name: .customLong("slo-ms"), help: "p99 time-per-output-token target.") var sloMs = 100.0
     @Option(name: .customLong("ttft-slo-ms"), help: "p99 time-to-first-token target.") var ttftSloMs = 2000.0
     @Option(name: .long, help: "Emulated link RTT_MS:MBIT between users and the cloud.") var link = "20:100"
-    @Option(name: .customLong("cloud-cpu"), help: "CPU the cloud process is pinned to (-1: no pinning).") var cloudCPU = 0
+    @Option(name: .customLong("cloud-cpu"), parsing: .unconditional, help: "CPU the cloud process is pinned to (-1: no pinning).") var cloudCPU = 0
     @Option(name: .long, help: "Splits for collab and spec, comma separated.") var splits = "15"
     @Option(name: .long, help: "Sessions to record (distinct prompts).") var sessions = 16
     @Option(name: .customLong("max-tokens"), help: "Tokens per response at most.") var maxTokens = 64
