@@ -21,12 +21,12 @@ public final class GRPCCloudLink: CloudLink, @unchecked Sendable {
     /// Per-message framing on the wire: gRPC's 5-byte prefix plus an HTTP/2 DATA frame header.
     static let framing = 5 + 9
 
-    init(connector: GRPCConnector) throws {
+    init(connector: GRPCConnector, routingKey: String?) throws {
         client = GRPCClient(transport: try connector.makeTransport())
         let (stream, continuation) = AsyncStream.makeStream(of: Collm_V1_EdgeMessage.self)
         outbox = continuation
         self.stream = stream
-        metadata = connector.metadata
+        metadata = connector.metadata(routingKey: routingKey)
     }
 
     private let stream: AsyncStream<Collm_V1_EdgeMessage>
@@ -209,14 +209,23 @@ public struct GRPCConnector: CloudConnector {
     }
 
     /// Call metadata carrying the bearer token, if any.
-    var metadata: Metadata {
+    var metadata: Metadata { metadata(routingKey: nil) }
+
+    /// Call metadata with the bearer token (if any) and the session's routing key (if any), which a
+    /// balancer in front of several replicas hashes to pick the replica (deploy/haproxy.cfg).
+    func metadata(routingKey: String?) -> Metadata {
         var metadata = Metadata()
         if let token { metadata.addString("Bearer \(token)", forKey: "authorization") }
+        if let routingKey { metadata.addString(routingKey, forKey: RoutingKey.header) }
         return metadata
     }
 
     public func connect() async throws -> CloudLink {
-        let link = try GRPCCloudLink(connector: self)
+        try await connect(routingKey: RoutingKey.random())
+    }
+
+    public func connect(routingKey: String) async throws -> CloudLink {
+        let link = try GRPCCloudLink(connector: self, routingKey: routingKey)
         link.start()
         return link
     }
