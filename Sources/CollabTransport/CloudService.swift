@@ -140,6 +140,7 @@ public struct CloudService: Collm_V1_Collab.SimpleServiceProtocol {
                 $0.batchedSessions = UInt64(manager.batchedSessions)
                 $0.largestBatchSessions = UInt32(manager.largestBatchSessions)
                 $0.fullModelRows = UInt64(fullRows)
+                $0.rssBytes = UInt64(ProcessMemory.residentBytes())  // scale-out (issue 14): memory per replica
             }
         }) else {
             throw RPCError(code: .unavailable, message: "the cloud is shutting down")
