@@ -27,6 +27,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Hidden-state wire format: f32|f16|q8.") var wire = "f16"
     @Option(name: .long, help: "Context length (KV positions) per request.") var ctx = 2048
     @Option(name: .customLong("tls-ca"), help: "PEM certificate(s) to trust: talk TLS to the cloud.") var tlsCA: String?
+    @OptionGroup var cloudLoss: CloudLossOptions
 
     func validate() throws {
         guard let mode = EdgeWorker.Mode(rawValue: mode) else { throw ValidationError("--mode must be local, edge, collab or spec") }
@@ -56,6 +57,7 @@ struct ServeCommand: AsyncParsableCommand {
         options.draftThreshold = override ?? options.draftThreshold
         options.wire = WireFormat(rawValue: wire)!
         options.maxPositions = ctx
+        cloudLoss.apply(to: &options)
         let connector = try cloud.map {
             try GRPCConnector(address: $0, token: CloudClientEnvironment.token, trustRoots: CloudClientEnvironment.trustRoots(tlsCA))
         }
