@@ -165,7 +165,9 @@ write_balancer_config() {
             for ((k = 1; k <= REPLICAS; k++)); do
                 servers+="    server cloud$k $HOST:$((BASE_PORT + k))"$'\n'
             done
-            awk -v servers="$servers" -v bind="    bind $HOST:$BASE_PORT proto h2" '
+            # A stats socket (show stat: streams per replica in column stot) for operators and measurements.
+            awk -v servers="$servers" -v bind="    bind $HOST:$BASE_PORT proto h2" -v stats="    stats socket $DIR/haproxy.sock mode 600 level user" '
+                /^global/ { print; print stats; next }
                 /# BEGIN replicas/ { print; printf "%s", servers; skip = 1; next }
                 /# END replicas/ { skip = 0 }
                 skip { next }
@@ -271,6 +273,19 @@ case "$command_name" in
                 echo "replica $k: down"
             fi
         done
+        if [[ "$BALANCER" == haproxy && -S "$DIR/haproxy.sock" ]] && command -v python3 >/dev/null 2>&1; then
+            python3 - "$DIR/haproxy.sock" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1]); s.sendall(b"show stat\n")
+data = b""
+while chunk := s.recv(65536): data += chunk
+rows = [l.split(",") for l in data.decode().splitlines() if l and not l.startswith("#")]
+head = data.decode().splitlines()[0].lstrip("# ").split(",")
+stot, status = head.index("stot"), head.index("status")
+print("haproxy streams per replica since start: " + ", ".join(
+    f"{r[1]}={r[stot]} ({r[status]})" for r in rows if r[0] == "clouds" and r[1] not in ("BACKEND", "FRONTEND")))
+PY
+        fi
         ;;
     restart)
         load_state

@@ -174,6 +174,18 @@ public final class GRPCCloudLink: CloudLink, @unchecked Sendable {
     public func close() async {
         _ = try? await send({ $0.close = Collm_V1_Close() }, wait: false)
         outbox.finish()
+        // Wait (at most 2 s) for the cloud to end the stream, i.e. to have processed CLOSE: a proxy in
+        // between (nginx) may drop frames still in flight when the edge disconnects right away, and
+        // the session would then stay open on its replica until the idle timeout.
+        if let session = lock.withLock({ tasks.count > 1 ? tasks[1] : nil }) {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await session.value }
+                group.addTask { try? await Task.sleep(nanoseconds: 2_000_000_000) }
+                await group.next()
+                session.cancel()  // no-op when the stream ended; else stop waiting for the cloud
+                group.cancelAll()
+            }
+        }
         client.beginGracefulShutdown()
     }
 }

@@ -192,13 +192,15 @@ final class CloudSessionClient {
         }
     }
 
-    /// Drops the link and schedules a reconnect with exponential backoff (at most 2 s apart while
-    /// waiting: a held generation gains nothing from longer pauses).
+    /// Drops the link and schedules a reconnect with exponential backoff. While waiting, the first
+    /// reconnect of an outage is immediate (behind a balancer it usually reaches a live replica at
+    /// once) and later ones are at most 2 s apart: a held generation gains nothing from longer pauses.
     private func fail() {
         if let link { finishedTraffic += link.traffic }
         link = nil
-        if outageStart == nil { outageStart = Date() }
-        retryAt = Date().addingTimeInterval(backoff)
+        let newOutage = outageStart == nil
+        if newOutage { outageStart = Date() }
+        retryAt = newOutage && options.onCloudLoss == .wait ? Date() : Date().addingTimeInterval(backoff)
         let ceiling = options.onCloudLoss == .wait ? min(2, options.maxBackoffSeconds) : options.maxBackoffSeconds
         backoff = min(backoff * 2, ceiling)
     }
