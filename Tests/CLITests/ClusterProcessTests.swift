@@ -55,6 +55,10 @@ final class ClusterProcessTests: XCTestCase {
         defer { cluster.down() }
         let edges = try Self.prompts.map { try BackgroundCollm(Self.edgeArguments($0, cloud: cluster.address)) }
         defer { edges.forEach { $0.terminate() } }
+        // Health per replica carries its memory (the model's weights alone are ~50 MiB).
+        let health = try await CloudHealth.probe(address: "127.0.0.1:\(cluster.basePort + 1)", token: nil)
+        XCTAssertEqual(health.status, "ok")
+        XCTAssertGreaterThan(health.rssBytes, 50 << 20)
 
         // Watch the replicas (Health) until every edge holds its session.
         var peak = [Int](repeating: 0, count: cluster.replicas)
@@ -110,6 +114,39 @@ final class ClusterProcessTests: XCTestCase {
             left = await cluster.sessions()
         }
         XCTAssertEqual(left.reduce(0, +), 0, "sessions left open: \(left)")
+    }
+
+    func testScaleOutArgumentsAreCheckedClearly() throws {
+        let policy = try CollmProcess.run(["generate", "--prompt", "hi", "--mode", "collab", "--cloud", "127.0.0.1:1",
+                                           "--on-cloud-loss", "maybe"])
+        XCTAssertNotEqual(policy.status, 0)
+        XCTAssertTrue(policy.err.contains("'degrade' and 'wait'"), policy.err)
+        let wait = try CollmProcess.run(["generate", "--prompt", "hi", "--cloud-wait-s=-1"])
+        XCTAssertNotEqual(wait.status, 0)
+        XCTAssertTrue(wait.err.contains("--cloud-wait-s must be a number >= 0"), wait.err)
+        let serve = try CollmProcess.run(["serve", "--on-cloud-loss", "later"])
+        XCTAssertNotEqual(serve.status, 0)
+        XCTAssertTrue(serve.err.contains("--on-cloud-loss"), serve.err)
+        let drain = try CollmProcess.run(["cloud", "--drain-s=-1"])
+        XCTAssertNotEqual(drain.status, 0)
+        XCTAssertTrue(drain.err.contains("--drain-s must be a number >= 0"), drain.err)
+        let health = try CollmProcess.run(["health", "--cloud", "127.0.0.1:1", "--timeout", "5"])
+        XCTAssertNotEqual(health.status, 0)
+        let address = try CollmProcess.run(["health", "--cloud", "nohost"])
+        XCTAssertTrue(address.err.contains("HOST:PORT"), address.err)
+
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("collm-cluster-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cluster = Cluster(dir: dir, basePort: 50051, replicas: 3)
+        for (arguments, message) in [(["up", "--balancer", "envoy"], "--balancer must be haproxy or nginx"),
+                                     (["up", "--replicas", "0"], "--replicas must be 1..64"),
+                                     (["up", "--base-port", "65535"], "--base-port must leave room"),
+                                     (["restart", "1"], "no cluster in"),
+                                     (["scale"], "unknown command scale")] {
+            let r = try cluster.script(arguments, timeout: 30)
+            XCTAssertNotEqual(r.status, 0, "\(arguments)")
+            XCTAssertTrue(r.err.contains(message), "\(arguments): \(r.err)")
+        }
     }
 
     /// Eight edge slots generate in rounds while every replica is restarted gracefully, one at a
