@@ -179,6 +179,10 @@ final class ClusterProcessTests: XCTestCase {
             let before = await cluster.sessions()
             let r = try cluster.script(["restart", "\(k)"], timeout: 300)
             XCTAssertEqual(r.status, 0, "restart \(k): \(r.err)")
+            XCTAssertFalse(r.err.contains("did not exit"), "replica \(k) did not drain and exit on SIGTERM: \(r.err)")
+            // The replica drained and stopped cleanly before it started again.
+            let log = try String(contentsOf: cluster.dir.appendingPathComponent("replica-\(k).log"), encoding: .utf8)
+            XCTAssertTrue(log.contains("draining:") && log.contains("collm cloud stopped"), log)
             print("cluster(rolling): restarted replica \(k) (sessions before: \(before))")
         }
         results.restartDone = true
