@@ -100,7 +100,7 @@ let package = Package(
         .testTarget(name: "LLMTests", dependencies: ["LLM", "CKernels"]),
         .testTarget(name: "CollabCoreTests", dependencies: ["CollabCore", "LLM"]),
         .testTarget(name: "ExitTrainingTests", dependencies: ["ExitTraining", "LLM", "CKernels"]),
-        .testTarget(name: "CLITests", dependencies: ["collm"]),
+        .testTarget(name: "CLITests", dependencies: ["collm", "CollabTransport"]),
         .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "CollabCore", "ExitTraining", "Edge", "LLM", "CKernels"]),
         .testTarget(
             name: "LinkEmulatorTests",

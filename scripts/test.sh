@@ -21,6 +21,21 @@ fi
 echo "== test data: $COLLM_TEST_DATA"
 scripts/fetch-test-data.sh "$COLLM_TEST_DATA"
 
+echo "== balancers for the scale-out tests (Tests/CLITests/ClusterProcessTests: HAProxy and nginx)"
+export PATH="$PATH:/usr/sbin:/sbin"
+missing=()
+command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
+if (( ${#missing[@]} > 0 )); then
+    SUDO=""
+    if [[ "$(id -u)" -ne 0 ]]; then SUDO="sudo"; fi
+    echo "installing ${missing[*]} with apt-get"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+echo "haproxy: $(haproxy -v | head -n 1)"
+echo "nginx: $(nginx -v 2>&1)"
+
 echo "== tests"
 LOG="$(mktemp)"
 trap 'rm -f "$LOG"' EXIT

@@ -35,4 +35,20 @@ public struct LinkTraffic: Sendable, Equatable {
 /// Opens cloud sessions (a new gRPC stream, or an in-process link in tests).
 public protocol CloudConnector: Sendable {
     func connect() async throws -> CloudLink
+    /// Opens a link for the session whose routing key is `routingKey`: a load balancer in front of
+    /// several cloud replicas sends every stream carrying the same key to the same replica.
+    func connect(routingKey: String) async throws -> CloudLink
+}
+
+extension CloudConnector {
+    /// Connectors without a balancer in between (in-process links) ignore the key.
+    public func connect(routingKey: String) async throws -> CloudLink { try await connect() }
+}
+
+/// The routing key of one edge session: 128 random bits as 32 lowercase hex digits, made before
+/// OPEN and kept across reconnects; sent as the `x-collm-session` header on every stream.
+public enum RoutingKey {
+    public static let header = "x-collm-session"
+
+    public static func random() -> String { SessionID.random().description }
 }

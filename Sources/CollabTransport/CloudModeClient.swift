@@ -35,7 +35,8 @@ public struct CloudModeClient {
             $0.sampling = sampling.proto
             $0.stopTokens = stopTokens.map { UInt32($0) }
         }
-        let metadata = connector.metadata
+        // One request is one stream: a fresh routing key lets a balancer spread requests over replicas.
+        let metadata = connector.metadata(routingKey: RoutingKey.random())
         let start = Date()
         let upBytes = (try request.serializedBytes() as [UInt8]).count + GRPCCloudLink.framing
         return try await withGRPCClient(transport: transport) { client in

@@ -150,6 +150,7 @@ public struct CloudService: Collm_V1_Collab.SimpleServiceProtocol {
                 $0.batchedSessions = UInt64(manager.batchedSessions)
                 $0.largestBatchSessions = UInt32(manager.largestBatchSessions)
                 $0.fullModelRows = UInt64(manager.fullModelRows)
+                $0.rssBytes = UInt64(ProcessMemory.residentBytes())  // memory per replica (scale-out)
             }
         }) else {
             throw RPCError(code: .unavailable, message: "the cloud is shutting down")

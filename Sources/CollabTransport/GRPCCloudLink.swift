@@ -21,12 +21,12 @@ public final class GRPCCloudLink: CloudLink, @unchecked Sendable {
     /// Per-message framing on the wire: gRPC's 5-byte prefix plus an HTTP/2 DATA frame header.
     static let framing = 5 + 9
 
-    init(connector: GRPCConnector) throws {
+    init(connector: GRPCConnector, routingKey: String?) throws {
         client = GRPCClient(transport: try connector.makeTransport())
         let (stream, continuation) = AsyncStream.makeStream(of: Collm_V1_EdgeMessage.self)
         outbox = continuation
         self.stream = stream
-        metadata = connector.metadata
+        metadata = connector.metadata(routingKey: routingKey)
     }
 
     private let stream: AsyncStream<Collm_V1_EdgeMessage>
@@ -174,6 +174,18 @@ public final class GRPCCloudLink: CloudLink, @unchecked Sendable {
     public func close() async {
         _ = try? await send({ $0.close = Collm_V1_Close() }, wait: false)
         outbox.finish()
+        // Wait (at most 2 s) for the cloud to end the stream, i.e. to have processed CLOSE: a proxy in
+        // between (nginx) may drop frames still in flight when the edge disconnects right away, and
+        // the session would then stay open on its replica until the idle timeout.
+        if let session = lock.withLock({ tasks.count > 1 ? tasks[1] : nil }) {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await session.value }
+                group.addTask { try? await Task.sleep(nanoseconds: 2_000_000_000) }
+                await group.next()
+                session.cancel()  // no-op when the stream ended; else stop waiting for the cloud
+                group.cancelAll()
+            }
+        }
         client.beginGracefulShutdown()
     }
 }
@@ -209,14 +221,23 @@ public struct GRPCConnector: CloudConnector {
     }
 
     /// Call metadata carrying the bearer token, if any.
-    var metadata: Metadata {
+    var metadata: Metadata { metadata(routingKey: nil) }
+
+    /// Call metadata with the bearer token (if any) and the session's routing key (if any), which a
+    /// balancer in front of several replicas hashes to pick the replica (deploy/haproxy.cfg).
+    func metadata(routingKey: String?) -> Metadata {
         var metadata = Metadata()
         if let token { metadata.addString("Bearer \(token)", forKey: "authorization") }
+        if let routingKey { metadata.addString(routingKey, forKey: RoutingKey.header) }
         return metadata
     }
 
     public func connect() async throws -> CloudLink {
-        let link = try GRPCCloudLink(connector: self)
+        try await connect(routingKey: RoutingKey.random())
+    }
+
+    public func connect(routingKey: String) async throws -> CloudLink {
+        let link = try GRPCCloudLink(connector: self, routingKey: routingKey)
         link.start()
         return link
     }

@@ -42,7 +42,8 @@ public struct NaiveRunner {
     public func generate(prompt: [Int], maxTokens: Int, sampling: SamplingParameters,
                          onText: @escaping @Sendable (String) -> Void) async throws -> Output {
         let transport = try connector.makeTransport()
-        let metadata = connector.metadata
+        // Every step of one generation carries the same routing key (the steps are stateless, but stay together).
+        let metadata = connector.metadata(routingKey: RoutingKey.random())
         let codec = try HiddenStateCodec(format: wire, width: model.config.hiddenSize)
         let stops = TextGenerator.stopTokens(of: tokenizer)
         let cache = model.makeCache(capacity: min(model.config.contextLength, prompt.count + maxTokens + 1))

@@ -5,7 +5,13 @@ import LLM
 /// The edge's side of one cloud session across link failures: connects (resuming the session when
 /// the cloud still holds it, else reopening), replays the upload log from where the cloud stands,
 /// and after any failure backs off exponentially before trying again. Every request returns nil
-/// instead of throwing when the cloud cannot answer, so callers fall back to the edge.
+/// instead of throwing when the cloud cannot answer, so callers fall back to the edge; with the
+/// `.wait` policy a request first holds, reconnecting, until the cloud answers or the wait is over.
+///
+/// Every stream of the session carries the same routing key, so a balancer in front of several
+/// cloud replicas keeps the session on one replica. When that replica is gone, the reconnect lands
+/// on another one, which does not know the session (UNKNOWN_SESSION, the RESYNC answer): the edge
+/// reopens there and replays its whole log.
 final class CloudSessionClient {
     private let connector: CloudConnector
     private let fingerprint: [UInt8]
@@ -15,11 +21,18 @@ final class CloudSessionClient {
 
     private var link: CloudLink?
     private var session: SessionID?
+    private var routingKey = RoutingKey.random()
     private var sent = 0  // positions of the log sent on the current link
     private var retryAt = Date.distantPast
     private var backoff: Double
     private var finishedTraffic = LinkTraffic()
     private(set) var reconnects = 0
+    private var resyncs = 0
+    private var replayBytes = 0
+    /// When the cloud stopped answering (nil while it answers).
+    private var outageStart: Date?
+    private var recoveries: [Double] = []
+    private var waited = 0.0
 
     init(connector: CloudConnector, fingerprint: [UInt8], splitLayer: Int, options: EdgeOptions) {
         self.connector = connector
@@ -29,12 +42,18 @@ final class CloudSessionClient {
         backoff = options.initialBackoffSeconds
     }
 
-    /// Begins a generation: a fresh session of up to `capacity` positions.
+    /// Begins a generation: a fresh session of up to `capacity` positions, with a fresh routing key.
     func start(capacity: Int, log: UploadLog) async {
         maxPositions = capacity
         session = nil
+        routingKey = RoutingKey.random()
         sent = 0
         reconnects = 0
+        resyncs = 0
+        replayBytes = 0
+        outageStart = nil
+        recoveries = []
+        waited = 0
         finishedTraffic = LinkTraffic()
         retryAt = .distantPast
         backoff = options.initialBackoffSeconds
@@ -57,6 +76,10 @@ final class CloudSessionClient {
         link = nil
         result.traffic = traffic
         result.reconnects = reconnects
+        result.resyncs = resyncs
+        result.replayBytes = replayBytes
+        result.recoverySeconds = recoveries
+        result.cloudWaitSeconds = waited
         result.networkSeconds = max(0, traffic.networkSeconds - result.cloudSeconds)
     }
 
@@ -77,29 +100,21 @@ final class CloudSessionClient {
         }
     }
 
-    func infer(position: Int, history: [Int]) async -> TokenReply? {
-        guard let link else { return nil }
-        do {
-            let tail = Array(history.suffix(max(0, options.sampling.repeatLastN)))
-            return try await link.infer(position: position, sampling: options.sampling, topLogprobs: 0, history: tail)
-        } catch {
-            fail()
-            return nil
+    func infer(position: Int, history: [Int], log: UploadLog) async -> TokenReply? {
+        let tail = Array(history.suffix(max(0, options.sampling.repeatLastN)))
+        let sampling = options.sampling
+        return await request(log: log) {
+            try await $0.infer(position: position, sampling: sampling, topLogprobs: 0, history: tail)
         }
     }
 
     /// VERIFY; on success both sides hold positions up to firstPosition + accepted (the cloud drops
     /// the rejected rest itself), so the log pointer follows.
-    func verify(firstPosition: Int, draft: [Int]) async -> TokenReply? {
-        guard let link else { return nil }
-        do {
-            let reply = try await link.verify(firstPosition: firstPosition, draft: draft, sampling: options.sampling)
-            sent = min(sent, firstPosition + reply.accepted + 1)
-            return reply
-        } catch {
-            fail()
-            return nil
-        }
+    func verify(firstPosition: Int, draft: [Int], log: UploadLog) async -> TokenReply? {
+        let sampling = options.sampling
+        let reply = await request(log: log) { try await $0.verify(firstPosition: firstPosition, draft: draft, sampling: sampling) }
+        if let reply { sent = min(sent, firstPosition + reply.accepted + 1) }
+        return reply
     }
 
     /// The edge dropped log positions at and after `count`: the cloud must not keep them either.
@@ -110,26 +125,66 @@ final class CloudSessionClient {
         do { try await link.truncate(to: count) } catch { fail() }
     }
 
+    /// One request on the current link. When the cloud cannot answer: nil with `.degrade`; with
+    /// `.wait`, reconnect (with backoff; the log is replayed to whichever replica answers) and ask
+    /// again, until the cloud answers or `cloudWaitSeconds` have passed since the outage began.
+    private func request(log: UploadLog, _ body: (CloudLink) async throws -> TokenReply) async -> TokenReply? {
+        let entered = Date()
+        var failedBefore = false
+        while true {
+            if link == nil { await ensureLink(log: log) }
+            if let link {
+                let attempt = Date()
+                do {
+                    let reply = try await body(link)
+                    if failedBefore { waited += attempt.timeIntervalSince(entered) }
+                    if let start = outageStart {
+                        recoveries.append(Date().timeIntervalSince(start))
+                        outageStart = nil
+                    }
+                    return reply
+                } catch {
+                    fail()
+                }
+            }
+            failedBefore = true
+            guard options.onCloudLoss == .wait, let start = outageStart,
+                  Date() < start.addingTimeInterval(options.cloudWaitSeconds) else {
+                if options.onCloudLoss == .wait { waited += Date().timeIntervalSince(entered) }
+                return nil
+            }
+            let until = min(retryAt, start.addingTimeInterval(options.cloudWaitSeconds))
+            let pause = until.timeIntervalSinceNow
+            if pause > 0 { try? await Task.sleep(nanoseconds: UInt64(pause * 1e9)) }
+        }
+    }
+
     /// Connects (or reconnects, resuming the session when the cloud still has it) and replays what
     /// the cloud is missing. Does nothing while backing off after a failure.
     private func ensureLink(log: UploadLog) async {
         guard link == nil, Date() >= retryAt else { return }
         do {
-            let newLink = try await connector.connect()
+            let newLink = try await connector.connect(routingKey: routingKey)
             var request = OpenRequest(fingerprint: fingerprint, splitLayer: splitLayer, wire: options.wire,
                                       maxPositions: maxPositions, resume: session)
             var reply: OpenReply
             do {
                 reply = try await newLink.open(request)
             } catch let error as CollabError where error.code == .unknownSession {
-                request.resume = nil  // the cloud lost the session: start over and replay everything
+                // RESYNC: this replica does not know the session (it restarted, or the balancer sent the
+                // key elsewhere because the old replica is gone): open it afresh and replay everything.
+                request.resume = nil
                 reply = try await newLink.open(request)
+                resyncs += 1
             }
-            if session != nil { reconnects += 1 }
+            let reconnected = session != nil
+            if reconnected { reconnects += 1 }
             link = newLink
             session = reply.session
             sent = min(reply.positionsHeld, log.count)
             if sent < reply.positionsHeld { try await newLink.truncate(to: sent) }
+            // The replay: what this cloud lacks of the log (all of it after a RESYNC).
+            if reconnected && sent < log.count { replayBytes += log.payload(sent..<log.count).count }
             backoff = options.initialBackoffSeconds
             await upload(log: log)
         } catch {
@@ -137,11 +192,16 @@ final class CloudSessionClient {
         }
     }
 
-    /// Drops the link and schedules a reconnect with exponential backoff.
+    /// Drops the link and schedules a reconnect with exponential backoff. While waiting, the first
+    /// reconnect of an outage is immediate (behind a balancer it usually reaches a live replica at
+    /// once) and later ones are at most 2 s apart: a held generation gains nothing from longer pauses.
     private func fail() {
         if let link { finishedTraffic += link.traffic }
         link = nil
-        retryAt = Date().addingTimeInterval(backoff)
-        backoff = min(backoff * 2, options.maxBackoffSeconds)
+        let newOutage = outageStart == nil
+        if newOutage { outageStart = Date() }
+        retryAt = newOutage && options.onCloudLoss == .wait ? Date() : Date().addingTimeInterval(backoff)
+        let ceiling = options.onCloudLoss == .wait ? min(2, options.maxBackoffSeconds) : options.maxBackoffSeconds
+        backoff = min(backoff * 2, ceiling)
     }
 }

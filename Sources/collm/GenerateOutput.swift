@@ -29,6 +29,8 @@ struct GenerateOutput: Codable {
     var speculation: SpeculationReport?
     /// Seconds from the start until each token was decided (edge and collab modes; absent otherwise).
     var token_seconds: [Double]?
+    /// Collab and spec modes: how the session survived cloud failures.
+    var failover: FailoverReport?
 
     init(text: String, tokens: [Int], promptTokens: Int, modelPath: String, sources: [String], logprobs: [Float],
          stopReason: String) {
@@ -79,4 +81,18 @@ struct SpeculationReport: Codable {
     var rounds: Int
     var drafted: Int
     var accepted: Int
+}
+
+/// Reconnects, RESYNCs (the session reopened on a replica that did not know it) and their cost.
+struct FailoverReport: Codable {
+    /// --on-cloud-loss: degrade or wait.
+    var policy: String
+    var reconnects: Int
+    var resyncs: Int
+    /// Upload-log bytes sent to catch a replica up after reconnects (the whole log after a RESYNC).
+    var replay_bytes: Int
+    /// Per outage the cloud came back from: seconds from the loss to its next answer.
+    var recovery_seconds: [Double]
+    /// Seconds generation was held waiting for the cloud.
+    var wait_seconds: Double
 }

@@ -27,6 +27,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Hidden-state wire format: f32|f16|q8 (default: f16 to a remote cloud, f32 to the embedded one).") var wire: String?
     @Option(name: .long, help: "Context length (KV positions) per request.") var ctx = 2048
     @Option(name: .customLong("tls-ca"), help: "PEM certificate(s) to trust: talk TLS to the cloud.") var tlsCA: String?
+    @OptionGroup var cloudLoss: CloudLossOptions
 
     func validate() throws {
         guard let mode = EdgeWorker.Mode(rawValue: mode) else { throw ValidationError("--mode must be local, edge, collab or spec") }
@@ -60,6 +61,7 @@ struct ServeCommand: AsyncParsableCommand {
                                             threads: modelOptions.threadCount)
             : nil
         options.wire = WireFormat(rawValue: wire ?? (embedded == nil ? "f16" : "f32"))!
+        cloudLoss.apply(to: &options)
         let connector = try (embedded?.address ?? cloud).map {
             try GRPCConnector(address: $0, token: CloudClientEnvironment.token, trustRoots: CloudClientEnvironment.trustRoots(tlsCA))
         }

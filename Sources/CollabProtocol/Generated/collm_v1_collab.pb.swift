@@ -771,6 +771,9 @@ public nonisolated struct Collm_V1_HealthReply: Sendable {
   /// Positions computed through the whole model for cloud-only generation.
   public var fullModelRows: UInt64 = 0
 
+  /// Resident memory of the cloud process (bytes; 0 where the platform does not say).
+  public var rssBytes: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1855,7 +1858,7 @@ nonisolated extension Collm_V1_HealthRequest: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Collm_V1_HealthReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HealthReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{3}model_fingerprint\0\u{3}split_layer\0\u{1}sessions\0\u{1}batches\0\u{3}batched_rows\0\u{3}batched_sessions\0\u{3}largest_batch_sessions\0\u{3}full_model_rows\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{3}model_fingerprint\0\u{3}split_layer\0\u{1}sessions\0\u{1}batches\0\u{3}batched_rows\0\u{3}batched_sessions\0\u{3}largest_batch_sessions\0\u{3}full_model_rows\0\u{3}rss_bytes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1872,6 +1875,7 @@ nonisolated extension Collm_V1_HealthReply: SwiftProtobuf.Message, SwiftProtobuf
       case 7: try { try decoder.decodeSingularUInt64Field(value: &self.batchedSessions) }()
       case 8: try { try decoder.decodeSingularUInt32Field(value: &self.largestBatchSessions) }()
       case 9: try { try decoder.decodeSingularUInt64Field(value: &self.fullModelRows) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.rssBytes) }()
       default: break
       }
     }
@@ -1905,6 +1909,9 @@ nonisolated extension Collm_V1_HealthReply: SwiftProtobuf.Message, SwiftProtobuf
     if self.fullModelRows != 0 {
       try visitor.visitSingularUInt64Field(value: self.fullModelRows, fieldNumber: 9)
     }
+    if self.rssBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.rssBytes, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1918,6 +1925,7 @@ nonisolated extension Collm_V1_HealthReply: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.batchedSessions != rhs.batchedSessions {return false}
     if lhs.largestBatchSessions != rhs.largestBatchSessions {return false}
     if lhs.fullModelRows != rhs.fullModelRows {return false}
+    if lhs.rssBytes != rhs.rssBytes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

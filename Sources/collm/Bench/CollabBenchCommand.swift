@@ -35,6 +35,7 @@ struct CollabBench: AsyncParsableCommand {
     @Option(name: .customLong("generate-arg"), parsing: .unconditionalSingleValue,
             help: "Extra argument for every `collm generate` run (repeatable), e.g. --generate-arg --calibration --generate-arg FILE.")
     var generateArgs: [String] = []
+    @OptionGroup var cloudLoss: CloudLossOptions
     @Option(name: .long, help: "Output folder.") var output = "bench-results"
     @Option(name: .customLong("edge-cpu"), help: "CPU for edge processes (-1: no pinning).") var edgeCPU = 1
     @Option(name: .customLong("cloud-cpu"), help: "CPU for the cloud process (-1: no pinning).") var cloudCPU = 0
@@ -82,7 +83,7 @@ struct CollabBench: AsyncParsableCommand {
         return CollabBenchPlan(
             modelPath: modelPath, layers: config.layerCount, split: split, exits: exits, wire: wire,
             maxTokens: quick ? 8 : maxTokens, qaMaxTokens: quick ? 8 : qaMaxTokens,
-            threads: modelOptions.threads ?? 1, generateArgs: generateArgs,
+            threads: modelOptions.threads ?? 1, generateArgs: generateArgs + cloudLoss.generateArguments,
             modes: try BenchMode.parseList(modes),
             links: try LinkSetting.parseList(quick ? "20:100" : links),
             thresholds: try parseNumberList(quick ? "0.8,1.0" : thresholds, option: "--thresholds"),
