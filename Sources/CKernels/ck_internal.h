@@ -93,7 +93,7 @@ typedef struct {
     ck_qrow_fn quant_ref;
     ck_row_fn dequant[CK_NISA];   // NULL: use the next lower ISA
     ck_matmul_fn matmul[CK_NISA]; // NULL: use the next lower ISA
-    int rows_layout;         // quantized, but kept in GGUF row-major layout (no panels; ck_kquants.h)
+    int kpanels;             // K-quant: packed in K-quant panels (ck_kquants.h), not the 32-block ones
 } ck_traits;
 
 const ck_traits *ck_traits_of(ck_type t);  // NULL if unsupported

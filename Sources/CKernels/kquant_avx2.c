@@ -1,13 +1,11 @@
-// AVX2 kernels for K-quants (kquant_simd.h): maddubs (u8 x s8 pair sums, never
-// saturating here) then madd against ones, or against the sub-block scales, which applies the K-quant
-// scales in the same instruction. Also the K-quant activation rows, identical to ck_q8k_row_scalar.
+// AVX2 kernels for K-quants (kquant_simd.h): maddubs (u8 x s8 pair sums, never saturating here)
+// then madd against the sub-block scales, which applies the K-quant scales in the same instruction. Also the K-quant activation rows, identical to ck_q8k_row_scalar.
 #include "ck_kquants.h"
 #include <immintrin.h>
 
 #define KQ_FN CK_TARGET_AVX2
-#define KQ_ENTRY ck_mm_rows_avx2
-#define KQ_SCALE(lo, hi) _mm256_setr_m128i(_mm_set1_epi16((short)(lo)), _mm_set1_epi16((short)(hi)))
-#define KQ_SDOT(acc, u, s, scale) _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), scale))
+#define KQ_ENTRY ck_mm_kp_avx2
+#define KQ_DPBUSD 0
 #include "kquant_simd.h"
 
 // Per 256 values: amax, then the same operations as ck_qact_row_avx2 (round half to even).

@@ -8,12 +8,12 @@
 
 #ifndef CK_VNNI_EMULATE
 #define KQ_FN CK_TARGET_VNNI
-#define KQ_ENTRY ck_mm_rows_vnni
-#define KQ_DPBUSD(acc, u, s) _mm256_dpbusd_epi32(acc, u, s)
+#define KQ_ENTRY ck_mm_kp_vnni
+#define KQ_DPBUSD_OP(acc, u, s) _mm256_dpbusd_epi32(acc, u, s)
 #else
 #define KQ_FN CK_TARGET_AVX2
-#define KQ_ENTRY ck_mm_rows_vnni_emulated
-static CK_TARGET_AVX2 CK_ALWAYS_INLINE __m256i KQ_DPBUSD(__m256i acc, __m256i u, __m256i s) {
+#define KQ_ENTRY ck_mm_kp_vnni_emulated
+static CK_TARGET_AVX2 CK_ALWAYS_INLINE __m256i KQ_DPBUSD_OP(__m256i acc, __m256i u, __m256i s) {
     // widen to i16 (exact), madd pairs into i32, then add adjacent i32 pairs
     __m256i ulo = _mm256_unpacklo_epi8(u, _mm256_setzero_si256()), uhi = _mm256_unpackhi_epi8(u, _mm256_setzero_si256());
     __m256i slo = _mm256_srai_epi16(_mm256_unpacklo_epi8(s, s), 8), shi = _mm256_srai_epi16(_mm256_unpackhi_epi8(s, s), 8);
@@ -22,6 +22,5 @@ static CK_TARGET_AVX2 CK_ALWAYS_INLINE __m256i KQ_DPBUSD(__m256i acc, __m256i u,
 }
 #endif
 
-#define KQ_SCALE(lo, hi) _mm256_setr_m128i(_mm_set1_epi32(lo), _mm_set1_epi32(hi))
-#define KQ_SDOT(acc, u, s, scale) _mm256_add_epi32(acc, _mm256_mullo_epi32(KQ_DPBUSD(_mm256_setzero_si256(), u, s), scale))
+#define KQ_DPBUSD 1
 #include "kquant_simd.h"

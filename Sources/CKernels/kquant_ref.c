@@ -220,91 +220,125 @@ void ck_q8k_row_scalar(const float *x, int64_t cols, void *dst) {
 
 // ---- Scalar products (row-major weights); the SIMD kernels' exact integer math ----
 
-// Q4_K / Q5_K: sum_s sc_s (q . a)_s times d da, minus dmin da sum_s m_s (bsums of s).
-static float dot_k45(const uint8_t *w, int64_t cols, ck_q8k_row a, int five) {
-    const size_t bb = five ? 176 : 144;
+// ---- K-quant panels (layout in ck_kquants.h) ----
+
+void ck_kp_pack(ck_type t, const uint8_t *src, int64_t rows, int64_t cols, uint8_t *dst) {
+    const ck_kp_layout l = ck_kp_of(t);
+    const int64_t nsb = cols / CK_QKK, panels = (rows + CK_PANEL - 1) / CK_PANEL;
+    const size_t rb = ck_row_bytes(t, cols), bb = ck_row_bytes(t, CK_QKK);
+    memset(dst, 0, (size_t)panels * ck_kp_panel_bytes(t, cols));  // padding rows: zero quants and scales
+    for (int64_t p = 0; p < panels; p++)
+        for (int r = 0; r < CK_PANEL && p * CK_PANEL + r < rows; r++)
+            for (int64_t i = 0; i < nsb; i++) {
+                const uint8_t *g = src + (size_t)(p * CK_PANEL + r) * rb + (size_t)i * bb;
+                uint8_t *b = dst + (size_t)(p * nsb + i) * l.bytes;
+                if (t == CK_Q6_K) {
+                    const int8_t *sc = (const int8_t *)(g + 192);
+                    for (int e = 0; e < CK_QKK; e++) {
+                        const int q = k6_quant(g, g + 128, e), k = e / 64, h = (e / 32) & 1, s = (e / 4) & 7, ii = e & 3;
+                        b[(8 * k + s) * 32 + 4 * r + ii] |= (uint8_t)((q & 15) << (4 * h));
+                        b[1024 + (4 * k + s / 2) * 32 + 4 * r + ii] |= (uint8_t)((q >> 4) << (4 * (s & 1) + 2 * h));
+                    }
+                    for (int x = 0; x < 16; x++) b[l.sc + 16 * (x / 2) + 2 * r + (x & 1)] = (uint8_t)sc[x];
+                    memcpy(b + l.d + 2 * r, g + 208, 2);
+                } else {
+                    const int five = t == CK_Q5_K;
+                    const uint8_t *qs = g + (five ? 48 : 16);
+                    uint8_t sc[8], m[8];
+                    ck_kq_scales(g + 4, sc, m);
+                    for (int k = 0; k < 4; k++)
+                        for (int s = 0; s < 8; s++) memcpy(b + (8 * k + s) * 32 + 4 * r, qs + 32 * k + 4 * s, 4);
+                    if (five)
+                        for (int s = 0; s < 8; s++) memcpy(b + 1024 + s * 32 + 4 * r, g + 16 + 4 * s, 4);
+                    for (int x = 0; x < 8; x++) {
+                        b[l.sc + 16 * (x / 2) + 2 * r + (x & 1)] = sc[x];
+                        b[l.mn + 16 * (x / 2) + 2 * r + (x & 1)] = m[x];
+                    }
+                    memcpy(b + l.d + 2 * r, g, 2);
+                    memcpy(b + l.dmin + 2 * r, g + 2, 2);
+                }
+            }
+}
+
+// One panel row's product with one activation row, exactly in integers per super-block:
+//   Q4_K / Q5_K: d da sum_s sc_s (q . a)_s  -  dmin da sum_s m_s (bsum pair of s)
+//   Q6_K:        d da sum_g sc_g ((q . a)_g - 32 bsum_g)
+static float kp_dot(ck_type t, const uint8_t *P, int64_t nsb, int r, ck_q8k_row a) {
+    const ck_kp_layout l = ck_kp_of(t);
+    const int six = t == CK_Q6_K, sub = six ? 16 : 32;
     float s = 0, sm = 0;
-    for (int64_t i = 0; i < cols / CK_QKK; i++, w += bb) {
-        uint8_t sc[8], m[8];
-        ck_kq_scales(w + 4, sc, m);
-        const uint8_t *qh = five ? w + 16 : NULL, *qs = w + (five ? 48 : 16);
+    for (int64_t i = 0; i < nsb; i++) {
+        const uint8_t *b = P + (size_t)i * l.bytes;
         const int8_t *q = a.q + i * CK_QKK;
         const int16_t *bs = a.bsum + 16 * i;
         int32_t isum = 0, msum = 0;
-        for (int k = 0; k < 8; k++) {
-            int32_t p = 0;
-            for (int l = 0; l < 32; l++) p += k45_quant(qs, qh, k, l) * q[32 * k + l];
-            isum += (int32_t)sc[k] * p;
-            msum += (int32_t)m[k] * (bs[2 * k] + bs[2 * k + 1]);
+        for (int g = 0; g < CK_QKK / sub; g++) {
+            int32_t p = 0, bsum = 0;
+            for (int e = g * sub; e < (g + 1) * sub; e++) p += ck_kp_quant(t, b, r, e) * q[e];
+            for (int x = g * sub / 16; x < (g + 1) * sub / 16; x++) bsum += bs[x];
+            isum += ck_kp_scale(t, b, r, g, 0) * (six ? p - 32 * bsum : p);
+            if (!six) msum += ck_kp_scale(t, b, r, g, 1) * bsum;
         }
-        s += ck_f16_to_f32(ck_rd16(w)) * a.d[i] * (float)isum;
-        sm += ck_f16_to_f32(ck_rd16(w + 2)) * a.d[i] * (float)msum;
+        s += ck_f16_to_f32(ck_rd16(b + l.d + 2 * r)) * a.d[i] * (float)isum;
+        if (!six) sm += ck_f16_to_f32(ck_rd16(b + l.dmin + 2 * r)) * a.d[i] * (float)msum;
     }
     return s - sm;
 }
 
-// Q6_K: d da sum_g sc_g ((q . a)_g - 32 bsum_g), all in integers per super-block.
-static float dot_k6(const uint8_t *w, int64_t cols, ck_q8k_row a) {
-    float s = 0;
-    for (int64_t i = 0; i < cols / CK_QKK; i++, w += 210) {
-        const int8_t *sc = (const int8_t *)(w + 192);
-        const int8_t *q = a.q + i * CK_QKK;
-        const int16_t *bs = a.bsum + 16 * i;
-        int32_t isum = 0;
-        for (int g = 0; g < 16; g++) {
-            int32_t p = 0;
-            for (int l = 0; l < 16; l++) p += k6_quant(w, w + 128, 16 * g + l) * q[16 * g + l];
-            isum += (int32_t)sc[g] * (p - 32 * bs[g]);
-        }
-        s += ck_f16_to_f32(ck_rd16(w + 208)) * a.d[i] * (float)isum;
-    }
-    return s;
-}
-
-void ck_mm_rows_scalar(ck_type t, const void *packed, int64_t rows, int64_t cols,
-                       const void *act, int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+void ck_mm_kp_scalar(ck_type t, const void *packed, int64_t rows, int64_t cols,
+                     const void *act, int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1) {
     (void)rows;
-    const size_t rb = ck_row_bytes(t, cols);
-    for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *w = (const uint8_t *)packed + (size_t)r * rb;
+    const int64_t nsb = cols / CK_QKK;
+    const size_t pbytes = ck_kp_panel_bytes(t, cols);
+    for (int64_t p = r0 / CK_PANEL; p * CK_PANEL < r1; p++) {
+        const uint8_t *P = (const uint8_t *)packed + (size_t)p * pbytes;
         for (int64_t j = 0; j < n; j++) {
-            float v = 0;
-            switch (t) {
-            case CK_Q4_K: v = dot_k45(w, cols, ck_q8k_at(act, cols, j), 0); break;
-            case CK_Q5_K: v = dot_k45(w, cols, ck_q8k_at(act, cols, j), 1); break;
-            case CK_Q6_K: v = dot_k6(w, cols, ck_q8k_at(act, cols, j)); break;
-            default: break;
-            }
-            y[j * ldy + r] = v;
+            float acc[CK_PANEL];
+            for (int r = 0; r < CK_PANEL; r++) acc[r] = kp_dot(t, P, nsb, r, ck_q8k_at(act, cols, j));
+            ck_store_panel(y + j * ldy, acc, p * CK_PANEL, r0, r1);
         }
     }
 }
 
-// ---- f32 activations: dequantize a stretch of the row once per 4 activation rows, dot in f32 ----
-void ck_mm_rows_f32act(ck_type t, const void *packed, int64_t rows, int64_t cols,
-                       const float *x, int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+// A panel row's super-block as f32, with the reference dequantizers' operations.
+static void kp_dequant(ck_type t, const uint8_t *b, int r, float *y) {
+    const ck_kp_layout l = ck_kp_of(t);
+    const float d = ck_f16_to_f32(ck_rd16(b + l.d + 2 * r));
+    if (t == CK_Q6_K) {
+        for (int e = 0; e < CK_QKK; e++) y[e] = d * (float)ck_kp_scale(t, b, r, e / 16, 0) * (float)(ck_kp_quant(t, b, r, e) - 32);
+        return;
+    }
+    const float dmin = ck_f16_to_f32(ck_rd16(b + l.dmin + 2 * r));
+    for (int g = 0; g < 8; g++) {
+        const float ds = d * (float)ck_kp_scale(t, b, r, g, 0), ms = dmin * (float)ck_kp_scale(t, b, r, g, 1);
+        for (int e = 32 * g; e < 32 * g + 32; e++) y[e] = fmaf(ds, (float)ck_kp_quant(t, b, r, e), -ms);
+    }
+}
+
+// f32 activations: dequantize each super-block of a panel row once per 4 activation rows, dot in f32.
+void ck_mm_kp_f32act(ck_type t, const void *packed, int64_t rows, int64_t cols,
+                     const float *x, int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1) {
     (void)rows;
-    enum { SPAN = 256 };
-    const int64_t be = ck_block_elements(t);
-    const size_t rb = ck_row_bytes(t, cols), bb = ck_row_bytes(t, be);
-    float w[SPAN];
-    for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *row = (const uint8_t *)packed + (size_t)r * rb;
+    const int64_t nsb = cols / CK_QKK;
+    const size_t pbytes = ck_kp_panel_bytes(t, cols), bb = ck_kp_of(t).bytes;
+    float w[CK_QKK];
+    for (int64_t row = r0; row < r1; row++) {
+        const uint8_t *P = (const uint8_t *)packed + (size_t)(row / CK_PANEL) * pbytes;
+        const int r = (int)(row % CK_PANEL);
         for (int64_t j0 = 0; j0 < n; j0 += 4) {
             const int nr = n - j0 < 4 ? (int)(n - j0) : 4;
             float acc[4][8] = {{0}};
-            for (int64_t c = 0; c < cols; c += SPAN) {
-                const int64_t len = cols - c < SPAN ? cols - c : SPAN;  // a multiple of the block size
-                ck_dequantize_row(t, row + (size_t)(c / be) * bb, w, len);
+            for (int64_t i = 0; i < nsb; i++) {
+                kp_dequant(t, P + (size_t)i * bb, r, w);
                 for (int j = 0; j < nr; j++) {
-                    const float *xj = x + (j0 + j) * cols + c;
-                    for (int64_t e = 0; e < len; e += 8)
+                    const float *xj = x + (j0 + j) * cols + i * CK_QKK;
+                    for (int e = 0; e < CK_QKK; e += 8)
                         for (int k = 0; k < 8; k++) acc[j][k] += w[e + k] * xj[e + k];
                 }
             }
             for (int j = 0; j < nr; j++) {
                 const float *a = acc[j];
-                y[(j0 + j) * ldy + r] = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+                y[(j0 + j) * ldy + row] = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
             }
         }
     }

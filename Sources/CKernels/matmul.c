@@ -5,9 +5,9 @@
 size_t ck_packed_size(ck_type t, int64_t rows, int64_t cols) {
     const ck_traits *tr = ck_traits_of(t);
     if (!tr) return 0;
-    if (!tr->quant_act || tr->rows_layout) return ck_row_bytes(t, cols) * (size_t)rows;  // row-major copy
+    if (!tr->quant_act) return ck_row_bytes(t, cols) * (size_t)rows;  // float formats: row-major copy
     int64_t panels = (rows + CK_PANEL - 1) / CK_PANEL;
-    return (size_t)panels * ck_panel_bytes(t, cols);
+    return (size_t)panels * (tr->kpanels ? ck_kp_panel_bytes(t, cols) : ck_panel_bytes(t, cols));
 }
 
 int64_t ck_row_granule(ck_type t) {
@@ -49,7 +49,8 @@ static void pack_quant(ck_type t, const uint8_t *src, int64_t rows, int64_t cols
 void ck_pack(ck_type t, const void *src, int64_t rows, int64_t cols, void *dst) {
     const ck_traits *tr = ck_traits_of(t);
     if (!tr) return;
-    if (!tr->quant_act || tr->rows_layout) memcpy(dst, src, ck_packed_size(t, rows, cols));
+    if (!tr->quant_act) memcpy(dst, src, ck_packed_size(t, rows, cols));
+    else if (tr->kpanels) ck_kp_pack(t, src, rows, cols, dst);  // kquant_ref.c
     else pack_quant(t, src, rows, cols, dst);
 }
 

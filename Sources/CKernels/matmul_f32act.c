@@ -165,7 +165,7 @@ void ck_matmul_f32act(ck_type t, const void *packed, int64_t rows, int64_t cols,
     if (r0 < 0) r0 = 0;
     if (r1 > rows) r1 = rows;
     if (r0 >= r1 || n <= 0 || cols <= 0) return;
-    if (tr->rows_layout) ck_mm_rows_f32act(t, packed, rows, cols, x, n, y, ldy, r0, r1);
+    if (tr->kpanels) ck_mm_kp_f32act(t, packed, rows, cols, x, n, y, ldy, r0, r1);
     else if (ck_isa_current() >= CK_ISA_AVX2) ck_mm_quant_f32act_avx2(t, packed, rows, cols, x, n, y, ldy, r0, r1);
     else ck_mm_quant_f32act_scalar(t, packed, rows, cols, x, n, y, ldy, r0, r1);
 }

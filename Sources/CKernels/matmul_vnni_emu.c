@@ -12,7 +12,7 @@ int ck_matmul_vnni_emulated(ck_type t, const void *packed, int64_t rows, int64_t
     if (!ck_isa_cpu_has(CK_ISA_AVX2) || !tr || !tr->quant_act) return 0;
     if (r1 > rows) r1 = rows;
     if (r0 >= r1 || n <= 0) return 1;
-    if (tr->rows_layout) ck_mm_rows_vnni_emulated(t, packed, rows, cols, act, n, y, ldy, r0, r1);  // kquant_vnni_emu.c
+    if (tr->kpanels) ck_mm_kp_vnni_emulated(t, packed, rows, cols, act, n, y, ldy, r0, r1);  // kquant_vnni_emu.c
     else ck_mm_quant_vnni_emulated(t, packed, rows, cols, act, n, y, ldy, r0, r1);
     return 1;
 }

@@ -19,13 +19,13 @@ static const ck_traits k_traits[] = {
      {0, 0, 0}, {ck_mm_quant_scalar, ck_mm_quant_avx2, ck_mm_quant_vnni}},
     {CK_Q5_1, CK_QK, 24, CK_ACT_Q8, CK_PANEL, ck_deq_q5_1_ref, ck_q_q5_1_ref,
      {0, 0, 0}, {ck_mm_quant_scalar, ck_mm_quant_avx2, ck_mm_quant_vnni}},
-    // Row-major formats (ck_kquants.h): granule 1, any row split.
-    {CK_Q4_K, CK_QKK, 144, CK_ACT_Q8K, 1, ck_deq_q4_k_ref, ck_q_q4_k_ref,
-     {0, 0, 0}, {ck_mm_rows_scalar, ck_mm_rows_avx2, ck_mm_rows_vnni}, 1},
-    {CK_Q5_K, CK_QKK, 176, CK_ACT_Q8K, 1, ck_deq_q5_k_ref, ck_q_q5_k_ref,
-     {0, 0, 0}, {ck_mm_rows_scalar, ck_mm_rows_avx2, ck_mm_rows_vnni}, 1},
-    {CK_Q6_K, CK_QKK, 210, CK_ACT_Q8K, 1, ck_deq_q6_k_ref, ck_q_q6_k_ref,
-     {0, 0, 0}, {ck_mm_rows_scalar, ck_mm_rows_avx2, ck_mm_rows_vnni}, 1},
+    // K-quants: their own panels (ck_kquants.h).
+    {CK_Q4_K, CK_QKK, 144, CK_ACT_Q8K, CK_PANEL, ck_deq_q4_k_ref, ck_q_q4_k_ref,
+     {0, 0, 0}, {ck_mm_kp_scalar, ck_mm_kp_avx2, ck_mm_kp_vnni}, 1},
+    {CK_Q5_K, CK_QKK, 176, CK_ACT_Q8K, CK_PANEL, ck_deq_q5_k_ref, ck_q_q5_k_ref,
+     {0, 0, 0}, {ck_mm_kp_scalar, ck_mm_kp_avx2, ck_mm_kp_vnni}, 1},
+    {CK_Q6_K, CK_QKK, 210, CK_ACT_Q8K, CK_PANEL, ck_deq_q6_k_ref, ck_q_q6_k_ref,
+     {0, 0, 0}, {ck_mm_kp_scalar, ck_mm_kp_avx2, ck_mm_kp_vnni}, 1},
 };
 
 const ck_traits *ck_traits_of(ck_type t) {

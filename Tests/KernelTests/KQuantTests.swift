@@ -188,6 +188,32 @@ final class KQuantTests: XCTestCase {
     func testQ5_KProducts() { check(CK_Q5_K) }
     func testQ6_KProducts() { check(CK_Q6_K) }
 
+    /// Packing loses nothing: f32 activations that pick one column give exactly the reference
+    /// dequantization of that column, for every row of every panel (K-quants repack all their bits).
+    func testPackedPanelsKeepEveryValue() {
+        for t in [CK_Q4_K, CK_Q5_K, CK_Q6_K] {
+            let rows = 13, cols = 512
+            var rng = Rng(31)
+            let c = MatmulCase(copying: MatmulCase(t, rows: rows, cols: cols, n: 1, seed: 30),
+                               gguf: Self.randomBlocks(t, rows: rows, cols: cols, rng: &rng))
+            let rb = ck_row_bytes(t, Int64(cols))
+            let w = (0..<rows).map { r in dequantizeRow(t, Array(c.gguf[(r * rb)..<((r + 1) * rb)]), count: cols) }
+            var packed = [UInt8](repeating: 0xA5, count: ck_packed_size(t, Int64(rows), Int64(cols)))
+            c.gguf.withUnsafeBytes { src in
+                packed.withUnsafeMutableBytes { ck_pack(t, src.baseAddress!, Int64(rows), Int64(cols), $0.baseAddress!) }
+            }
+            for col in [0, 1, 31, 32, 100, 255, 256, 511] {
+                var x = [Float](repeating: 0, count: cols)
+                x[col] = 1
+                var y = [Float](repeating: .nan, count: rows)
+                packed.withUnsafeBytes { pp in
+                    ck_matmul_f32act(t, pp.baseAddress!, Int64(rows), Int64(cols), x, 1, &y, Int64(rows), 0, Int64(rows))
+                }
+                XCTAssertEqual(y, w.map { $0[col] }, "\(Self.name(t)) column \(col)")
+            }
+        }
+    }
+
     /// The test-data quantizers round-trip: the dequantized matrix is close to what was quantized.
     func testQuantizeDequantizeRoundTrip() {
         var rng = Rng(5)
