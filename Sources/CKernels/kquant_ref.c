@@ -315,31 +315,25 @@ static void kp_dequant(ck_type t, const uint8_t *b, int r, float *y) {
     }
 }
 
-// f32 activations: dequantize each super-block of a panel row once per 4 activation rows, dot in f32.
+// f32 activations: each panel row dequantized once (ggml's numerics), then dotted with every
+// activation row in f32 (8 partial sums).
 void ck_mm_kp_f32act(ck_type t, const void *packed, int64_t rows, int64_t cols,
                      const float *x, int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1) {
     (void)rows;
     const int64_t nsb = cols / CK_QKK;
     const size_t pbytes = ck_kp_panel_bytes(t, cols), bb = ck_kp_of(t).bytes;
-    float w[CK_QKK];
+    float stack[8192], *w = cols <= 8192 ? stack : malloc(sizeof(float) * (size_t)cols);
+    if (!w) return;
     for (int64_t row = r0; row < r1; row++) {
         const uint8_t *P = (const uint8_t *)packed + (size_t)(row / CK_PANEL) * pbytes;
-        const int r = (int)(row % CK_PANEL);
-        for (int64_t j0 = 0; j0 < n; j0 += 4) {
-            const int nr = n - j0 < 4 ? (int)(n - j0) : 4;
-            float acc[4][8] = {{0}};
-            for (int64_t i = 0; i < nsb; i++) {
-                kp_dequant(t, P + (size_t)i * bb, r, w);
-                for (int j = 0; j < nr; j++) {
-                    const float *xj = x + (j0 + j) * cols + i * CK_QKK;
-                    for (int e = 0; e < CK_QKK; e += 8)
-                        for (int k = 0; k < 8; k++) acc[j][k] += w[e + k] * xj[e + k];
-                }
-            }
-            for (int j = 0; j < nr; j++) {
-                const float *a = acc[j];
-                y[(j0 + j) * ldy + row] = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-            }
+        for (int64_t i = 0; i < nsb; i++) kp_dequant(t, P + (size_t)i * bb, (int)(row % CK_PANEL), w + i * CK_QKK);
+        for (int64_t j = 0; j < n; j++) {
+            const float *xj = x + j * cols;
+            float a[8] = {0};
+            for (int64_t e = 0; e < cols; e += 8)
+                for (int k = 0; k < 8; k++) a[k] += w[e + k] * xj[e + k];
+            y[j * ldy + row] = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
         }
     }
+    if (w != stack) free(w);
 }
