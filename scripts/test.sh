@@ -8,6 +8,7 @@ cd "$REPO"
 export COLLM_CACHE="${COLLM_CACHE:-$REPO/.cache}"
 export COLLM_TEST_DATA="${COLLM_TEST_DATA:-$COLLM_CACHE/test-data}"
 export COLLM_MODEL="${COLLM_MODEL:-$COLLM_CACHE/models/SmolLM2-135M-Instruct.Q4_1.gguf}"
+export COLLM_GEMMA_MODEL="${COLLM_GEMMA_MODEL:-$COLLM_CACHE/models/gemma-3-270m-q4_k_m.gguf}"
 
 echo "== build (debug; the C kernels are always compiled with -O3)"
 swift build --build-tests
@@ -35,6 +36,9 @@ if (( ${#missing[@]} > 0 )); then
 fi
 echo "haproxy: $(haproxy -v | head -n 1)"
 echo "nginx: $(nginx -v 2>&1)"
+
+echo "== second model (K-quants): $COLLM_GEMMA_MODEL"
+scripts/fetch-gemma.sh "$COLLM_GEMMA_MODEL" > /dev/null
 
 echo "== tests"
 LOG="$(mktemp)"

@@ -5,7 +5,7 @@
 #include "ckernels.h"
 #include <string.h>
 
-#define CK_QK 32    // elements per quantized block (Q4_0, Q4_1, Q8_0)
+#define CK_QK 32    // elements per quantized block (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0)
 #define CK_PANEL 8  // weight rows per packed panel = row granule of quantized types
 #define CK_NISA 3
 
@@ -21,12 +21,29 @@
 //           Q8_0 (QB = 256): chunk k (0..7), lane r = row r's qs[4k..4k+3]  (elements 4k..4k+3)
 //           Q4_x (QB = 128): chunk c (0..3), lane r = row r's qs[4c..4c+3]: low nibbles are
 //                            elements 4c..4c+3, high nibbles elements 16+4c..16+4c+3.
+//           Q5_x (QB = 128): as Q4_x, the fifth bits apart (qh below).
+//   qh:     Q5_x only: 8 u32, lane r = row r's qh transposed so that chunk c's fifth bits are one
+//           shift away: bit 8i + c = qh bit 4c + i (element 4c + i, low nibble of byte i),
+//           bit 8i + 4 + c = qh bit 16 + 4c + i (element 16 + 4c + i, high nibble of byte i).
 //   d:      8 f16 (the GGUF scale bits of rows 0..7)
-//   m:      8 f16 (Q4_1 only)
+//   m:      8 f16 (Q4_1 / Q5_1 only)
 // So a thread's row range (whole panels) is one sequential stream with the same bytes as GGUF.
+static inline int ck_is_q5(ck_type t) { return t == CK_Q5_0 || t == CK_Q5_1; }
+static inline int ck_has_min(ck_type t) { return t == CK_Q4_1 || t == CK_Q5_1; }
 static inline size_t ck_panel_qbytes(ck_type t) { return t == CK_Q8_0 ? 256 : 128; }
+static inline size_t ck_panel_d_offset(ck_type t) { return ck_panel_qbytes(t) + (ck_is_q5(t) ? 32 : 0); }
 static inline size_t ck_panel_block_bytes(ck_type t) {
-    return ck_panel_qbytes(t) + 16 + (t == CK_Q4_1 ? 16 : 0);
+    return ck_panel_d_offset(t) + 16 + (ck_has_min(t) ? 16 : 0);
+}
+/// The transposed qh of the panel layout (bit 8i + c <- bit 4c + i, bit 8i + 4 + c <- bit 16 + 4c + i).
+static inline uint32_t ck_q5_qh_transpose(uint32_t qh) {
+    uint32_t o = 0;
+    for (int c = 0; c < 4; c++)
+        for (int i = 0; i < 4; i++) {
+            o |= ((qh >> (4 * c + i)) & 1u) << (8 * i + c);
+            o |= ((qh >> (16 + 4 * c + i)) & 1u) << (8 * i + 4 + c);
+        }
+    return o;
 }
 static inline size_t ck_panel_bytes(ck_type t, int64_t cols) {
     return (size_t)(cols / CK_QK) * ck_panel_block_bytes(t);
@@ -62,17 +79,21 @@ typedef void (*ck_row_fn)(const void *src, float *dst, int64_t n);
 typedef void (*ck_qrow_fn)(const float *src, void *dst, int64_t n);
 typedef void (*ck_act_fn)(const float *x, int64_t cols, void *dst);  // one activation row
 
+// Activation formats of ck_matmul: f32 as given, int8 blocks of 32 (ck_qact_*), K-quant rows (ck_q8k_*).
+enum { CK_ACT_F32 = 0, CK_ACT_Q8 = 1, CK_ACT_Q8K = 2 };
+
 // Per-format traits: adding a format (e.g. a K-quant) means one row in the table in types.c.
 typedef struct {
     ck_type type;
     int64_t block;           // elements per block
     size_t block_bytes;      // GGUF bytes per block
-    int quant_act;           // 1: int8-block activations (ck_qact_*), 0: f32 activations
+    int quant_act;           // CK_ACT_*: the activation format of ck_matmul
     int64_t granule;
     ck_row_fn dequant_ref;
     ck_qrow_fn quant_ref;
     ck_row_fn dequant[CK_NISA];   // NULL: use the next lower ISA
     ck_matmul_fn matmul[CK_NISA]; // NULL: use the next lower ISA
+    int kpanels;             // K-quant: packed in K-quant panels (ck_kquants.h), not the 32-block ones
 } ck_traits;
 
 const ck_traits *ck_traits_of(ck_type t);  // NULL if unsupported

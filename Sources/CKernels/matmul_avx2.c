@@ -17,10 +17,13 @@ static CK_TARGET_AVX2 CK_ALWAYS_INLINE __m256i bcast4(const int8_t *p) {
 
 // Q4_0 / Q4_1: nibbles are u8 0..15, so maddubs (u8 x s8 -> pairs summed to i16) needs no sign
 // trick; the 8 partial i16 sums of a block stay <= 8 * 2 * 15 * 127 = 30480, below 32767.
+// Q5_0 / Q5_1: the fifth bits (transposed qh, ck_internal.h) are one shift and mask per chunk; with
+// quants up to 31 only 4 maddubs fit in i16 (4 * 2 * 31 * 127 = 31496), so halves are widened apart.
 static CK_TARGET_AVX2 CK_ALWAYS_INLINE void q4_tile(const ck_type t, const int NR, const uint8_t *P,
                                                       int64_t nb, const ck_qact_row *a, float *out) {
-    const int64_t bb = t == CK_Q4_1 ? 160 : 144;
-    const __m256i m4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+    const int five = ck_is_q5(t);
+    const int64_t bb = (int64_t)ck_panel_block_bytes(t), doff = (int64_t)ck_panel_d_offset(t);
+    const __m256i m4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1), b16 = _mm256_set1_epi8(16);
     __m256 acc[4];
     for (int j = 0; j < NR; j++) acc[j] = _mm256_setzero_ps();
     __m256 accm[4];  // offset terms in their own chain: halves the FMA latency per block
@@ -34,17 +37,34 @@ static CK_TARGET_AVX2 CK_ALWAYS_INLINE void q4_tile(const ck_type t, const int N
         __m256i l1 = _mm256_and_si256(c1, m4), h1 = _mm256_and_si256(_mm256_srli_epi16(c1, 4), m4);
         __m256i l2 = _mm256_and_si256(c2, m4), h2 = _mm256_and_si256(_mm256_srli_epi16(c2, 4), m4);
         __m256i l3 = _mm256_and_si256(c3, m4), h3 = _mm256_and_si256(_mm256_srli_epi16(c3, 4), m4);
-        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 128)));
-        __m256 mw = t == CK_Q4_1 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 144)))
-                                 : _mm256_mul_ps(dw, _mm256_set1_ps(-8.0f));
+        if (five) {
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(w + 128));
+            l0 = _mm256_or_si256(l0, _mm256_and_si256(_mm256_slli_epi32(qh, 4), b16));
+            l1 = _mm256_or_si256(l1, _mm256_and_si256(_mm256_slli_epi32(qh, 3), b16));
+            l2 = _mm256_or_si256(l2, _mm256_and_si256(_mm256_slli_epi32(qh, 2), b16));
+            l3 = _mm256_or_si256(l3, _mm256_and_si256(_mm256_slli_epi32(qh, 1), b16));
+            h0 = _mm256_or_si256(h0, _mm256_and_si256(qh, b16));
+            h1 = _mm256_or_si256(h1, _mm256_and_si256(_mm256_srli_epi32(qh, 1), b16));
+            h2 = _mm256_or_si256(h2, _mm256_and_si256(_mm256_srli_epi32(qh, 2), b16));
+            h3 = _mm256_or_si256(h3, _mm256_and_si256(_mm256_srli_epi32(qh, 3), b16));
+        }
+        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + doff)));
+        __m256 mw = ck_has_min(t) ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + doff + 16)))
+                                  : _mm256_mul_ps(dw, _mm256_set1_ps(five ? -16.0f : -8.0f));
         for (int j = 0; j < NR; j++) {
             const int8_t *q = a[j].q + b * CK_QK;
             __m256i s0 = _mm256_add_epi16(_mm256_maddubs_epi16(l0, bcast4(q + 0)), _mm256_maddubs_epi16(l1, bcast4(q + 4)));
             __m256i s1 = _mm256_add_epi16(_mm256_maddubs_epi16(l2, bcast4(q + 8)), _mm256_maddubs_epi16(l3, bcast4(q + 12)));
             __m256i s2 = _mm256_add_epi16(_mm256_maddubs_epi16(h0, bcast4(q + 16)), _mm256_maddubs_epi16(h1, bcast4(q + 20)));
             __m256i s3 = _mm256_add_epi16(_mm256_maddubs_epi16(h2, bcast4(q + 24)), _mm256_maddubs_epi16(h3, bcast4(q + 28)));
-            __m256i s = _mm256_add_epi16(_mm256_add_epi16(s0, s1), _mm256_add_epi16(s2, s3));
-            __m256 f = _mm256_cvtepi32_ps(_mm256_madd_epi16(s, ones));
+            __m256 f;
+            if (five) {
+                f = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(_mm256_add_epi16(s0, s1), ones),
+                                                        _mm256_madd_epi16(_mm256_add_epi16(s2, s3), ones)));
+            } else {
+                __m256i s = _mm256_add_epi16(_mm256_add_epi16(s0, s1), _mm256_add_epi16(s2, s3));
+                f = _mm256_cvtepi32_ps(_mm256_madd_epi16(s, ones));
+            }
             acc[j] = _mm256_fmadd_ps(f, _mm256_mul_ps(dw, _mm256_set1_ps(a[j].d[b])), acc[j]);
             accm[j] = _mm256_fmadd_ps(mw, _mm256_set1_ps(a[j].s[b]), accm[j]);
         }
@@ -85,6 +105,8 @@ static CK_TARGET_AVX2 void quant_tile(ck_type t, int nr, const uint8_t *P, int64
     case NR:                                                      \
         if (t == CK_Q8_0) q8_tile(NR, P, nb, a, out);             \
         else if (t == CK_Q4_1) q4_tile(CK_Q4_1, NR, P, nb, a, out); \
+        else if (t == CK_Q5_0) q4_tile(CK_Q5_0, NR, P, nb, a, out); \
+        else if (t == CK_Q5_1) q4_tile(CK_Q5_1, NR, P, nb, a, out); \
         else q4_tile(CK_Q4_0, NR, P, nb, a, out);                 \
         break;
     switch (nr) { CK_CASES(1) CK_CASES(2) CK_CASES(3) CK_CASES(4) }

@@ -38,22 +38,25 @@ static inline int32_t block_dot(ck_type t, const uint8_t *q, int r, const int8_t
         for (int k = 0; k < 8; k++)
             for (int i = 0; i < 4; i++) s += (int8_t)q[k * 32 + r * 4 + i] * a[4 * k + i];
     } else {
+        uint32_t qh = 0;  // Q5_x: transposed fifth bits (ck_internal.h)
+        if (ck_is_q5(t)) memcpy(&qh, q + 128 + r * 4, 4);
         for (int c = 0; c < 4; c++)
             for (int i = 0; i < 4; i++) {
                 uint8_t v = q[c * 32 + r * 4 + i];
-                s += (v & 15) * a[4 * c + i] + (v >> 4) * a[16 + 4 * c + i];
+                int lo = (v & 15) | ((qh >> (8 * i + c)) & 1) << 4, hi = (v >> 4) | ((qh >> (8 * i + 4 + c)) & 1) << 4;
+                s += lo * a[4 * c + i] + hi * a[16 + 4 * c + i];
             }
     }
     return s;
 }
 
 // Quantized weights (panel layout) x int8 activations:
-//   y = sum_b (dw * da) * isum  +  sum_b mw * s      with mw = m (Q4_1), -8 dw (Q4_0), 0 (Q8_0)
+//   y = sum_b (dw * da) * isum  +  sum_b mw * s      with mw = m (Q4_1, Q5_1), -8 dw (Q4_0), -16 dw (Q5_0), 0 (Q8_0)
 void ck_mm_quant_scalar(ck_type t, const void *packed, int64_t rows, int64_t cols,
                         const void *act, int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1) {
     (void)rows;
     const int64_t nb = cols / CK_QK;
-    const size_t qb = ck_panel_qbytes(t), pb = ck_panel_block_bytes(t), pbytes = ck_panel_bytes(t, cols);
+    const size_t qb = ck_panel_d_offset(t), pb = ck_panel_block_bytes(t), pbytes = ck_panel_bytes(t, cols);
     for (int64_t p = r0 / CK_PANEL; p * CK_PANEL < r1; p++) {
         const uint8_t *P = (const uint8_t *)packed + (size_t)p * pbytes;
         for (int64_t j = 0; j < n; j++) {
@@ -67,8 +70,9 @@ void ck_mm_quant_scalar(ck_type t, const void *packed, int64_t rows, int64_t col
                     float dw = ck_f16_to_f32(dh[r]);
                     int32_t isum = block_dot(t, blk, r, a.q + b * CK_QK);
                     s += dw * a.d[b] * (float)isum;
-                    if (t == CK_Q4_1) sm += ck_f16_to_f32(mh[r]) * a.s[b];
+                    if (ck_has_min(t)) sm += ck_f16_to_f32(mh[r]) * a.s[b];
                     else if (t == CK_Q4_0) sm += (-8.0f * dw) * a.s[b];
+                    else if (t == CK_Q5_0) sm += (-16.0f * dw) * a.s[b];
                 }
                 acc[r] = s + sm;
             }

@@ -1,6 +1,6 @@
 // Per-format traits table and the public type-info / row-conversion entry points.
 // A new format (e.g. a K-quant) is one row here plus its functions.
-#include "ck_internal.h"
+#include "ck_kquants.h"
 
 static const ck_traits k_traits[] = {
     {CK_F32, 1, 4, 0, 1, ck_deq_f32_ref, ck_q_f32_ref,
@@ -15,6 +15,17 @@ static const ck_traits k_traits[] = {
      {0, ck_deq_q4_1_avx2, 0}, {ck_mm_quant_scalar, ck_mm_quant_avx2, ck_mm_quant_vnni}},
     {CK_Q8_0, CK_QK, 34, 1, CK_PANEL, ck_deq_q8_0_ref, ck_q_q8_0_ref,
      {0, ck_deq_q8_0_avx2, 0}, {ck_mm_quant_scalar, ck_mm_quant_avx2, ck_mm_quant_vnni}},
+    {CK_Q5_0, CK_QK, 22, CK_ACT_Q8, CK_PANEL, ck_deq_q5_0_ref, ck_q_q5_0_ref,
+     {0, 0, 0}, {ck_mm_quant_scalar, ck_mm_quant_avx2, ck_mm_quant_vnni}},
+    {CK_Q5_1, CK_QK, 24, CK_ACT_Q8, CK_PANEL, ck_deq_q5_1_ref, ck_q_q5_1_ref,
+     {0, 0, 0}, {ck_mm_quant_scalar, ck_mm_quant_avx2, ck_mm_quant_vnni}},
+    // K-quants: their own panels (ck_kquants.h).
+    {CK_Q4_K, CK_QKK, 144, CK_ACT_Q8K, CK_PANEL, ck_deq_q4_k_ref, ck_q_q4_k_ref,
+     {0, 0, 0}, {ck_mm_kp_scalar, ck_mm_kp_avx2, ck_mm_kp_vnni}, 1},
+    {CK_Q5_K, CK_QKK, 176, CK_ACT_Q8K, CK_PANEL, ck_deq_q5_k_ref, ck_q_q5_k_ref,
+     {0, 0, 0}, {ck_mm_kp_scalar, ck_mm_kp_avx2, ck_mm_kp_vnni}, 1},
+    {CK_Q6_K, CK_QKK, 210, CK_ACT_Q8K, CK_PANEL, ck_deq_q6_k_ref, ck_q_q6_k_ref,
+     {0, 0, 0}, {ck_mm_kp_scalar, ck_mm_kp_avx2, ck_mm_kp_vnni}, 1},
 };
 
 const ck_traits *ck_traits_of(ck_type t) {

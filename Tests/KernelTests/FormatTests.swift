@@ -4,7 +4,8 @@ import XCTest
 final class FormatTests: XCTestCase {
     func testTypeInfo() {
         for t in allTypes { XCTAssertEqual(ck_type_supported(Int32(t.rawValue)), 1) }
-        XCTAssertEqual(ck_type_supported(12), 0)  // Q4_K: not (yet) implemented
+        XCTAssertEqual(ck_type_supported(10), 0)  // Q2_K: not (yet) implemented
+        XCTAssertEqual(ck_type_supported(12), 1)  // Q4_K (KQuantTests)
         XCTAssertEqual(ck_block_elements(CK_F32), 1)
         XCTAssertEqual(ck_block_elements(CK_Q4_1), 32)
         XCTAssertEqual(ck_row_bytes(CK_F32, 10), 40)

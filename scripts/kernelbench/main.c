@@ -1,7 +1,8 @@
-// Single-thread kernel benchmark for the CKernels matrix products (SmolLM2-135M shapes).
+// Single-thread kernel benchmark for the CKernels matrix products (SmolLM2-135M shapes, or with the
+// argument `gemma` Gemma 3 270M Q4_K_M's: Q5_0 / Q4_K / Q6_K / Q8_0, plus Q4_1 on the same shapes).
 //   gemv (n = 1): weight bytes streamed per second, cache-hot and from DRAM (rotating copies > L3)
 //   prefill (n = 64, 256): GFLOP/s (2 * rows * cols * n per product)
-// Usage: kernelbench [isa ...]   (isa: scalar, avx2, avx512vnni; default: every available)
+// Usage: kernelbench [gemma] [isa ...]   (isa: scalar, avx2, avx512vnni; default: every available)
 #include "ckernels.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,14 +29,33 @@ typedef struct {
     int per_token;  // times used per token in the model (30 layers; the head once)
 } shape;
 
-static const shape shapes[] = {
+static const shape smollm_shapes[] = {
     {"attn_q/o 576x576   Q4_1", CK_Q4_1, 576, 576, 60},
     {"attn_k/v 192x576   Q4_1", CK_Q4_1, 192, 576, 60},
     {"ffn_up   1536x576  Q4_1", CK_Q4_1, 1536, 576, 60},
     {"ffn_down 576x1536  Q4_1", CK_Q4_1, 576, 1536, 30},
     {"head     49152x576 Q8_0", CK_Q8_0, 49152, 576, 1},
 };
-#define NSHAPES (sizeof shapes / sizeof shapes[0])
+// Gemma 3 270M Q4_K_M: 18 layers; per-token counts are the file's tensors of that type and shape.
+// The Q4_1 rows (count 0: not in the decode estimate) compare the formats on the same shapes.
+static const shape gemma_shapes[] = {
+    {"attn_q   1024x640  Q5_0", CK_Q5_0, 1024, 640, 18},
+    {"attn_k/v 256x640   Q5_0", CK_Q5_0, 256, 640, 27},
+    {"attn_v   256x640   Q8_0", CK_Q8_0, 256, 640, 9},
+    {"attn_o   640x1024  Q4_K", CK_Q4_K, 640, 1024, 18},
+    {"ffn_g/u  2048x640  Q5_0", CK_Q5_0, 2048, 640, 36},
+    {"ffn_down 640x2048  Q4_K", CK_Q4_K, 640, 2048, 9},
+    {"ffn_down 640x2048  Q6_K", CK_Q6_K, 640, 2048, 9},
+    {"head  262144x640   Q8_0", CK_Q8_0, 262144, 640, 1},
+    {"attn_q   1024x640  Q4_1", CK_Q4_1, 1024, 640, 0},
+    {"attn_o   640x1024  Q4_1", CK_Q4_1, 640, 1024, 0},
+    {"ffn_g/u  2048x640  Q4_1", CK_Q4_1, 2048, 640, 0},
+    {"ffn_down 640x2048  Q4_1", CK_Q4_1, 640, 2048, 0},
+    {"ffn_down 640x2048  Q5_K", CK_Q5_K, 640, 2048, 0},
+};
+static const shape *shapes = smollm_shapes;
+static size_t NSHAPES = sizeof smollm_shapes / sizeof smollm_shapes[0];
+static size_t conv_shape = 3;  // the activation-conversion timing's shape
 
 static void *make_packed(const shape *s) {
     size_t rb = ck_row_bytes(s->t, s->cols);
@@ -138,19 +158,26 @@ static void bench(ck_isa isa) {
     printf("decode estimate (matmuls only, weights from DRAM): %.1f MiB/token, %.1f GB/s, %.0f tok/s\n",
            model_bytes / 1048576.0, model_bytes / token_time * 1e-9, 1.0 / token_time);
 
-    // activation conversion cost (per token row of 576 / 1536 floats)
-    const shape *s = &shapes[3];
+    // activation conversion cost (per token row of the shape's columns)
+    const shape *s = &shapes[conv_shape];
     float *x = malloc(sizeof(float) * 256 * s->cols);
     for (int64_t i = 0; i < 256 * s->cols; i++) x[i] = frand();
     void *a = malloc(ck_act_row_bytes(s->t, s->cols) * 256);
     double t0 = now();
     int it = 0;
     do { ck_convert_act(s->t, x, 256, s->cols, a); it++; } while (now() - t0 < 0.1);
-    printf("ck_convert_act: %.1f ns per 1536-float row\n", (now() - t0) / it / 256 * 1e9);
+    printf("ck_convert_act: %.1f ns per %lld-float row\n", (now() - t0) / it / 256 * 1e9, (long long)s->cols);
     free(x); free(a);
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "gemma")) {
+        shapes = gemma_shapes;
+        NSHAPES = sizeof gemma_shapes / sizeof gemma_shapes[0];
+        conv_shape = 5;
+        argv++;
+        argc--;
+    }
     printf("raw streaming read (AVX2 loads, 256 MiB): %.1f GB/s\n", stream_read_gbps());
     if (argc > 1) {
         for (int i = 1; i < argc; i++)

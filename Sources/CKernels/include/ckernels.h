@@ -17,7 +17,12 @@ typedef enum {
     CK_F16 = 1,
     CK_Q4_0 = 2,
     CK_Q4_1 = 3,
+    CK_Q5_0 = 6,
+    CK_Q5_1 = 7,
     CK_Q8_0 = 8,
+    CK_Q4_K = 12,
+    CK_Q5_K = 13,
+    CK_Q6_K = 14,
     CK_BF16 = 30,
 } ck_type;
 
@@ -26,7 +31,7 @@ typedef enum { CK_ISA_SCALAR = 0, CK_ISA_AVX2 = 1, CK_ISA_AVX512VNNI = 2 } ck_is
 
 /// 1 if `t` is a format this library implements.
 int ck_type_supported(int t);
-/// Elements per block (1 for float formats, 32 for Q4_0/Q4_1/Q8_0).
+/// Elements per block (1 for float formats, 32 for Q4_0/Q4_1/Q5_0/Q5_1/Q8_0, 256 for K-quants).
 int64_t ck_block_elements(ck_type t);
 /// Bytes of one GGUF-layout row of `cols` elements (cols must be a multiple of the block size).
 size_t ck_row_bytes(ck_type t, int64_t cols);
@@ -63,6 +68,9 @@ int64_t ck_row_granule(ck_type t);
 
 /// Bytes of one converted activation row for weights of type `t`.
 size_t ck_act_row_bytes(ck_type t, int64_t cols);
+/// Which activation format ck_convert_act makes for `t` (0: f32, 1: int8 blocks of 32, 2: int8 per
+/// 256 values with block sums, for K-quants): weights of types with equal formats share one conversion.
+int ck_act_format(ck_type t);
 /// Converts `n` f32 rows (row stride `cols`) into consecutive activation rows at `dst`.
 void ck_convert_act(ck_type t, const float *x, int64_t n, int64_t cols, void *dst);
 

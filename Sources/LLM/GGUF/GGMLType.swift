@@ -1,3 +1,5 @@
+import CKernels
+
 /// ggml tensor element types as stored in GGUF. Sizes are known for more formats than the kernels
 /// implement, so that any file's layout can be validated; `isSupported` says what can be computed.
 public struct GGMLType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
@@ -8,7 +10,12 @@ public struct GGMLType: RawRepresentable, Hashable, Sendable, CustomStringConver
     public static let f16 = GGMLType(rawValue: 1)
     public static let q4_0 = GGMLType(rawValue: 2)
     public static let q4_1 = GGMLType(rawValue: 3)
+    public static let q5_0 = GGMLType(rawValue: 6)
+    public static let q5_1 = GGMLType(rawValue: 7)
     public static let q8_0 = GGMLType(rawValue: 8)
+    public static let q4_K = GGMLType(rawValue: 12)
+    public static let q5_K = GGMLType(rawValue: 13)
+    public static let q6_K = GGMLType(rawValue: 14)
     public static let bf16 = GGMLType(rawValue: 30)
 
     /// (elements per block, bytes per block, name)
@@ -21,7 +28,8 @@ public struct GGMLType: RawRepresentable, Hashable, Sendable, CustomStringConver
     ]
 
     public var isKnown: Bool { Self.layouts[rawValue] != nil }
-    public var isSupported: Bool { [0, 1, 2, 3, 8, 30].contains(rawValue) }
+    /// The kernels implement it (dequantization and products); they are the one list of what is.
+    public var isSupported: Bool { isKnown && ck_type_supported(Int32(rawValue)) != 0 }
     public var blockElements: Int { Self.layouts[rawValue]?.0 ?? 0 }
     public var blockBytes: Int { Self.layouts[rawValue]?.1 ?? 0 }
     public var description: String { Self.layouts[rawValue]?.2 ?? "type#\(rawValue)" }

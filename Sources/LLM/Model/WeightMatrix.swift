@@ -1,41 +1,64 @@
 import CKernels
 
 /// A weight matrix repacked once into the kernels' layout. `rows` outputs, `columns` inputs.
-/// Several GGUF tensors of one type can be stacked into one matrix (e.g. Q, K and V), so a layer
-/// converts its input once and dispatches one product instead of three.
+/// Several GGUF tensors can be stacked into one matrix (e.g. Q, K and V), so a layer converts its
+/// input once and dispatches one product instead of three. The tensors may differ in type (K-quant
+/// mixes such as Q4_K_M store V as Q6_K beside a Q4_K Q and K): each run of one type is a part with
+/// its own packed rows, and parts whose types share an activation format share its conversion.
 public final class WeightMatrix: @unchecked Sendable {
+    /// The type of the first part (of every row unless the stack mixes types).
     public let type: GGMLType
     public let rows: Int
     public let columns: Int
     public let activations: ActivationPrecision
-    let packed: UnsafeMutableRawPointer
     public let packedBytes: Int
+    private let parts: [Part]
 
-    var kernelType: ck_type { ck_type(rawValue: type.rawValue) }
+    /// Consecutive rows of one type, packed.
+    private struct Part {
+        let kernelType: ck_type
+        let rowOffset: Int
+        let rows: Int
+        let packed: UnsafeMutableRawPointer
+        let bytes: Int
+    }
 
-    /// Stacks the given tensors (same type and column count) row-wise and packs them.
+    /// The distinct activation formats of the parts, in order of first use (one conversion each).
+    private let activationFormats: [(format: Int32, type: ck_type)]
+
+    /// Stacks the given tensors (same column count) row-wise and packs them, one part per run of a type.
     convenience init(file: GGUFFile, tensors: [GGUFTensorInfo], activations: ActivationPrecision = .int8) throws {
         guard let first = tensors.first else { throw GGUFError(path: file.path, reason: "empty weight stack") }
         for t in tensors {
-            guard t.shape.count == 2, t.type == first.type, t.columns == first.columns else {
+            guard t.shape.count == 2, t.columns == first.columns else {
                 throw GGUFError(path: file.path, reason: "tensor \(t.name) \(t.type) \(t.shape) cannot stack with \(first.name)")
             }
             guard t.type.isSupported else {
                 throw GGUFError(path: file.path, reason: "tensor \(t.name) has type \(t.type), which this engine cannot compute yet")
             }
         }
-        let rowBytes = ck_row_bytes(ck_type(rawValue: first.type.rawValue), Int64(first.columns))
-        self.init(type: first.type, rows: tensors.reduce(0) { $0 + $1.rows }, columns: first.columns,
-                  activations: activations) { staging in
-            // Stack GGUF rows contiguously, then pack the whole stack at once.
-            var offset = 0
-            for t in tensors {
-                let data = file.data(for: t)
-                staging.advanced(by: offset).copyMemory(from: data.baseAddress!, byteCount: data.count)
-                offset += data.count
-            }
-            precondition(offset == rowBytes * tensors.reduce(0) { $0 + $1.rows })
+        var runs: [[GGUFTensorInfo]] = []
+        for t in tensors {
+            if let last = runs.last?.last, last.type == t.type { runs[runs.count - 1].append(t) } else { runs.append([t]) }
         }
+        var parts: [Part] = []
+        var offset = 0
+        for run in runs {
+            let rowCount = run.reduce(0) { $0 + $1.rows }
+            let rowBytes = ck_row_bytes(ck_type(rawValue: run[0].type.rawValue), Int64(first.columns))
+            parts.append(Self.pack(type: run[0].type, rows: rowCount, rowOffset: offset, columns: first.columns) { staging in
+                // Stack GGUF rows contiguously, then pack the whole run at once.
+                var at = 0
+                for t in run {
+                    let data = file.data(for: t)
+                    staging.advanced(by: at).copyMemory(from: data.baseAddress!, byteCount: data.count)
+                    at += data.count
+                }
+                precondition(at == rowBytes * rowCount)
+            })
+            offset += rowCount
+        }
+        self.init(parts: parts, columns: first.columns, activations: activations)
     }
 
     /// An f32 matrix from row-major values (`rows` x `columns`), e.g. a fitted exit adapter.
@@ -62,22 +85,39 @@ public final class WeightMatrix: @unchecked Sendable {
     }
 
     /// Packs `rows` GGUF-layout rows that `fill` writes into a staging buffer.
-    private init(type: GGMLType, rows: Int, columns: Int, activations: ActivationPrecision = .int8,
-                 fill: (UnsafeMutableRawPointer) -> Void) {
-        self.type = type
-        self.activations = activations
-        self.rows = rows
+    private convenience init(type: GGMLType, rows: Int, columns: Int, activations: ActivationPrecision = .int8,
+                             fill: (UnsafeMutableRawPointer) -> Void) {
+        self.init(parts: [Self.pack(type: type, rows: rows, rowOffset: 0, columns: columns, fill: fill)],
+                  columns: columns, activations: activations)
+    }
+
+    private init(parts: [Part], columns: Int, activations: ActivationPrecision) {
+        self.parts = parts
+        self.type = GGMLType(rawValue: parts[0].kernelType.rawValue)
+        self.rows = parts.reduce(0) { $0 + $1.rows }
         self.columns = columns
+        self.activations = activations
+        self.packedBytes = parts.reduce(0) { $0 + $1.bytes }
+        var formats: [(format: Int32, type: ck_type)] = []
+        for p in parts where !formats.contains(where: { $0.format == ck_act_format(p.kernelType) }) {
+            formats.append((ck_act_format(p.kernelType), p.kernelType))
+        }
+        self.activationFormats = formats
+    }
+
+    private static func pack(type: GGMLType, rows: Int, rowOffset: Int, columns: Int,
+                             fill: (UnsafeMutableRawPointer) -> Void) -> Part {
         let kt = ck_type(rawValue: type.rawValue)
         let staging = UnsafeMutableRawPointer.allocate(byteCount: ck_row_bytes(kt, Int64(columns)) * rows, alignment: 64)
         defer { staging.deallocate() }
         fill(staging)
-        packedBytes = ck_packed_size(kt, Int64(rows), Int64(columns))
-        packed = UnsafeMutableRawPointer.allocate(byteCount: max(packedBytes, 64), alignment: 64)
+        let bytes = ck_packed_size(kt, Int64(rows), Int64(columns))
+        let packed = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
         ck_pack(kt, staging, Int64(rows), Int64(columns), packed)
+        return Part(kernelType: kt, rowOffset: rowOffset, rows: rows, packed: packed, bytes: bytes)
     }
 
-    deinit { packed.deallocate() }
+    deinit { parts.forEach { $0.packed.deallocate() } }
 
     /// W x for each row of `x`: `x.rows` output rows of `rows` values.
     public func apply(_ x: HiddenStates, pool: ThreadPool) -> [Float] {
@@ -93,38 +133,52 @@ public final class WeightMatrix: @unchecked Sendable {
         return out
     }
 
-    /// Converted-activation bytes needed for `n` input rows.
+    /// Converted-activation bytes needed for `n` input rows (one conversion per activation format).
     func activationBytes(rows n: Int) -> Int {
-        activations == .f32 ? 0 : ck_act_row_bytes(kernelType, Int64(columns)) * n
+        activations == .f32 ? 0 : activationFormats.reduce(0) { $0 + ck_act_row_bytes($1.type, Int64(columns)) * n }
     }
 
     /// y[j * ldy + r] = W[r] · x[j] for n input rows of `columns` floats, rows split across the pool.
     func multiply(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, ldy: Int,
                   scratch: ActivationScratch, pool: ThreadPool) {
         if activations == .f32 {
-            forEachRowRange(pool) { kt, packed, rowCount, cols, r0, r1 in
-                ck_matmul_f32act(kt, packed, rowCount, cols, x, Int64(n), y, Int64(ldy), r0, r1)
+            for part in parts {
+                forEachRowRange(part, pool) { kt, packed, rowCount, cols, r0, r1 in
+                    ck_matmul_f32act(kt, packed, rowCount, cols, x, Int64(n), y + part.rowOffset, Int64(ldy), r0, r1)
+                }
             }
             return
         }
         let act = scratch.buffer(bytes: activationBytes(rows: n))
-        ck_convert_act(kernelType, x, Int64(n), Int64(columns), act)
+        var offset = 0
+        for f in activationFormats {
+            ck_convert_act(f.type, x, Int64(n), Int64(columns), act + offset)
+            offset += ck_act_row_bytes(f.type, Int64(columns)) * n
+        }
         multiplyConverted(act, rows: n, into: y, ldy: ldy, pool: pool)
     }
 
-    /// As `multiply`, with activations already converted (shared by matrices of the same input).
+    /// As `multiply`, with activations already converted (shared by matrices of the same input): one
+    /// block of `n` rows per activation format, in the order `multiply` writes them.
     func multiplyConverted(_ act: UnsafeRawPointer, rows n: Int, into y: UnsafeMutablePointer<Float>, ldy: Int,
                            pool: ThreadPool) {
-        forEachRowRange(pool) { kt, packed, rowCount, cols, r0, r1 in
-            ck_matmul(kt, packed, rowCount, cols, act, Int64(n), y, Int64(ldy), r0, r1)
+        for part in parts {
+            var a = act  // this part's format's block: after those of the formats before it
+            for f in activationFormats {
+                if f.format == ck_act_format(part.kernelType) { break }
+                a += ck_act_row_bytes(f.type, Int64(columns)) * n
+            }
+            forEachRowRange(part, pool) { kt, packed, rowCount, cols, r0, r1 in
+                ck_matmul(kt, packed, rowCount, cols, a, Int64(n), y + part.rowOffset, Int64(ldy), r0, r1)
+            }
         }
     }
 
-    /// Runs `kernel(type, packed, rows, columns, r0, r1)` on the pool, one granule-aligned row range per thread.
-    private func forEachRowRange(_ pool: ThreadPool,
+    /// Runs `kernel(type, packed, rows, columns, r0, r1)` for a part on the pool, one granule-aligned row range per thread.
+    private func forEachRowRange(_ part: Part, _ pool: ThreadPool,
                                  _ kernel: (ck_type, UnsafeRawPointer, Int64, Int64, Int64, Int64) -> Void) {
-        let (kt, rowCount, cols, packed) = (kernelType, Int64(rows), Int64(columns), UnsafeRawPointer(self.packed))
-        pool.parallelRanges(total: rows, granule: Int(ck_row_granule(kernelType))) { range in
+        let (kt, rowCount, cols, packed) = (part.kernelType, Int64(part.rows), Int64(columns), UnsafeRawPointer(part.packed))
+        pool.parallelRanges(total: part.rows, granule: Int(ck_row_granule(kt))) { range in
             kernel(kt, packed, rowCount, cols, Int64(range.lowerBound), Int64(range.upperBound))
         }
     }
