@@ -17,9 +17,11 @@ public final class ContextManager {
     private var sessions: [SessionID: CloudSession] = [:]
     private(set) public var reservedBytes = 0
     // Counters (cloud-wide).
+    /// Forward passes, and the split sessions' rows they computed (collab, spec and naive work).
     public private(set) var batches = 0
     public private(set) var batchedRows = 0
-    /// Sessions served, summed over batches (divided by `batches`: the mean batch size).
+    /// Works served (split sessions and cloud-only generations), summed over passes (divided by `batches`:
+    /// the mean batch size).
     public private(set) var batchedSessions = 0
     public private(set) var largestBatchSessions = 0
     public private(set) var evictions = 0

@@ -50,7 +50,8 @@ extension ContextManager {
         }
         let totalRows = ordered.reduce(0) { $0 + $1.rows }
         let report = PassReport(rows: totalRows, works: ordered.count, seconds: Date().timeIntervalSince(start))
-        noteBatch(sessions: ordered.count, rows: totalRows)
+        // Split rows only: cloud-only rows are counted as full-model rows by their work.
+        noteBatch(sessions: ordered.count, rows: ordered.filter { !$0.work.entersAtEmbeddings }.reduce(0) { $0 + $1.rows })
         let vocab = model.config.vocabularySize
         var offset = 0
         var done: [ObjectIdentifier: Bool] = [:]

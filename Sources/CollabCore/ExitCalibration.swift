@@ -141,7 +141,11 @@ extension ExitCalibration {
 
     static let metadataKey = "collm.calibration"
 
-    public func write(to path: String) throws {
+    /// `halfPrecision` stores trained blocks' weights as f16 (half the size; the shipped default).
+    public func write(to path: String, halfPrecision: Bool = false) throws {
+        func weights(_ values: [Float]) -> SafetensorsFile.Tensor {
+            halfPrecision ? .init(halfPrecision: values, shape: [values.count]) : .init(floats: values, shape: [values.count])
+        }
         var file = SafetensorsFile()
         let header = Header(fingerprint: fingerprint, split: split, target_precision: targetPrecision,
                             exits: exits.map {
@@ -154,10 +158,10 @@ extension ExitCalibration {
             if let m = exit.matrix { file.tensors["exit.\(exit.layer).matrix"] = .init(floats: m, shape: [exit.bias?.count ?? 0, exit.bias?.count ?? 0]) }
             if let b = exit.bias { file.tensors["exit.\(exit.layer).bias"] = .init(floats: b, shape: [b.count]) }
             if let mlp = exit.mlp {
-                file.tensors["exit.\(exit.layer).mlp"] = .init(floats: mlp.parameters, shape: [mlp.parameters.count])
+                file.tensors["exit.\(exit.layer).mlp"] = weights(mlp.parameters)
             }
             if let block = exit.layerBlock {
-                file.tensors["exit.\(exit.layer).layer"] = .init(floats: block.parameters, shape: [block.parameters.count])
+                file.tensors["exit.\(exit.layer).layer"] = weights(block.parameters)
             }
         }
         if !shortlist.isEmpty { file.tensors["shortlist"] = .init(ints: shortlist.map(Int32.init), shape: [shortlist.count]) }

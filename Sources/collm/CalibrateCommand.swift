@@ -35,6 +35,8 @@ struct CalibrateCommand: ParsableCommand {
     @Option(name: .long, help: "Ridge strength (relative to the states' mean variance).") var ridge = 1e-3
     @Option(name: .long, help: "Seed of the prompt split.") var seed: UInt64 = 42
     @Option(name: .long, help: "Output file (default: the cache, used by generate by default).") var output: String?
+    @Option(name: .long, help: "Precision of trained blocks' weights in the file: f32 or f16 (half the size; the shipped default uses f16).")
+    var weights = "f32"
     @Flag(name: .long, help: "Regenerate the cached training data even if it matches.") var fresh = false
     @Flag(name: .long, help: "Print a calibration file's report instead of calibrating.") var report = false
     @Option(name: .long, help: "Calibration file for --report (default: the cached one for --split).") var calibration: String?
@@ -43,6 +45,7 @@ struct CalibrateCommand: ParsableCommand {
 
     func validate() throws {
         _ = try blockChoice()
+        if weights != "f32" && weights != "f16" { throw ValidationError("--weights must be f32 or f16") }
         guard mlpWidth >= 8, mlpWidth <= 8192, epochs >= 1, epochs <= 1000, (learningRate ?? 1) > 0 else {
             throw ValidationError("--mlp-width must be 8...8192, --epochs 1...1000 and --learning-rate positive")
         }
@@ -100,7 +103,7 @@ struct CalibrateCommand: ParsableCommand {
         result.notes["max_tokens"] = String(maxTokens)
         result.notes["block"] = block
         let path = output ?? CalibrationStore.defaultPath(fingerprint: fingerprint, split: split)
-        try result.write(to: path)
+        try result.write(to: path, halfPrecision: weights == "f16")
         Console.status("wrote \(path) in \(result.notes["seconds"]!) s")
         try show(result, path: path)
     }

@@ -83,7 +83,7 @@ final class CollabProcessTests: XCTestCase {
     func testEmbeddedCloudCollabEqualsACloudProcess() throws {
         let cloud = try CloudProcess()
         defer { cloud.stop() }
-        let prompt = "Write a short story about a lighthouse keeper."
+        let prompt = "Give three tips for staying healthy."
         let embedded = try generate("collab", prompt, ["--max-tokens", "32"])
         XCTAssertEqual(embedded["cloud"] as? String, "embedded")
         let remote = try generate("collab", prompt, ["--max-tokens", "32", "--cloud", cloud.address, "--wire", "f32"])

@@ -2,10 +2,14 @@ import Foundation
 
 /// A safetensors file (8-byte little-endian header length, JSON header, raw little-endian data),
 /// the format our calibration files use: simple, standard, readable from Python. Only the dtypes
-/// we write are supported: F32 and I32.
+/// we write are supported: F32, F16 (trained exit blocks shipped at half size) and I32.
 public struct SafetensorsFile: Sendable {
     public struct Tensor: Sendable, Equatable {
-        public enum DType: String, Sendable { case f32 = "F32", i32 = "I32" }
+        public enum DType: String, Sendable {
+            case f32 = "F32", f16 = "F16", i32 = "I32"
+
+            var byteCount: Int { self == .f16 ? 2 : 4 }
+        }
         public let dtype: DType
         public let shape: [Int]
         public let data: Data
@@ -15,6 +19,14 @@ public struct SafetensorsFile: Sendable {
             dtype = .f32
             self.shape = shape
             data = floats.withUnsafeBytes { Data($0) }
+        }
+
+        /// Floats stored as IEEE half precision (read back as floats).
+        public init(halfPrecision floats: [Float], shape: [Int]) {
+            precondition(shape.reduce(1, *) == floats.count, "shape \(shape) for \(floats.count) values")
+            dtype = .f16
+            self.shape = shape
+            data = floats.map { Float16($0) }.withUnsafeBytes { Data($0) }
         }
 
         public init(ints: [Int32], shape: [Int]) {
@@ -30,7 +42,13 @@ public struct SafetensorsFile: Sendable {
             self.data = data
         }
 
-        public var floats: [Float]? { dtype == .f32 ? data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } : nil }
+        public var floats: [Float]? {
+            switch dtype {
+            case .f32: data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            case .f16: data.withUnsafeBytes { $0.bindMemory(to: Float16.self).map(Float.init) }
+            case .i32: nil
+            }
+        }
         public var ints: [Int32]? { dtype == .i32 ? data.withUnsafeBytes { Array($0.bindMemory(to: Int32.self)) } : nil }
     }
 
@@ -74,11 +92,11 @@ public struct SafetensorsFile: Sendable {
             guard let dtype = Tensor.DType(rawValue: dtypeName) else { throw fail("tensor \(name): unsupported dtype \(dtypeName)") }
             guard shape.allSatisfy({ $0 >= 0 && $0 < 1 << 31 }),
                   let count = shape.reduce(Int?(1), { acc, d in acc.flatMap { $0.multipliedReportingOverflow(by: d).overflow ? nil : $0 * d } }),
-                  offsets[0] >= 0, offsets[1] >= offsets[0], offsets[1] <= body.count, offsets[1] - offsets[0] == count * 4 else {
+                  offsets[0] >= 0, offsets[1] >= offsets[0], offsets[1] <= body.count, offsets[1] - offsets[0] == count * dtype.byteCount else {
                 throw fail("tensor \(name): shape \(shape) does not match data_offsets \(offsets) in a \(body.count)-byte body")
             }
             let start = body.startIndex + offsets[0]
-            tensors[name] = Tensor(dtype: dtype, shape: shape, data: Data(body[start..<start + count * 4]))
+            tensors[name] = Tensor(dtype: dtype, shape: shape, data: Data(body[start..<start + count * dtype.byteCount]))
         }
     }
 

@@ -1,0 +1,44 @@
+import Foundation
+import XCTest
+
+/// The default model's shipped exit calibration (`Sources/collm/Resources/calibration/`): it belongs to the
+/// default model, it is what a cache without a calibration uses, and it carries the held-out curve recorded
+/// when it was fitted (`collm calibrate --split 15 --exits 12,15 --block mlp --weights f16`, 7,724 test tokens).
+final class ShippedCalibrationTests: XCTestCase {
+    /// Held-out exit rates at 80% and 90% precision and thresholds, as the calibration run printed them.
+    private let recorded: [Int: (rate80: Double, rate90: Double, threshold: Double)] = [
+        12: (0.08026929052304506, 0.03702744691869498, 0.8888297),
+        15: (0.11716727084412222, 0.04854997410668048, 0.90255123),
+    ]
+
+    func testShippedFileMatchesTheModelAndItsRecordedCurve() throws {
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("collm-empty-cache-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: cache) }
+        // An empty cache: --report finds the shipped file, which must pass the model's fingerprint check.
+        let r = try CollmProcess.run(["calibrate", "--report", "--json", "--model", CollmProcess.modelPath],
+                                     environment: ["COLLM_CACHE": cache.path])
+        XCTAssertEqual(r.status, 0, r.err)
+        let report = try CollmProcess.json(r.out)
+        let path = try XCTUnwrap(report["path"] as? String)
+        XCTAssertTrue(path.contains("calibration/") && path.hasSuffix("-s15.safetensors"), path)
+        XCTAssertLessThanOrEqual(try XCTUnwrap(FileManager.default.attributesOfItem(atPath: path)[.size] as? Int), 5 << 20)
+        XCTAssertEqual(report["split"] as? Int, 15)
+        let exits = try XCTUnwrap(report["exits"] as? [[String: Any]])
+        XCTAssertEqual(exits.compactMap { $0["layer"] as? Int }, [12, 15])
+        for exit in exits {
+            let layer = try XCTUnwrap(exit["layer"] as? Int)
+            let expected = try XCTUnwrap(recorded[layer])
+            XCTAssertEqual(exit["block"] as? String, "mlp")
+            let rates = try XCTUnwrap(exit["exit_rate_at_precision"] as? [String: Double])
+            XCTAssertEqual(try XCTUnwrap(rates["0.8"]), expected.rate80, accuracy: 1e-9, "exit \(layer)")
+            XCTAssertEqual(try XCTUnwrap(rates["0.9"]), expected.rate90, accuracy: 1e-9, "exit \(layer)")
+            XCTAssertEqual(try XCTUnwrap(exit["threshold"] as? Double), expected.threshold, accuracy: 1e-6, "exit \(layer)")
+        }
+        // A file made for another split is refused with a clear error, never silently used.
+        let other = try CollmProcess.run(["calibrate", "--report", "--calibration", path, "--split", "14", "--model", CollmProcess.modelPath],
+                                         environment: ["COLLM_CACHE": cache.path])
+        XCTAssertNotEqual(other.status, 0)
+        XCTAssertTrue(other.err.contains("split"), other.err)
+    }
+}
