@@ -47,7 +47,12 @@ struct ReplayTarget: LoadTarget {
             for step in session.steps {
                 if step.gap > 0.0002 { try await Task.sleep(nanoseconds: UInt64(step.gap * 1e9)) }
                 switch step.action {
-                case .open: _ = try await link.open(open)
+                case .open:
+                    // Declare what the session needs, as an edge that knows its token limit would, so admission
+                    // reserves a realistic share of the cloud's memory.
+                    var request = open
+                    request.maxPositions = session.prompt.count + session.tokens.count + 16
+                    _ = try await link.open(request)
                 case .append(let first, let rows, let payload): try await link.append(firstPosition: first, rows: rows, payload: payload)
                 case .infer(let position, let history):
                     _ = try await link.infer(position: position, sampling: session.sampling, topLogprobs: 0, history: history)
