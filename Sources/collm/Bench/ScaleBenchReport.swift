@@ -33,8 +33,8 @@ struct ScaleRound: Codable {
             let t = o.token_seconds ?? []
             return t.count < 2 ? [] : (1..<t.count).map { (t[$0] - t[$0 - 1]) * 1000 }
         }.sorted()
-        p50_token_ms = Self.percentile(gaps, 0.50)
-        p99_token_ms = Self.percentile(gaps, 0.99)
+        p50_token_ms = Percentile.of(gaps, 0.50)
+        p99_token_ms = Percentile.of(gaps, 0.99)
         mean_first_token_s = outputs.map(\.timings.prefill).reduce(0, +) / Double(max(outputs.count, 1))
         cloud_batches = health.batches
         mean_batch_sessions = health.batches == 0 ? 0 : Double(health.batchedSessions) / Double(health.batches)
@@ -44,13 +44,6 @@ struct ScaleRound: Codable {
         edge_peak_rss_mib = edgePeakRSS
         let cloudTokens = outputs.flatMap(\.sources).filter { $0 == "cloud" }.count
         cloud_token_share = tokens == 0 ? 0 : Double(cloudTokens) / Double(tokens)
-    }
-
-    /// Nearest-rank percentile of sorted values.
-    static func percentile(_ sorted: [Double], _ p: Double) -> Double {
-        guard !sorted.isEmpty else { return 0 }
-        let rank = Int((p * Double(sorted.count)).rounded(.up)) - 1
-        return sorted[min(max(rank, 0), sorted.count - 1)]
     }
 }
 
