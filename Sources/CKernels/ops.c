@@ -54,6 +54,18 @@ void ck_silu_mul(float *g, const float *u, int64_t n) {
     }
 }
 
+// GELU with the tanh approximation (Gemma's gelu_pytorch_tanh). Written as x * sigmoid(2u), which
+// equals 0.5 x (1 + tanh(u)) and needs one expf: the form stays finite for large |x|.
+CK_CLONES
+void ck_gelu_mul(float *g, const float *u, int64_t n) {
+    const float sqrt_2_over_pi = 0.79788456080286535587989211986876f;
+    for (int64_t i = 0; i < n; i++) {
+        const float v = g[i];
+        const float t = sqrt_2_over_pi * v * (1.0f + 0.044715f * v * v);
+        g[i] = v / (1.0f + expf(-2.0f * t)) * u[i];
+    }
+}
+
 CK_CLONES
 void ck_add(float *y, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += x[i];
@@ -74,29 +86,31 @@ CK_CLONES
 void ck_attention(const float *q, int64_t q_stride, int64_t n, int64_t pos0,
                   const float *k, const float *v, int64_t kv_stride,
                   int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                  float scale, int64_t window,
                   float *out, int64_t out_stride, int64_t h0, int64_t h1, float *scratch) {
     const int64_t group = n_heads / n_kv_heads;
-    const float scale = 1.0f / sqrtf((float)head_dim);
     for (int64_t h = h0; h < h1; h++) {
         const int64_t g = h / group;
         for (int64_t j = 0; j < n; j++) {
             const float *qh = q + j * q_stride + h * head_dim;
             const int64_t len = pos0 + j + 1;  // causal: positions 0 ... pos0 + j
+            // a sliding window keeps the last `window` positions (llama.cpp masks p when pos - p >= window)
+            const int64_t lo = (window > 0 && len > window) ? len - window : 0;
             float maxv = -INFINITY;
-            for (int64_t p = 0; p < len; p++) {
+            for (int64_t p = lo; p < len; p++) {
                 const float s = dot(qh, k + p * kv_stride + g * head_dim, head_dim) * scale;
                 scratch[p] = s;
                 if (s > maxv) maxv = s;
             }
             float sum = 0.0f;
-            for (int64_t p = 0; p < len; p++) {
+            for (int64_t p = lo; p < len; p++) {
                 scratch[p] = expf(scratch[p] - maxv);
                 sum += scratch[p];
             }
             float *oh = out + j * out_stride + h * head_dim;
             memset(oh, 0, (size_t)head_dim * sizeof(float));
             const float inv = 1.0f / sum;
-            for (int64_t p = 0; p < len; p++) axpy(oh, scratch[p] * inv, v + p * kv_stride + g * head_dim, head_dim);
+            for (int64_t p = lo; p < len; p++) axpy(oh, scratch[p] * inv, v + p * kv_stride + g * head_dim, head_dim);
         }
     }
 }

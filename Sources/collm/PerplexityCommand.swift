@@ -28,7 +28,9 @@ struct PerplexityCommand: ParsableCommand {
         guard ctx <= model.config.contextLength else {
             throw CLIError("--ctx \(ctx) exceeds the model's context length \(model.config.contextLength)")
         }
-        let tokens = tokenizer.encode(text, addSpecial: false, parseSpecial: false)
+        // As llama-perplexity: the text is tokenized with the vocabulary's special tokens (a BOS first
+        // when the model adds one, as Gemma does), so chunks start at the same tokens.
+        let tokens = tokenizer.encode(text, addSpecial: true, parseSpecial: false)
         let result = try model.perplexity(
             tokens: tokens, context: ctx, maxChunks: chunks, bos: tokenizer.addBOS ? tokenizer.bos : nil
         ) { done, total, ppl in

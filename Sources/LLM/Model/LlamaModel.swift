@@ -1,6 +1,6 @@
 import CKernels
 
-/// A Llama-family decoder restricted to layers `[a, b)`. The same type runs the edge part, the
+/// A Llama-family decoder (Llama, Mistral, Qwen2, Gemma 3: see `ModelConfig.Block`) restricted to layers `[a, b)`. The same type runs the edge part, the
 /// cloud part and the full model: hidden states in, hidden states out. Only an instance that asks
 /// for them holds the token embeddings (by default: a == 0) or the final norm and LM head
 /// (by default: b == layerCount), and each loads only its own tensors.
@@ -59,6 +59,10 @@ public final class LlamaModel: @unchecked Sendable {
         guard let embedding else { throw EngineError.noEmbeddings(layers: layers) }
         var out = HiddenStates(rows: tokens.count, width: config.hiddenSize)
         try out.values.withUnsafeMutableBufferPointer { try embedding.lookup(tokens, into: $0.baseAddress!) }
+        if config.embeddingScale != 1 {
+            let scale = config.embeddingScale
+            for i in out.values.indices { out.values[i] *= scale }
+        }
         return out
     }
 
@@ -170,14 +174,22 @@ public final class LlamaModel: @unchecked Sendable {
         if let bias = block.qkvBias {
             for j in 0..<n { ck_add(qkv + j * qkvWidth, bias, Int64(qkvWidth)) }
         }
+        if let queryNorm = block.queryNorm, let keyNorm = block.keyNorm {
+            for j in 0..<n {
+                let r = qkv + j * qkvWidth
+                ck_rmsnorm(r, queryNorm, r, Int64(c.headCount), Int64(c.headDim), c.rmsEpsilon)
+                ck_rmsnorm(r + qDim, keyNorm, r + qDim, Int64(c.kvHeadCount), Int64(c.headDim), c.rmsEpsilon)
+            }
+        }
         let neox: Int32 = c.ropeStyle == .halves ? 1 : 0
+        let ropeBase = c.ropeBase(layer: block.index)
         var row = 0
         for segment in batch {
             let base = qkv + row * qkvWidth
             ck_rope(base, Int64(segment.count), Int64(c.headCount), Int64(c.headDim), Int64(qkvWidth),
-                    Int64(segment.position), c.ropeBase, neox)
+                    Int64(segment.position), ropeBase, neox)
             ck_rope(base + qDim, Int64(segment.count), Int64(c.kvHeadCount), Int64(c.headDim), Int64(qkvWidth),
-                    Int64(segment.position), c.ropeBase, neox)
+                    Int64(segment.position), ropeBase, neox)
             let keys = segment.cache.keys(layer: block.index)
             let values = segment.cache.values(layer: block.index)
             for j in 0..<segment.count {
@@ -189,17 +201,20 @@ public final class LlamaModel: @unchecked Sendable {
             row += segment.count
         }
         block.output.multiply(att, rows: n, into: delta, ldy: dim, scratch: ws.activations, pool: pool)
+        if let post = block.postAttentionNorm { ck_rmsnorm(delta, post, delta, Int64(n), Int64(dim), c.rmsEpsilon) }
         ck_add(x, delta, Int64(n * dim))
 
-        // SwiGLU feed-forward.
+        // Gated feed-forward: SiLU (SwiGLU) or, for Gemma, GELU.
         ck_rmsnorm(x, block.ffnNorm, xb, Int64(n), Int64(dim), c.rmsEpsilon)
         block.gateUp.multiply(xb, rows: n, into: gateUp, ldy: 2 * ffn, scratch: ws.activations, pool: pool)
+        let gelu = c.block == .gemma
         for j in 0..<n {
             let g = gateUp + j * 2 * ffn
-            ck_silu_mul(g, g + ffn, Int64(ffn))
+            if gelu { ck_gelu_mul(g, g + ffn, Int64(ffn)) } else { ck_silu_mul(g, g + ffn, Int64(ffn)) }
             (gated + j * ffn).update(from: g, count: ffn)
         }
         block.down.multiply(gated, rows: n, into: delta, ldy: dim, scratch: ws.activations, pool: pool)
+        if let post = block.postFeedForwardNorm { ck_rmsnorm(delta, post, delta, Int64(n), Int64(dim), c.rmsEpsilon) }
         ck_add(x, delta, Int64(n * dim))
     }
 
@@ -211,12 +226,13 @@ public final class LlamaModel: @unchecked Sendable {
         let scratch = workspace.attentionScratch.reserve(parts * span)
         let keys = segment.cache.keys(layer: layer)
         let values = segment.cache.values(layer: layer)
+        let window = c.attentionWindow(layer: layer)
         pool.run(parts) { part in
             let h0 = c.headCount * part / parts
             let h1 = c.headCount * (part + 1) / parts
             ck_attention(queries, Int64(queryStride), Int64(segment.count), Int64(segment.position),
                          keys, values, Int64(c.kvDim), Int64(c.headCount), Int64(c.kvHeadCount), Int64(c.headDim),
-                         out, Int64(c.queryDim), Int64(h0), Int64(h1), scratch + part * span)
+                         c.attentionScale, Int64(window), out, Int64(c.queryDim), Int64(h0), Int64(h1), scratch + part * span)
         }
     }
 }

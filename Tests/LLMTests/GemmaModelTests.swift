@@ -1,0 +1,88 @@
+import Foundation
+import XCTest
+
+@testable import LLM
+
+/// The Gemma 3 270M file, opened once for all tests in the process.
+enum GemmaFixture {
+    nonisolated(unsafe) private static var cached: (GGUFFile, Tokenizer, LlamaModel)?
+
+    static func load() throws -> (file: GGUFFile, tokenizer: Tokenizer, model: LlamaModel) {
+        if let cached { return cached }
+        let file = try GGUFFile(path: try TestResources.gemmaModelPath())
+        let value = (file, try Tokenizer(gguf: file), try LlamaModel(file: file, pool: ModelFixture.pool))
+        cached = value
+        return value
+    }
+
+    /// Botchan from "CHAPTER I", tokenized as llama-perplexity does (BOS first: the vocab adds it).
+    static func botchanTokens() throws -> [Int] {
+        let (_, tokenizer, _) = try load()
+        let text = try String(contentsOfFile: try TestResources.dataFile("botchan-chapter1-100k.txt"), encoding: .utf8)
+        return tokenizer.encode(text, addSpecial: true, parseSpecial: false)
+    }
+}
+
+/// Gemma 3 (`general.architecture = gemma3`) through the same `LlamaModel` as the llama family.
+final class GemmaModelTests: XCTestCase {
+    /// Each convention read from the file's metadata as llama.cpp's gemma3 loader does.
+    func testConfigurationFollowsTheFile() throws {
+        let (_, tokenizer, model) = try GemmaFixture.load()
+        let c = model.config
+        XCTAssertEqual(c.block, .gemma)
+        XCTAssertEqual(c.ropeStyle, .halves)
+        XCTAssertEqual([c.layerCount, c.hiddenSize, c.feedForwardSize, c.headCount, c.kvHeadCount, c.headDim],
+                       [18, 640, 2048, 4, 1, 256])
+        XCTAssertEqual(c.vocabularySize, 262_144)
+        XCTAssertEqual(c.embeddingScale, Float(640).squareRoot())
+        XCTAssertEqual(c.attentionScale, 1 / 16)
+        XCTAssertEqual(c.slidingWindow, 512)
+        XCTAssertEqual((0..<18).filter { !c.slidingLayers[$0] }, [5, 11, 17])
+        XCTAssertEqual(c.ropeBase(layer: 5), 1_000_000)
+        XCTAssertEqual(c.ropeBase(layer: 0), 10_000)
+        XCTAssertEqual(c.attentionWindow(layer: 4), 512)
+        XCTAssertEqual(c.attentionWindow(layer: 11), 0)
+        XCTAssertEqual(c.rmsEpsilon, 1e-6, accuracy: 1e-12)
+        XCTAssertTrue(model.head!.isTied)
+        XCTAssertTrue(model.loadedTensors.contains("blk.17.post_ffw_norm.weight"))
+        XCTAssertTrue(model.loadedTensors.contains("blk.0.attn_q_norm.weight"))
+        XCTAssertEqual(tokenizer.bos, 2)
+        XCTAssertTrue(tokenizer.addBOS)
+    }
+
+    /// llama.cpp on the same file and text, ctx 256, first 8 chunks: 27.7043 (the sdist's libllama,
+    /// 0.3.36, driven by llama-perplexity's loop: add_special tokenization, BOS at each chunk start,
+    /// second half scored; f16 KV cache as llama-perplexity's default). 40 chunks: 28.1595 there,
+    /// 28.1802 here.
+    func testPerplexityMatchesLlamaCpp() throws {
+        let (_, tokenizer, model) = try GemmaFixture.load()
+        let result = try model.perplexity(tokens: try GemmaFixture.botchanTokens(), context: 256, maxChunks: 8,
+                                          bos: tokenizer.bos)
+        print("gemma perplexity: \(result.ppl) over \(result.tokens) tokens in \(result.seconds) s")
+        XCTAssertEqual(result.tokens, 8 * 127)
+        XCTAssertEqual(result.ppl, 27.7043, accuracy: 27.7043 * 0.01)
+    }
+
+    /// The edge [0, 9) followed by the cloud [9, 18) is the full model: same weights, same order.
+    func testLayerSplitEqualsTheFullModel() throws {
+        let (file, tokenizer, full) = try GemmaFixture.load()
+        let lower = try LlamaModel(file: file, layers: 0..<9, pool: ModelFixture.pool)
+        let upper = try LlamaModel(file: file, layers: 9..<18, pool: ModelFixture.pool)
+        XCTAssertTrue(lower.hasEmbeddings && !lower.hasHead && !upper.hasEmbeddings && upper.hasHead)
+        let ids = tokenizer.encode("The capital of France is", addSpecial: true)
+        let (c0, c1, cf) = (lower.makeCache(capacity: 32), upper.makeCache(capacity: 32), full.makeCache(capacity: 32))
+        var h = try lower.embed(ids)
+        try lower.forward(&h, cache: c0)
+        try upper.forward(&h, cache: c1)
+        let split = try upper.logits(h)
+        var hf = try full.embed(ids)
+        try full.forward(&hf, cache: cf)
+        let whole = try full.logits(hf)
+        XCTAssertEqual(split, whole)
+        // And the answer is sensible: greedy next token after the prompt.
+        let vocab = full.config.vocabularySize
+        let last = Array(whole[(ids.count - 1) * vocab..<ids.count * vocab])
+        let best = last.indices.max { last[$0] < last[$1] }!
+        XCTAssertEqual(tokenizer.decode([best]).trimmingCharacters(in: .whitespaces), "the")
+    }
+}
