@@ -24,6 +24,9 @@ public struct TransformerExitBlock: Sendable, Equatable {
             throw TrainingError.shapeMismatch("layer \(layer) is not within 0..<\(c.layerCount)")
         }
         let p = "blk.\(layer)."
+        if c.block != .llama {
+            throw TrainingError.shapeMismatch("\(c.architecture) layers (Q/K and post norms, GELU) cannot seed a transformer exit block, which follows the llama layer; use MLP exit blocks")
+        }
         if file.tensor(named: p + "attn_q.bias") != nil {
             throw TrainingError.shapeMismatch("layer \(layer) has QKV biases, which transformer exit blocks do not support yet")
         }

@@ -32,6 +32,14 @@ enum TestResources {
         return path
     }
 
+    /// The Gemma 3 270M file: $COLLM_GEMMA_MODEL, else <repo>/.cache/models/gemma-3-270m-q4_k_m.gguf.
+    static func gemmaModelPath() throws -> String {
+        let env = ProcessInfo.processInfo.environment
+        let path = env["COLLM_GEMMA_MODEL"] ?? repoRoot.appendingPathComponent(".cache/models/gemma-3-270m-q4_k_m.gguf").path
+        try require(path, hint: "run scripts/test.sh (scripts/fetch-gemma.sh fetches it)")
+        return path
+    }
+
     /// A file from the test-data folder ($COLLM_TEST_DATA or <repo>/.cache/test-data).
     static func dataFile(_ name: String) throws -> String {
         let env = ProcessInfo.processInfo.environment

@@ -82,6 +82,14 @@ final class TransformerBlockTests: XCTestCase {
     }
 
     /// A copy of layer 15 applied to the states after 15 layers gives the engine's states after 16.
+    /// A Gemma layer has norms and an activation the llama-layout exit block lacks: refused, not miscopied.
+    func testGemmaLayerIsRefused() throws {
+        let file = try GGUFFile(path: try TestResources.gemmaModelPath())
+        XCTAssertThrowsError(try TransformerExitBlock(copying: 8, of: file)) {
+            XCTAssertTrue("\($0)".contains("MLP exit blocks"), "\($0)")
+        }
+    }
+
     func testCopiedLayerMatchesTheEnginesLayer() throws {
         let (tokenizer, model, _) = try ModelFixture.load()
         let tokens = tokenizer.encode("The quick brown fox jumps over the lazy dog, and then it runs away into the forest.", addSpecial: false)

@@ -50,10 +50,8 @@ final class GemmaModelTests: XCTestCase {
         XCTAssertTrue(tokenizer.addBOS)
     }
 
-    /// llama.cpp on the same file and text, ctx 256, first 8 chunks: 27.7043 (the sdist's libllama,
-    /// 0.3.36, driven by llama-perplexity's loop: add_special tokenization, BOS at each chunk start,
-    /// second half scored; f16 KV cache as llama-perplexity's default). 40 chunks: 28.1595 there,
-    /// 28.1802 here.
+    /// llama.cpp's llama-perplexity (llama-cpp-python 0.3.36 sdist) on the same file and text, -c 256
+    /// -t 2, prints [8]27.7043 after the first 8 chunks (and 28.1595 after 40, where ours is 28.1802).
     func testPerplexityMatchesLlamaCpp() throws {
         let (_, tokenizer, model) = try GemmaFixture.load()
         let result = try model.perplexity(tokens: try GemmaFixture.botchanTokens(), context: 256, maxChunks: 8,
