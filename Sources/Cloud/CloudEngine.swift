@@ -172,7 +172,7 @@ public final class CloudEngine: @unchecked Sendable {
             let (cache, bytes) = try manager.admitGeneration(positions: positions)
             let manager = self.manager
             enqueue(GenerationWork(
-                request: request, cache: cache, reservedBytes: bytes, cancelled: stream.cancelled,
+                request: request, cache: cache, cancelled: stream.cancelled,
                 emit: { stream.continuation.yield($0) },
                 finish: { error in
                     manager.release(generationBytes: bytes)
@@ -215,10 +215,8 @@ public final class CloudEngine: @unchecked Sendable {
                                       budget: manager.limits.maxBatchRows)
         let items = slices.map { PassItem(work: candidates[$0.index].0, demand: candidates[$0.index].1, rows: $0.rows, final: $0.final) }
         passes += 1
-        for (item, isDone) in zip(items, manager.runPass(items)) {
-            item.work.lastServedPass = passes
-            if isDone { finished.insert(ObjectIdentifier(item.work)) }
-        }
+        items.forEach { $0.work.lastServedPass = passes }
+        finished.formUnion(manager.runPass(items))
         works.removeAll { finished.contains(ObjectIdentifier($0)) }
     }
 

@@ -39,8 +39,6 @@ final class GenerationWork: CloudWork {
     private let emit: (GeneratedToken) -> Void
     private let finish: (CollabError?) -> Void
     private let cancelled: CancellationFlag
-    /// Memory reserved at admission, released when the work ends.
-    let reservedBytes: Int
     private var feed: [Int]
     private var history: [Int]
     private var sampler: Sampler
@@ -51,11 +49,10 @@ final class GenerationWork: CloudWork {
     let entersAtEmbeddings = true
     var isCancelled: Bool { cancelled.isSet }
 
-    init(request: GenerationRequest, cache: KVCache, reservedBytes: Int, cancelled: CancellationFlag,
+    init(request: GenerationRequest, cache: KVCache, cancelled: CancellationFlag,
          emit: @escaping (GeneratedToken) -> Void, finish: @escaping (CollabError?) -> Void) {
         self.request = request
         self.cache = cache
-        self.reservedBytes = reservedBytes
         self.cancelled = cancelled
         self.emit = emit
         self.finish = finish

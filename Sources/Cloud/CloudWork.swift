@@ -26,6 +26,12 @@ protocol CloudWork: AnyObject {
     func fail(_ error: CollabError)
 }
 
+extension CloudWork {
+    // Split work (INFER, VERIFY, naive) enters at the split, and nothing cancels it mid-way.
+    var entersAtEmbeddings: Bool { false }
+    var isCancelled: Bool { false }
+}
+
 /// What a piece of work needs from the passes to come.
 struct WorkDemand {
     /// The cache its rows extend, and the position its next row takes.

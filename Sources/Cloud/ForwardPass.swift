@@ -13,9 +13,10 @@ struct PassItem {
 extension ContextManager {
     /// Runs one forward pass over every item's rows: cloud-only rows first through layers [0, s)
     /// on their own, then everyone's rows through layers [s, L) together, then the head over the
-    /// final items' scored rows. Each item's work is advanced; returns which works are done.
+    /// final items' scored rows. Each item's work is advanced; returns the works that are done.
     /// A failing pass fails every item's work (and counts them done).
-    func runPass(_ items: [PassItem]) -> [Bool] {
+    @discardableResult
+    func runPass(_ items: [PassItem]) -> Set<ObjectIdentifier> {
         if items.isEmpty { return [] }
         let start = Date()
         let width = model.config.hiddenSize
@@ -46,7 +47,7 @@ extension ContextManager {
         } catch {
             let failure = CollabError(wrapping: error)
             for item in ordered { item.work.fail(CollabError(.internal, "forward pass failed: \(failure.message)")) }
-            return items.map { _ in true }
+            return Set(items.map { ObjectIdentifier($0.work) })
         }
         let totalRows = ordered.reduce(0) { $0 + $1.rows }
         let report = PassReport(rows: totalRows, works: ordered.count, seconds: Date().timeIntervalSince(start))
@@ -54,16 +55,17 @@ extension ContextManager {
         noteBatch(sessions: ordered.count, rows: ordered.filter { !$0.work.entersAtEmbeddings }.reduce(0) { $0 + $1.rows })
         let vocab = model.config.vocabularySize
         var offset = 0
-        var done: [ObjectIdentifier: Bool] = [:]
+        var done = Set<ObjectIdentifier>()
         for item in ordered {
             var slice: ArraySlice<Float> = []
             if item.final {
                 slice = logits[(offset * vocab)..<((offset + item.demand.scored) * vocab)]
                 offset += item.demand.scored
             }
-            done[ObjectIdentifier(item.work)] = item.work.advance(rows: item.rows, final: item.final, logits: slice,
-                                                                  pass: report, in: self)
+            if item.work.advance(rows: item.rows, final: item.final, logits: slice, pass: report, in: self) {
+                done.insert(ObjectIdentifier(item.work))
+            }
         }
-        return items.map { done[ObjectIdentifier($0.work)] ?? true }
+        return done
     }
 }

@@ -41,8 +41,6 @@ final class InferWork: CloudWork {
     private var rowsDone = 0
     var arrival = 0
     var lastServedPass = -1
-    let entersAtEmbeddings = false
-    var isCancelled: Bool { false }
 
     /// `now` pins the session's last-use time (tests); nil uses the clock.
     init(job: InferJob, now: Date? = nil, reply: @escaping (Result<TokenReply, CollabError>) -> Void) {
@@ -153,7 +151,7 @@ extension ContextManager {
                 work.fail(CollabError(wrapping: error))
             }
         }
-        _ = runPass(items)
+        runPass(items)
         return results
     }
 }

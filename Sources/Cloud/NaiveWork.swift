@@ -14,8 +14,6 @@ final class NaiveWork: CloudWork {
     private let started = Date()
     var arrival = 0
     var lastServedPass = -1
-    let entersAtEmbeddings = false
-    var isCancelled: Bool { false }
 
     init(states: HiddenStates, sampling: SamplingParameters, reply: @escaping (Result<TokenReply, CollabError>) -> Void) {
         self.states = states

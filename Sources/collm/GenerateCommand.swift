@@ -131,7 +131,7 @@ struct GenerateCommand: AsyncParsableCommand {
         line += String(format: "; %.2f s, %.1f tok/s decode]", output.timings.total,
                        Double(output.tokens.count) / max(output.timings.decode, 1e-9))
         Console.status(line)
-        if mode != .local && mode != .cloud && mode != .naive && output.calibration == nil && edge == 0 && mode != .edge {
+        if (mode == .collab || mode == .spec) && output.calibration == nil && edge == 0 {
             Console.status("note: no exit calibration for this model and split, so the edge decides no tokens; fit one with `collm calibrate --split \(split ?? 15)`")
         }
     }

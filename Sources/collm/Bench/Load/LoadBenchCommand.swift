@@ -94,6 +94,11 @@ struct LoadBench: AsyncParsableCommand {
         let launcher = ChildLauncher(executable: collm)
         var results: [LoadModeResult] = []
         var tokenCounts: [Int]?
+        // Every peer sits behind the same emulated link.
+        let emulate = { (port: Int) in
+            try await LinkEmulator.start(listen: HostPort(host: "127.0.0.1", port: 0), target: HostPort(host: "127.0.0.1", port: port),
+                                         profile: LinkProfile(rttMs: setting.rtt_ms, rateMbit: setting.rate_mbit))
+        }
 
         let sweep = { (label: String, target: LoadTarget, meter: ProcessMeter, health: String?) async throws -> [LoadPoint] in
             var points: [LoadPoint] = []
@@ -123,9 +128,7 @@ struct LoadBench: AsyncParsableCommand {
                 let cloud = try CloudChild(launcher: launcher, arguments: cloudArguments(modelPath: modelPath, split: split, fullModel: false),
                                            cpu: cloudCPU >= 0 ? cloudCPU : nil)
                 defer { cloud.stop() }
-                let emulator = try await LinkEmulator.start(listen: HostPort(host: "127.0.0.1", port: 0),
-                                                            target: HostPort(host: "127.0.0.1", port: cloud.port),
-                                                            profile: LinkProfile(rttMs: setting.rtt_ms, rateMbit: setting.rate_mbit))
+                let emulator = try await emulate(cloud.port)
                 let connector = try GRPCConnector(address: "127.0.0.1:\(emulator.address.port)", token: nil)
                 let open = OpenRequest(fingerprint: gguf.fingerprint(), splitLayer: split, wire: .f16, maxPositions: 2048)
                 var points = try await sweep("\(mode) s\(split)", ReplayTarget(sessions: recorded, connector: connector, open: open),
@@ -144,9 +147,7 @@ struct LoadBench: AsyncParsableCommand {
             let cloud = try CloudChild(launcher: launcher, arguments: cloudArguments(modelPath: modelPath, split: 15, fullModel: true),
                                        cpu: cloudCPU >= 0 ? cloudCPU : nil)
             defer { cloud.stop() }
-            let emulator = try await LinkEmulator.start(listen: HostPort(host: "127.0.0.1", port: 0),
-                                                        target: HostPort(host: "127.0.0.1", port: cloud.port),
-                                                        profile: LinkProfile(rttMs: setting.rtt_ms, rateMbit: setting.rate_mbit))
+            let emulator = try await emulate(cloud.port)
             let points = try await sweep("cloud", CloudOnlyTarget(prompts: fixed, address: "127.0.0.1:\(emulator.address.port)", tokenizer: tokenizer),
                                          ProcessMeter(pid: cloud.process.processIdentifier), cloud.address)
             await emulator.stop()
@@ -167,9 +168,7 @@ struct LoadBench: AsyncParsableCommand {
                 let server = try LlamaServerChild(binary: binary, model: modelPath, slots: slots, contextPerSlot: context,
                                                   cpu: cloudCPU >= 0 ? cloudCPU : nil, launcher: launcher)
                 defer { server.stop() }
-                let emulator = try await LinkEmulator.start(listen: HostPort(host: "127.0.0.1", port: 0),
-                                                            target: HostPort(host: "127.0.0.1", port: server.port),
-                                                            profile: LinkProfile(rttMs: setting.rtt_ms, rateMbit: setting.rate_mbit))
+                let emulator = try await emulate(server.port)
                 let points = try await sweep("llama-server", LlamaServerTarget(prompts: fixed, port: emulator.address.port),
                                              ProcessMeter(pid: server.process.processIdentifier), nil)
                 await emulator.stop()
