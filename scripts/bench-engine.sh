@@ -2,10 +2,13 @@
 # Engine benchmark: our engine (`collm bench engine`) against llama.cpp (llama-cpp-python) on the same GGUF.
 #
 # Usage: scripts/bench-engine.sh [--runs 5] [--threads "1 2"] [--prompt-tokens 256] [--gen-tokens 128]
-#                                [--skip-llama] [--skip-ours]
+#                                [--model PATH] [--peer llama-bench|llama-cpp-python] [--skip-llama] [--skip-ours]
 #
-# - Installs llama-cpp-python==0.3.36 into the git-ignored venv .venv-bench/ on first use (it compiles llama.cpp
-#   from source with -DGGML_NATIVE=ON: 5-15 minutes on 2 cores). If that fails, only our engine is measured.
+# - The peer is llama.cpp. By default its own `llama-bench` (built by scripts/build-llama.sh into the cache from the
+#   llama-cpp-python 0.3.36 sdist, ~10 minutes on 2 cores the first time): prefill = `-p P -n 0`, decode = `-p 0
+#   -n G -d P` (G tokens after a P-token context, as our decode is measured). With --peer llama-cpp-python,
+#   llama-cpp-python==0.3.36 is installed into the git-ignored venv .venv-bench/ and driven by
+#   scripts/bench_llamacpp.py. If the peer cannot be built, only our engine is measured.
 # - Builds collm in release mode.
 # - Model: $COLLM_MODEL, else <cache>/models/SmolLM2-135M-Instruct.Q4_1.gguf with cache = $COLLM_CACHE
 #   (default: ./.cache), fetched and verified if missing.
@@ -22,6 +25,8 @@ PROMPT_TOKENS=256
 GEN_TOKENS=128
 SKIP_LLAMA=0
 SKIP_OURS=0
+PEER=llama-bench
+MODEL_ARG=""
 LLAMA_VERSION=0.3.36
 MODEL_FILE=SmolLM2-135M-Instruct.Q4_1.gguf
 MODEL_SIZE=98362432
@@ -34,6 +39,8 @@ while [ $# -gt 0 ]; do
         --prompt-tokens) PROMPT_TOKENS="$2"; shift 2 ;;
         --gen-tokens) GEN_TOKENS="$2"; shift 2 ;;
         --skip-llama) SKIP_LLAMA=1; shift ;;
+        --model) MODEL_ARG="$2"; shift 2 ;;
+        --peer) PEER="$2"; shift 2 ;;
         --skip-ours) SKIP_OURS=1; shift ;;
         -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench-engine: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -55,7 +62,19 @@ llama_installed() {
     [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c \
         "import llama_cpp, sys; sys.exit(0 if llama_cpp.__version__ == '$LLAMA_VERSION' else 1)" 2>/dev/null
 }
-if [ "$SKIP_LLAMA" = 0 ]; then
+case "$PEER" in
+    llama-bench|llama-cpp-python) ;;
+    *) echo "bench-engine: --peer must be llama-bench or llama-cpp-python (got $PEER)" >&2; exit 2 ;;
+esac
+LLAMA_BIN=""
+if [ "$SKIP_LLAMA" = 0 ] && [ "$PEER" = llama-bench ]; then
+    say "llama.cpp's llama-bench (scripts/build-llama.sh; ~10 minutes the first time)"
+    if LLAMA_BIN="$(scripts/build-llama.sh)"; then
+        LLAMA_OK=1
+    else
+        say "llama.cpp could not be built; measuring our engine only"
+    fi
+elif [ "$SKIP_LLAMA" = 0 ]; then
     if llama_installed; then
         LLAMA_OK=1
     else
@@ -126,8 +145,8 @@ PY
     rm -rf "$tmp"
 }
 
-MODEL="${COLLM_MODEL:-$COLLM_CACHE/models/$MODEL_FILE}"
-if [ ! -f "$MODEL" ] && [ -z "${COLLM_MODEL:-}" ]; then
+MODEL="${MODEL_ARG:-${COLLM_MODEL:-$COLLM_CACHE/models/$MODEL_FILE}}"
+if [ ! -f "$MODEL" ] && [ -z "${COLLM_MODEL:-}" ] && [ -z "$MODEL_ARG" ]; then
     if [ "$OURS_OK" = 1 ]; then
         say "model not cached; letting collm fetch it"
         "$COLLM" tokenize --text "hello" --json >/dev/null || true
@@ -150,9 +169,24 @@ run_ours() {
     "$COLLM" bench engine --model "$MODEL" --threads "$t" --runs "$RUNS" --prompt-tokens "$PROMPT_TOKENS" \
         --gen-tokens "$GEN_TOKENS" --json >"$OUT/ours-t$t.json" || { say "collm bench engine failed"; rm -f "$OUT/ours-t$t.json"; }
 }
+# llama-bench's JSON (samples_ts per test) -> the keys of `collm bench engine --json` (medians).
+run_llama_bench() {
+    local t="$1" pp tg
+    pp="$(LD_LIBRARY_PATH="$LLAMA_BIN" "$LLAMA_BIN/llama-bench" -m "$MODEL" -t "$t" -r "$RUNS" -p "$PROMPT_TOKENS" -n 0 -o json 2>/dev/null)" &&
+    tg="$(LD_LIBRARY_PATH="$LLAMA_BIN" "$LLAMA_BIN/llama-bench" -m "$MODEL" -t "$t" -r "$RUNS" -p 0 -n "$GEN_TOKENS" -d "$PROMPT_TOKENS" -o json 2>/dev/null)" &&
+    python3 - "$t" "$pp" "$tg" >"$OUT/llamacpp-t$t.json" <<'PY' || { say "llama-bench failed"; rm -f "$OUT/llamacpp-t$t.json"; }
+import json, statistics, sys
+t, pp, tg = int(sys.argv[1]), json.loads(sys.argv[2])[0], json.loads(sys.argv[3])[0]
+print(json.dumps({"engine": "llama-bench", "threads": t, "prompt_tokens": pp["n_prompt"], "gen_tokens": tg["n_gen"],
+                  "prefill_tok_s": statistics.median(pp["samples_ts"]), "decode_tok_s": statistics.median(tg["samples_ts"]),
+                  "prefill_runs": pp["samples_ts"], "decode_runs": tg["samples_ts"], "decode_depth": tg["n_depth"],
+                  "model_type": pp["model_type"]}))
+PY
+}
 run_llama() {
     local t="$1"
     say "llama.cpp, $t thread(s)"
+    if [ "$PEER" = llama-bench ]; then run_llama_bench "$t"; return; fi
     "$VENV/bin/python" scripts/bench_llamacpp.py --model "$MODEL" --threads "$t" --runs "$RUNS" \
         --prompt-tokens "$PROMPT_TOKENS" --gen-tokens "$GEN_TOKENS" --json >"$OUT/llamacpp-t$t.json" ||
         { say "bench_llamacpp.py failed"; rm -f "$OUT/llamacpp-t$t.json"; }
@@ -220,7 +254,8 @@ print("| threads | decode tok/s (ours) | decode tok/s (llama.cpp) | ratio | pref
       "prefill tok/s (llama.cpp) | ratio | peak RSS MiB (ours) | peak RSS MiB (llama.cpp) |")
 print("|---|---|---|---|---|---|---|---|---|")
 print("\n".join(rows))
-print("\nratio = ours / llama.cpp (higher is better for us). llama.cpp's RSS includes the Python interpreter.")
+print("\nratio = ours / llama.cpp (higher is better for us). With --peer llama-cpp-python, llama.cpp's RSS includes "
+      "the Python interpreter; llama-bench reports none.")
 try:
     load = open("/proc/loadavg").read().split()[0]
 except OSError:
