@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "CollabCore", dependencies: ["LLM", "CKernels", "ExitTraining"]),
         // Trainable exit blocks (issue 6): forward/backward with the backbone and LM head frozen.
         .target(name: "ExitTraining", dependencies: ["LLM", "CKernels"]),
-        .target(name: "Cloud", dependencies: ["CollabCore", "LLM"]),
+        .target(name: "Cloud", dependencies: ["CollabCore", "LLM", "CKernels"]),
         .target(name: "Edge", dependencies: ["CollabCore", "LLM"]),
         // Exit calibration: data from the full model, ridge adapters, thresholds, reports.
         .target(name: "Calibration", dependencies: ["CollabCore", "ExitTraining", "LLM", "CKernels"]),

@@ -3,12 +3,29 @@
 #include "ckernels.h"
 #include <math.h>
 #include <string.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #if defined(__x86_64__) && defined(__clang__)
 #define CK_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define CK_CLONES
 #endif
+
+void ck_release_free_memory(void) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+}
+
+CK_CLONES
+int64_t ck_count_outside(const float *x, int64_t n, float bound) {
+    int64_t outside = 0;
+    // !(a <= b) is true for NaN, so non-finite values are counted without a separate isnan test.
+    for (int64_t i = 0; i < n; i++) outside += !(fabsf(x[i]) <= bound);
+    return outside;
+}
 
 CK_CLONES
 void ck_rmsnorm(const float *x, const float *w, float *y, int64_t n, int64_t dim, float eps) {

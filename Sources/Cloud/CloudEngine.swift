@@ -11,8 +11,8 @@ public final class CloudEngine: @unchecked Sendable {
     private enum Operation {
         case open(OpenRequest, owner: String, CheckedContinuation<OpenReply, Error>)
         case append(SessionID, owner: String, first: Int, rows: Int, payload: [UInt8], CheckedContinuation<Int, Error>)
-        case infer(InferJob, CheckedContinuation<TokenReply, Error>)
-        case naive(NaiveStepRequest, CheckedContinuation<TokenReply, Error>)
+        case infer(InferJob, CancellationFlag, CheckedContinuation<TokenReply, Error>)
+        case naive(NaiveStepRequest, CancellationFlag, CheckedContinuation<TokenReply, Error>)
         case generate(GenerationRequest, GenerationStream)
         case truncate(SessionID, owner: String, position: Int, CheckedContinuation<Int, Error>)
         case close(SessionID, owner: String, CheckedContinuation<Void, Error>)
@@ -27,6 +27,8 @@ public final class CloudEngine: @unchecked Sendable {
     private var works: [CloudWork] = []
     private var arrivals = 0
     private var passes = 0
+    /// Measured cost of one row in a pass (seconds), for sizing chunks under the pass-time target.
+    private var secondsPerRow = 0.0
 
     public init(manager: ContextManager) {
         self.manager = manager
@@ -54,13 +56,21 @@ public final class CloudEngine: @unchecked Sendable {
         }
     }
 
+    /// Cancelling the calling task (its stream ended) drops what is left of the work.
     public func infer(_ job: InferJob) async throws -> TokenReply {
-        try await withCheckedThrowingContinuation { submit(.infer(job, $0)) }
+        let cancelled = CancellationFlag()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { submit(.infer(job, cancelled, $0)) }
+        } onCancel: { cancelled.set() }
     }
 
     /// A naive split step: all `rows` boundary states of the context, recomputed from scratch.
+    /// Cancelling the calling task (the client gave up) drops what is left of it.
     public func naiveStep(_ request: NaiveStepRequest) async throws -> TokenReply {
-        try await withCheckedThrowingContinuation { submit(.naive(request, $0)) }
+        let cancelled = CancellationFlag()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { submit(.naive(request, cancelled, $0)) }
+        } onCancel: { cancelled.set() }
     }
 
     /// A cloud-only generation: tokens stream as the passes make them. Ending the iteration early
@@ -138,12 +148,14 @@ public final class CloudEngine: @unchecked Sendable {
             c.resume(with: Result { try manager.open(request, owner: owner) })
         case .append(let id, let owner, let first, let rows, let payload, let c):
             c.resume(with: Result { try manager.append(id, owner: owner, firstPosition: first, rows: rows, payload: payload) })
-        case .infer(let job, let c):
-            enqueue(InferWork(job: job) { c.resume(with: $0.mapError { $0 as Error }) })
-        case .naive(let request, let c):
+        case .infer(let job, let cancelled, let c):
+            enqueue(InferWork(job: job, cancelled: cancelled) { c.resume(with: $0.mapError { $0 as Error }) })
+        case .naive(let request, let cancelled, let c):
             do {
                 let states = try manager.decodeNaiveStep(request)
-                enqueue(NaiveWork(states: states, sampling: request.sampling) { c.resume(with: $0.mapError { $0 as Error }) })
+                enqueue(NaiveWork(states: states, sampling: request.sampling, cancelled: cancelled) {
+                    c.resume(with: $0.mapError { $0 as Error })
+                })
             } catch {
                 c.resume(throwing: CollabError(wrapping: error))
             }
@@ -192,8 +204,9 @@ public final class CloudEngine: @unchecked Sendable {
     private func runPass() {
         let cancelled = CollabError(.unavailable, "the request was cancelled")
         works.removeAll { work in
-            if work.isCancelled { work.fail(cancelled) }
-            return work.isCancelled
+            let drop = work.isCancelled  // read once: the flag may be set from another thread meanwhile
+            if drop { work.fail(cancelled) }
+            return drop
         }
         if works.isEmpty { return }
         let ordered = works.sorted { ($0.lastServedPass, $0.arrival) < ($1.lastServedPass, $1.arrival) }
@@ -211,12 +224,20 @@ public final class CloudEngine: @unchecked Sendable {
                 finished.insert(ObjectIdentifier(work))
             }
         }
+        let chunkLimit = secondsPerRow > 0 ? Int(manager.limits.passTargetSeconds / secondsPerRow) : .max
         let slices = PassPlanner.plan(candidates.map { PassPlanner.Demand(remaining: $0.1.remaining, scored: $0.1.scored) },
-                                      budget: manager.limits.maxBatchRows)
+                                      budget: manager.limits.maxBatchRows, chunkLimit: chunkLimit)
         let items = slices.map { PassItem(work: candidates[$0.index].0, demand: candidates[$0.index].1, rows: $0.rows, final: $0.final) }
         passes += 1
         items.forEach { $0.work.lastServedPass = passes }
+        let started = Date()
         finished.formUnion(manager.runPass(items))
+        let rows = items.reduce(0) { $0 + $1.rows }
+        if rows >= PassPlanner.minimumChunk {
+            // A moving average: a row's cost grows with the context it attends to.
+            let sample = Date().timeIntervalSince(started) / Double(rows)
+            secondsPerRow = secondsPerRow > 0 ? 0.7 * secondsPerRow + 0.3 * sample : sample
+        }
         works.removeAll { finished.contains(ObjectIdentifier($0)) }
     }
 
@@ -224,8 +245,8 @@ public final class CloudEngine: @unchecked Sendable {
         switch op {
         case .open(_, _, let c): c.resume(throwing: error)
         case .append(_, _, _, _, _, let c): c.resume(throwing: error)
-        case .infer(_, let c): c.resume(throwing: error)
-        case .naive(_, let c): c.resume(throwing: error)
+        case .infer(_, _, let c): c.resume(throwing: error)
+        case .naive(_, _, let c): c.resume(throwing: error)
         case .generate(_, let stream): stream.continuation.finish(throwing: error)
         case .truncate(_, _, _, let c): c.resume(throwing: error)
         case .close(_, _, let c): c.resume(throwing: error)

@@ -104,13 +104,11 @@ final class CancellationFlag: @unchecked Sendable {
 extension ContextManager {
     /// Checks a cloud-only request; returns the positions its cache needs.
     func checkGeneration(_ request: GenerationRequest) throws -> Int {
-        let vocab = model.config.vocabularySize
         guard !request.prompt.isEmpty, request.maxTokens > 0 else {
             throw CollabError(.invalidArgument, "a generation needs a prompt and at least one new token")
         }
-        guard request.prompt.allSatisfy({ $0 >= 0 && $0 < vocab }) else {
-            throw CollabError(.invalidArgument, "prompt token outside the vocabulary (\(vocab) tokens)")
-        }
+        try checkTokens(request.prompt, "the prompt")
+        try checkTokens(request.stopTokens, "the stop tokens")
         let positions = request.prompt.count + request.maxTokens
         guard positions <= min(model.config.contextLength, limits.maxPositionsPerSession) else {
             throw CollabError(.invalidArgument, "prompt of \(request.prompt.count) tokens plus \(request.maxTokens) new ones does not fit the context (\(min(model.config.contextLength, limits.maxPositionsPerSession)) positions)")

@@ -12,8 +12,34 @@ public struct CloudLimits: Sendable {
     /// Rows in one batched forward pass (across sessions): the budget long catch-ups and prompts
     /// are chunked under, so that one of them never holds up the others' next tokens for long.
     public var maxBatchRows: Int = 128
+    /// While several works wait, chunks of long works are sized so that a pass takes about this long
+    /// (from the measured cost per row): the latency a long catch-up or naive step adds to the other
+    /// sessions' next tokens.
+    public var passTargetSeconds: Double = 0.1
     /// Draft tokens one VERIFY may carry (speculative mode).
     public var maxDraftTokens: Int = 64
+    /// Largest magnitude an uploaded state may have (f16's largest finite value by default): NaN,
+    /// infinite or absurd states are refused instead of silently yielding garbage tokens.
+    public var maxStateMagnitude: Float = 65504
+    /// What one principal (a bearer token's owner) may hold at once. A principal's own least recently
+    /// used sessions make room for its new ones; another principal's live sessions never do.
+    public var principalQuota = PrincipalQuota()
+    /// Quotas of named principals that differ from `principalQuota`.
+    public var principalQuotas: [String: PrincipalQuota] = [:]
+
+    public func quota(of principal: String) -> PrincipalQuota { principalQuotas[principal] ?? principalQuota }
 
     public init() {}
+}
+
+/// Per-principal limits (`collm cloud --tokens-file` can set them per principal).
+public struct PrincipalQuota: Sendable, Equatable {
+    public var maxSessions: Int = 256
+    /// Bytes of session memory; nil = the whole budget.
+    public var maxBytes: Int?
+
+    public init(maxSessions: Int = 256, maxBytes: Int? = nil) {
+        self.maxSessions = maxSessions
+        self.maxBytes = maxBytes
+    }
 }

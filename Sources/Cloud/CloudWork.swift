@@ -27,9 +27,8 @@ protocol CloudWork: AnyObject {
 }
 
 extension CloudWork {
-    // Split work (INFER, VERIFY, naive) enters at the split, and nothing cancels it mid-way.
+    // Split work (INFER, VERIFY, naive) enters at the split.
     var entersAtEmbeddings: Bool { false }
-    var isCancelled: Bool { false }
 }
 
 /// What a piece of work needs from the passes to come.

@@ -15,6 +15,9 @@ public final class ContextManager {
     /// The edge's split s: split sessions' states enter here.
     public let splitLayer: Int
     private var sessions: [SessionID: CloudSession] = [:]
+    /// Sessions recently evicted or expired, with their owners (the latest 4096): resumes get RESYNC.
+    private var evicted: [SessionID: String] = [:]
+    private var evictedOrder: [SessionID] = []
     private(set) public var reservedBytes = 0
     // Counters (cloud-wide).
     /// Forward passes, and the split sessions' rows they computed (collab, spec and naive work).
@@ -63,6 +66,10 @@ public final class ContextManager {
             throw CollabError(.fingerprintMismatch, "the edge splits at layer \(request.splitLayer), this cloud serves layers \(model.layers)")
         }
         if let resume = request.resume {
+            if evicted[resume] == owner {
+                // The documented answer for a session this cloud let go: RESYNC (open afresh, replay the log).
+                throw CollabError(.resync, "session \(resume) was evicted or expired; open a new session and replay")
+            }
             let session = try lookup(resume, owner: owner)
             guard session.codec.format == request.wire else {
                 throw CollabError(.invalidArgument, "a resumed session keeps its wire format \(session.codec.format.rawValue)")
@@ -76,7 +83,7 @@ public final class ContextManager {
             throw CollabError(.invalidArgument, "max_positions must be positive")
         }
         let bytes = maxPositions * bytesPerPosition
-        try admit(bytes, now: now)
+        try admit(bytes, owner: owner, now: now)
         let codec: HiddenStateCodec
         do {
             codec = try HiddenStateCodec(format: request.wire, width: model.config.hiddenSize, maxRows: limits.maxRowsPerAppend)
@@ -117,6 +124,7 @@ public final class ContextManager {
         } catch {
             throw CollabError(.invalidArgument, "\(error)")
         }
+        try checkMagnitude(states)
         session.pending.append(states)
         session.bytesReceived += payload.count
         return session.positionsHeld
@@ -139,14 +147,32 @@ public final class ContextManager {
     public func close(_ id: SessionID, owner: String) throws {
         let session = try lookup(id, owner: owner)
         remove(session)
+        MemoryRelease.returnFreedPages()
     }
 
     /// Closes sessions idle longer than the timeout; returns how many.
     @discardableResult
     public func expireIdle(now: Date = Date()) -> Int {
         let stale = sessions.values.filter { now.timeIntervalSince($0.lastUse) > limits.idleTimeoutSeconds }
-        stale.forEach(remove)
+        stale.forEach(forget)
+        if !stale.isEmpty { MemoryRelease.returnFreedPages() }
         return stale.count
+    }
+
+    /// Refuses states that are NaN, infinite or beyond the configured magnitude.
+    func checkMagnitude(_ states: HiddenStates) throws {
+        let outside = states.countOutside(bound: limits.maxStateMagnitude)
+        guard outside == 0 else {
+            throw CollabError(.invalidArgument, "\(outside) uploaded state values are NaN, infinite or beyond ±\(limits.maxStateMagnitude)")
+        }
+    }
+
+    /// Checks that token ids (history, drafts, prompts) are inside the vocabulary.
+    func checkTokens<S: Sequence<Int>>(_ tokens: S, _ what: String) throws {
+        let vocabulary = model.config.vocabularySize
+        if let bad = tokens.first(where: { $0 < 0 || $0 >= vocabulary }) {
+            throw CollabError(.invalidArgument, "\(what) holds token id \(bad), outside the vocabulary of \(vocabulary)")
+        }
     }
 
     /// Accounting of one session (for tests and metrics).
@@ -169,7 +195,7 @@ public final class ContextManager {
             throw CollabError(.unavailable, "this cloud was started without the full model (--no-full-model)")
         }
         let bytes = positions * model.layers.count * model.config.kvDim * 4 * 2
-        try admit(bytes, now: now)
+        try admit(bytes, owner: nil, now: now)
         reservedBytes += bytes
         activeGenerations += 1
         return (model.makeCache(capacity: positions), bytes)
@@ -182,17 +208,51 @@ public final class ContextManager {
 
     func noteFullModelRows(_ rows: Int) { fullModelRows += rows }
 
-    private func admit(_ bytes: Int, now: Date) throws {
+    /// Makes room for `bytes` of a new session of `owner` (nil: a cloud-only generation). Only the
+    /// owner's own least recently used sessions are evicted to fit its quota or the budget; another
+    /// principal's live sessions never are, so when they fill the budget the newcomer is refused.
+    private func admit(_ bytes: Int, owner: String?, now: Date) throws {
         guard bytes <= limits.memoryBudgetBytes else {
             throw CollabError(.resourceExhausted, "a session of this length needs \(bytes >> 20) MiB, over the cloud's budget of \(limits.memoryBudgetBytes >> 20) MiB")
         }
         expireIdle(now: now)
-        // Evict least recently used sessions until the new one fits.
-        while reservedBytes + bytes > limits.memoryBudgetBytes {
-            guard let victim = sessions.values.min(by: { $0.lastUse < $1.lastUse }) else { break }
-            remove(victim)
-            evictions += 1
+        guard let owner else {
+            guard reservedBytes + bytes <= limits.memoryBudgetBytes else {
+                throw CollabError(.resourceExhausted, "the cloud's memory budget (\(limits.memoryBudgetBytes >> 20) MiB) is full; retry later")
+            }
+            return
         }
+        let quota = limits.quota(of: owner)
+        if let maxBytes = quota.maxBytes, bytes > maxBytes {
+            throw CollabError(.resourceExhausted, "a session of this length needs \(bytes >> 20) MiB, over your quota of \(maxBytes >> 20) MiB")
+        }
+        let own = sessions.values.filter { $0.owner == owner }.sorted { $0.lastUse < $1.lastUse }
+        // The fewest of its own oldest sessions whose room lets the new one in, found before evicting
+        // any, so that a refusal costs the principal nothing.
+        var freed = 0
+        var victims = 0
+        func fits() -> Bool {
+            let ownBytes = own.dropFirst(victims).reduce(0) { $0 + $1.reservedBytes }
+            return own.count - victims < quota.maxSessions && ownBytes + bytes <= (quota.maxBytes ?? .max)
+                && reservedBytes - freed + bytes <= limits.memoryBudgetBytes
+        }
+        while !fits(), victims < own.count {
+            freed += own[victims].reservedBytes
+            victims += 1
+        }
+        guard fits() else {
+            throw CollabError(.resourceExhausted, "the cloud's memory budget (\(limits.memoryBudgetBytes >> 20) MiB) is held by other principals' live sessions; retry later")
+        }
+        own.prefix(victims).forEach(forget)
+        evictions += victims
+    }
+
+    /// Removes a session the cloud lets go of (eviction or expiry); a resume of it is answered RESYNC.
+    private func forget(_ session: CloudSession) {
+        remove(session)
+        evicted[session.id] = session.owner
+        evictedOrder.append(session.id)
+        if evictedOrder.count > 4096 { evicted[evictedOrder.removeFirst()] = nil }
     }
 
     private func remove(_ session: CloudSession) {

@@ -1,3 +1,4 @@
+import CKernels
 import CollabCore
 import Foundation
 import LLM
@@ -61,6 +62,13 @@ extension ContextManager {
             if item.final {
                 slice = logits[(offset * vocab)..<((offset + item.demand.scored) * vocab)]
                 offset += item.demand.scored
+                // A NaN logit (a model or state gone wrong) would sample token 0 silently: fail loudly.
+                let nonFinite = slice.withUnsafeBufferPointer { Int(ck_count_outside($0.baseAddress, Int64($0.count), .greatestFiniteMagnitude)) }
+                if nonFinite > 0 {
+                    item.work.fail(CollabError(.internal, "the model produced \(nonFinite) non-finite logits"))
+                    done.insert(ObjectIdentifier(item.work))
+                    continue
+                }
             }
             if item.work.advance(rows: item.rows, final: item.final, logits: slice, pass: report, in: self) {
                 done.insert(ObjectIdentifier(item.work))

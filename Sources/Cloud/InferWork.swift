@@ -39,13 +39,19 @@ final class InferWork: CloudWork {
     private let reply: (Result<TokenReply, CollabError>) -> Void
     private var session: CloudSession?
     private var rowsDone = 0
+    private let cancelled: CancellationFlag
     var arrival = 0
     var lastServedPass = -1
+    /// Set when its caller stopped waiting (its stream ended): the rest of a long catch-up is dropped
+    /// (the rows computed so far stay in the session, which is still exact).
+    var isCancelled: Bool { cancelled.isSet }
 
     /// `now` pins the session's last-use time (tests); nil uses the clock.
-    init(job: InferJob, now: Date? = nil, reply: @escaping (Result<TokenReply, CollabError>) -> Void) {
+    init(job: InferJob, now: Date? = nil, cancelled: CancellationFlag = CancellationFlag(),
+         reply: @escaping (Result<TokenReply, CollabError>) -> Void) {
         self.job = job
         self.now = now
+        self.cancelled = cancelled
         self.reply = reply
     }
 
@@ -85,10 +91,8 @@ extension ContextManager {
               job.lastPosition < session.positionsHeld else {
             throw CollabError(.outOfOrder, "INFER at position \(job.position) with \(job.draft.count) draft tokens but the session has \(computed) computed and \(session.pending.rows) pending positions (draft limit \(limits.maxDraftTokens))")
         }
-        let vocab = model.config.vocabularySize
-        guard job.draft.allSatisfy({ $0 >= 0 && $0 < vocab }) else {
-            throw CollabError(.invalidArgument, "draft token outside the vocabulary")
-        }
+        try checkTokens(job.draft, "the draft")
+        try checkTokens(job.history, "the history tail")
         guard job.topLogprobs >= 0, job.topLogprobs <= 20 else {
             throw CollabError(.invalidArgument, "top_logprobs must be 0...20")
         }

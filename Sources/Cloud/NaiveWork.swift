@@ -12,12 +12,17 @@ final class NaiveWork: CloudWork {
     private var cache: KVCache?
     private var done = 0
     private let started = Date()
+    private let cancelled: CancellationFlag
     var arrival = 0
     var lastServedPass = -1
+    /// Set when its caller gave up: the rest of the step is dropped.
+    var isCancelled: Bool { cancelled.isSet }
 
-    init(states: HiddenStates, sampling: SamplingParameters, reply: @escaping (Result<TokenReply, CollabError>) -> Void) {
+    init(states: HiddenStates, sampling: SamplingParameters, cancelled: CancellationFlag = CancellationFlag(),
+         reply: @escaping (Result<TokenReply, CollabError>) -> Void) {
         self.states = states
         self.sampling = sampling
+        self.cancelled = cancelled
         self.reply = reply
     }
 
@@ -58,10 +63,13 @@ extension ContextManager {
             throw CollabError(.invalidArgument, "naive step of \(rows) rows")
         }
         do { try request.sampling.validate() } catch { throw CollabError(.invalidArgument, "\(error)") }
+        let states: HiddenStates
         do {
-            return try HiddenStateCodec(format: wire, width: model.config.hiddenSize, maxRows: rows).decode(payload, rows: rows)
+            states = try HiddenStateCodec(format: wire, width: model.config.hiddenSize, maxRows: rows).decode(payload, rows: rows)
         } catch {
             throw CollabError(.invalidArgument, "\(error)")
         }
+        try checkMagnitude(states)
+        return states
     }
 }

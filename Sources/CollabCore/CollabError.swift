@@ -4,6 +4,8 @@ public struct CollabError: Error, Equatable, CustomStringConvertible, Sendable {
         case invalidArgument = "invalid_argument"
         case fingerprintMismatch = "fingerprint_mismatch"
         case unknownSession = "unknown_session"
+        /// The resumed session was evicted or expired: open a new one and replay (the proto's Resync).
+        case resync
         case permissionDenied = "permission_denied"
         case resourceExhausted = "resource_exhausted"
         case outOfOrder = "out_of_order"

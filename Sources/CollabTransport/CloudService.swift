@@ -49,7 +49,16 @@ public struct CloudService: Collm_V1_Collab.SimpleServiceProtocol {
                     var req = OpenRequest(fingerprint: Array(open.modelFingerprint), splitLayer: Int(open.splitLayer),
                                           wire: try WireFormat(open.wire), maxPositions: Int(open.maxPositions), resume: resume)
                     req.protocolVersion = Int(open.protocolVersion)
-                    let reply = try await engine.open(req, owner: owner)
+                    let reply: OpenReply
+                    do {
+                        reply = try await engine.open(req, owner: owner)
+                    } catch let error as CollabError where error.code == .resync {
+                        try await response.write(.with {
+                            $0.requestID = id
+                            $0.resync = .with { $0.positionsHeld = 0; $0.reason = error.message }
+                        })
+                        continue
+                    }
                     session = reply.session
                     try await response.write(.with {
                         $0.requestID = id

@@ -123,6 +123,7 @@ public final class GRPCCloudLink: CloudLink, @unchecked Sendable {
                 if let resume = request.resume { $0.resumeSessionID = Data(resume.bytes) }
             }
         }, wait: true)
+        if case .resync(let r)? = reply?.body { throw CollabError(.resync, r.reason) }
         guard case .opened(let o)? = reply?.body, let id = SessionID(bytes: Array(o.sessionID)) else {
             throw CollabError(.internal, "unexpected reply to OPEN")
         }

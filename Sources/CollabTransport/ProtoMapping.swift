@@ -67,7 +67,8 @@ extension CollabError {
             switch code {
             case .invalidArgument: $0.code = .invalidArgument
             case .fingerprintMismatch: $0.code = .fingerprintMismatch
-            case .unknownSession: $0.code = .unknownSession
+            // A RESYNC travels as its own message (CloudService); as an error it reads as unknown.
+            case .unknownSession, .resync: $0.code = .unknownSession
             case .permissionDenied: $0.code = .permissionDenied
             case .resourceExhausted: $0.code = .resourceExhausted
             case .outOfOrder: $0.code = .outOfOrder

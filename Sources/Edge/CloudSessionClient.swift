@@ -170,7 +170,7 @@ final class CloudSessionClient {
             var reply: OpenReply
             do {
                 reply = try await newLink.open(request)
-            } catch let error as CollabError where error.code == .unknownSession {
+            } catch let error as CollabError where error.code == .unknownSession || error.code == .resync {
                 // RESYNC: this replica does not know the session (it restarted, or the balancer sent the
                 // key elsewhere because the old replica is gone): open it afresh and replay everything.
                 request.resume = nil

@@ -28,6 +28,18 @@ struct CloudCommand: AsyncParsableCommand {
     @Flag(name: .customLong("no-full-model"), help: "Load only layers [split, L) and the head (disables --mode cloud).") var noFullModel = false
     @Option(name: .customLong("max-batch-rows"), help: "Rows per forward pass across sessions; longer catch-ups and prompts are chunked.")
     var maxBatchRows = CloudLimits().maxBatchRows
+    @Option(name: .customLong("pass-target-ms"), help: "While several requests wait, long catch-ups, prompts and naive steps are chunked so that a forward pass takes about this long: the delay they add to other sessions' next tokens.")
+    var passTargetMs: Double = CloudLimits().passTargetSeconds * 1000
+    @Option(name: .customLong("principal-sessions"), help: "Sessions one principal may hold at once (a tokens-file line can set its own: sessions=N). Its own oldest sessions make room for its new ones; another principal's live sessions never do.")
+    var principalSessions = PrincipalQuota().maxSessions
+    @Option(name: .customLong("principal-memory-mib"), help: "Session memory one principal may hold (default: the whole --memory-mib; a tokens-file line can set its own: memory-mib=M).")
+    var principalMemoryMiB: Int?
+    @Option(name: .customLong("max-state-magnitude"), help: "Largest magnitude an uploaded state value may have; NaN, infinite or larger values are refused.")
+    var maxStateMagnitude: Float = CloudLimits().maxStateMagnitude
+    @Option(name: .customLong("connection-idle-s"), help: "Seconds a connection with no open stream (or a silent socket) stays open.")
+    var connectionIdleSeconds = CloudServer.ConnectionLimits().idleSeconds
+    @Option(name: .customLong("max-streams-per-connection"), help: "Concurrent streams one connection may open.")
+    var maxStreamsPerConnection = CloudServer.ConnectionLimits().maxStreamsPerConnection
     @Option(name: .customLong("drain-s"), help: "On SIGTERM or SIGINT: seconds open session streams may go on before they are closed (their edges move to another replica with RESYNC). A second signal stops at once.") var drainSeconds: Double = 30
 
     func validate() throws {
@@ -36,6 +48,13 @@ struct CloudCommand: AsyncParsableCommand {
         if maxBatchRows < 1 || maxBatchRows > 65536 { throw ValidationError("--max-batch-rows must be 1...65536") }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         if !(drainSeconds >= 0) || !drainSeconds.isFinite { throw ValidationError("--drain-s must be a number >= 0") }
+        if !(passTargetMs > 0) || !passTargetMs.isFinite { throw ValidationError("--pass-target-ms must be a positive number") }
+        if principalSessions < 1 { throw ValidationError("--principal-sessions must be positive") }
+        if let principalMemoryMiB, principalMemoryMiB < 1 { throw ValidationError("--principal-memory-mib must be positive") }
+        if !(maxStateMagnitude > 0) || !maxStateMagnitude.isFinite { throw ValidationError("--max-state-magnitude must be a positive number") }
+        if !(connectionIdleSeconds > 0) || !connectionIdleSeconds.isFinite { throw ValidationError("--connection-idle-s must be a positive number") }
+        if maxStreamsPerConnection < 1 { throw ValidationError("--max-streams-per-connection must be positive") }
+        if !(idleTimeout > 0) || !idleTimeout.isFinite { throw ValidationError("--idle-timeout must be a positive number") }
     }
 
     func run() async throws {
@@ -49,16 +68,24 @@ struct CloudCommand: AsyncParsableCommand {
         limits.memoryBudgetBytes = memoryMiB << 20
         limits.idleTimeoutSeconds = idleTimeout
         limits.maxBatchRows = maxBatchRows
+        limits.maxStateMagnitude = maxStateMagnitude
+        limits.passTargetSeconds = passTargetMs / 1000
+        limits.principalQuota = PrincipalQuota(maxSessions: principalSessions, maxBytes: principalMemoryMiB.map { $0 << 20 })
+        let token = self.token ?? ProcessInfo.processInfo.environment["COLLM_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        var principals = Principals(tokens: token.map { [$0: "default"] } ?? [:])
+        if let tokensFile { principals = principals + (try Principals(file: tokensFile, defaultQuota: limits.principalQuota)) }
+        limits.principalQuotas = principals.quotas
         let layers = noFullModel ? split..<config.layerCount : 0..<config.layerCount
         let model = try LlamaModel(file: gguf, layers: layers, activations: modelOptions.activations, pool: pool)
         let manager = ContextManager(model: model, fingerprint: gguf.fingerprint(), limits: limits, splitLayer: split)
         let engine = CloudEngine(manager: manager)
-        let token = self.token ?? ProcessInfo.processInfo.environment["COLLM_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
-        var principals = Principals(tokens: token.map { [$0: "default"] } ?? [:])
-        if let tokensFile { principals = principals + (try Principals(file: tokensFile)) }
+        var connections = CloudServer.ConnectionLimits()
+        connections.idleSeconds = connectionIdleSeconds
+        connections.maxStreamsPerConnection = maxStreamsPerConnection
         let server = try CloudServer(host: host, port: port, service: CloudService(engine: engine, principals: principals),
                                      principals: principals,
-                                     tls: tlsCert.map { CloudServer.TLSFiles(certificateChain: $0, privateKey: tlsKey!) })
+                                     tls: tlsCert.map { CloudServer.TLSFiles(certificateChain: $0, privateKey: tlsKey!) },
+                                     connections: connections)
         let host = self.host
         let split = self.split
         let scheme = tlsCert == nil ? "plaintext" : "TLS"

@@ -612,7 +612,9 @@ final class ContextManagerTests: XCTestCase {
 
     // MARK: - 4. Admission, eviction, idle expiry
 
-    func testThirdOpenEvictsTheLeastRecentlyUsedSession() throws {
+    /// Admission evicts only the newcomer's own least recently used sessions: another principal's
+    /// live session is never evicted, so when others fill the budget the newcomer is refused.
+    func testAdmissionEvictsOnlyTheNewcomersOwnSessions() throws {
         let bpp = try Self.makeManager().bytesPerPosition
         var limits = CloudLimits()
         limits.memoryBudgetBytes = 2 * 64 * bpp + bpp / 2  // two sessions of 64 positions, not three
@@ -622,43 +624,100 @@ final class ContextManagerTests: XCTestCase {
         let a = try m.open(try Self.request(maxPositions: 64), owner: "alice", now: t0).session
         let b = try m.open(try Self.request(maxPositions: 64), owner: "bob", now: t0.addingTimeInterval(1)).session
         XCTAssertEqual(m.reservedBytes, 2 * 64 * bpp)
-        // alice is used after bob was opened: bob is now the least recently used.
         try m.append(a, owner: "alice", firstPosition: 0, rows: 3, payload: try Self.payload(prompt, 0..<3),
                      now: t0.addingTimeInterval(2))
-        let c = try m.open(try Self.request(maxPositions: 64), owner: "carol", now: t0.addingTimeInterval(3)).session
-        XCTAssertEqual(m.evictions, 1)
+        // carol has nothing of her own to give up: refused, and nobody is evicted.
+        Self.expect(.resourceExhausted, "a third principal over a full budget") {
+            try m.open(try Self.request(maxPositions: 64), owner: "carol", now: t0.addingTimeInterval(3))
+        }
+        XCTAssertEqual(m.evictions, 0)
         XCTAssertEqual(m.sessionCount, 2)
-        XCTAssertEqual(m.reservedBytes, 2 * 64 * bpp)
-        Self.expect(.unknownSession, "the evicted session") {
-            try m.append(b, owner: "bob", firstPosition: 0, rows: 1, payload: try Self.payload(prompt, 0..<1))
+        // bob's new session takes the room of bob's own older one.
+        let b2 = try m.open(try Self.request(maxPositions: 64), owner: "bob", now: t0.addingTimeInterval(4)).session
+        XCTAssertEqual(m.evictions, 1)
+        XCTAssertNil(m.usage(b))
+        XCTAssertNotNil(m.usage(b2))
+        // Its resume is answered RESYNC (the proto's answer for an evicted session); to anyone else
+        // the id is simply unknown.
+        Self.expect(.resync, "resume of the evicted session") {
+            try m.open(try Self.request(resume: b), owner: "bob", now: t0.addingTimeInterval(5))
+        }
+        Self.expect(.unknownSession, "another principal resuming it") {
+            try m.open(try Self.request(resume: b), owner: "alice", now: t0.addingTimeInterval(5))
         }
         Self.expect(.unknownSession, "INFER on the evicted session") {
             try Self.infer(m, InferJob(session: b, owner: "bob", position: 0))
         }
-        XCTAssertNil(m.usage(b))
-        // The survivors work.
+        // alice's session was never touched and still works.
         XCTAssertEqual(m.usage(a)?.pending, 3)
-        XCTAssertEqual(try Self.infer(m, InferJob(session: a, owner: "alice", position: 2), now: t0.addingTimeInterval(4)).rowsComputed, 3)
-        try m.append(c, owner: "carol", firstPosition: 0, rows: 2, payload: try Self.payload(prompt, 0..<2), now: t0.addingTimeInterval(5))
-        XCTAssertEqual(try Self.infer(m, InferJob(session: c, owner: "carol", position: 1), now: t0.addingTimeInterval(6)).rowsComputed, 2)
-
-        // An INFER counts as use too: alice (t=4) is older than carol (t=6), so the next OPEN evicts alice.
-        let d = try m.open(try Self.request(maxPositions: 64), owner: "dave", now: t0.addingTimeInterval(7)).session
-        XCTAssertEqual(m.evictions, 2)
-        XCTAssertNil(m.usage(a))
-        XCTAssertNotNil(m.usage(c))
-        XCTAssertNotNil(m.usage(d))
-
-        // A session that needs two slots evicts both others.
-        let e = try m.open(try Self.request(maxPositions: 128), owner: "erin", now: t0.addingTimeInterval(8))
-        XCTAssertEqual(e.maxPositions, 128)
-        XCTAssertEqual(m.evictions, 4)
-        XCTAssertEqual(m.sessionCount, 1)
-        XCTAssertEqual(m.reservedBytes, 128 * bpp)
+        XCTAssertEqual(try Self.infer(m, InferJob(session: a, owner: "alice", position: 2), now: t0.addingTimeInterval(6)).rowsComputed, 3)
+        // A session that needs two slots cannot be made room for by alice's own one: refused before
+        // evicting anything, so alice keeps her session.
+        Self.expect(.resourceExhausted, "alice's 128 positions beside bob's live session") {
+            try m.open(try Self.request(maxPositions: 128), owner: "alice", now: t0.addingTimeInterval(7))
+        }
+        XCTAssertNotNil(m.usage(a))
+        XCTAssertEqual(m.evictions, 1)
         // Closing returns the reservation.
-        try m.close(e.session, owner: "erin")
+        try m.close(b2, owner: "bob")
+        try m.close(a, owner: "alice")
         XCTAssertEqual(m.reservedBytes, 0)
         XCTAssertEqual(m.sessionCount, 0)
+    }
+
+    func testPrincipalQuotasBoundSessionsAndMemory() throws {
+        let bpp = try Self.makeManager().bytesPerPosition
+        var limits = CloudLimits()
+        limits.principalQuota = PrincipalQuota(maxSessions: 2)
+        limits.principalQuotas = ["small": PrincipalQuota(maxSessions: 8, maxBytes: 100 * bpp)]
+        let m = try Self.makeManager(limits: limits)
+        let t0 = Date()
+        let first = try m.open(try Self.request(maxPositions: 32), owner: "alice", now: t0).session
+        let second = try m.open(try Self.request(maxPositions: 32), owner: "alice", now: t0.addingTimeInterval(1)).session
+        let bob = try m.open(try Self.request(maxPositions: 32), owner: "bob", now: t0.addingTimeInterval(1)).session
+        // A third session of alice's replaces her oldest one; bob's is not hers to take.
+        _ = try m.open(try Self.request(maxPositions: 32), owner: "alice", now: t0.addingTimeInterval(2))
+        XCTAssertNil(m.usage(first))
+        XCTAssertNotNil(m.usage(second))
+        XCTAssertNotNil(m.usage(bob))
+        // "small" may hold 100 positions' worth: 64 + 32 fit, then the oldest goes; 128 never fits.
+        let s1 = try m.open(try Self.request(maxPositions: 64), owner: "small", now: t0.addingTimeInterval(3)).session
+        _ = try m.open(try Self.request(maxPositions: 32), owner: "small", now: t0.addingTimeInterval(4))
+        XCTAssertNotNil(m.usage(s1))
+        _ = try m.open(try Self.request(maxPositions: 32), owner: "small", now: t0.addingTimeInterval(5))
+        XCTAssertNil(m.usage(s1))
+        let error = Self.expect(.resourceExhausted, "a session over the principal's memory quota") {
+            try m.open(try Self.request(maxPositions: 128), owner: "small", now: t0.addingTimeInterval(6))
+        }
+        XCTAssertTrue(error?.message.contains("quota") ?? false, "\(error?.message ?? "")")
+    }
+
+    /// Finite but absurd states (an f32 APPEND of 3e38 gave a uniform distribution and token 0) and
+    /// token ids outside the vocabulary are refused with invalid_argument and a message.
+    func testOutOfRangeStatesAndTokenIdsAreRefused() throws {
+        let m = try Self.makeManager()
+        let prompt = try Self.boundary("What is the capital of France?")
+        let alice = try m.open(try Self.request(wire: .f32), owner: "alice").session
+        for value: Float in [3e38, -1e6, 65505] {
+            var values = prompt.states.rows(0..<3).values
+            values[Self.width + 7] = value
+            let bytes = values.withUnsafeBytes { Array($0) }
+            let error = Self.expect(.invalidArgument, "f32 \(value)") {
+                try m.append(alice, owner: "alice", firstPosition: 0, rows: 3, payload: bytes)
+            }
+            XCTAssertTrue(error?.message.contains("beyond") ?? false, "\(error?.message ?? "")")
+            XCTAssertEqual(m.usage(alice)?.pending, 0)
+        }
+        XCTAssertEqual(try m.append(alice, owner: "alice", firstPosition: 0, rows: 3,
+                                    payload: try Self.payload(prompt, 0..<3, .f32)), 3)
+        let vocabulary = m.model.config.vocabularySize
+        for history in [[1, vocabulary], [-1], [Int(Int32.max)]] {
+            let error = Self.expect(.invalidArgument, "history \(history)") {
+                try Self.infer(m, InferJob(session: alice, owner: "alice", position: 2, history: history))
+            }
+            XCTAssertTrue(error?.message.contains("vocabulary") ?? false, "\(error?.message ?? "")")
+        }
+        XCTAssertEqual(try Self.infer(m, InferJob(session: alice, owner: "alice", position: 2, history: [1, 2])).rowsComputed, 3)
     }
 
     func testASessionLargerThanTheWholeBudgetIsResourceExhausted() throws {

@@ -229,6 +229,55 @@ final class SchedulerTests: XCTestCase {
         XCTAssertEqual(reply.rowsComputed, 256)
     }
 
+    /// Issue 15's stall: a 4,096-row f16 naive step (4.7 MB) held the engine for ~43 s, and a normal
+    /// collab request on another session waited for all of it. Chunks are now sized from the measured
+    /// cost per row so that a shared pass stays near the pass-time target; the step is cancelled by
+    /// its caller afterwards, and the rest of it is dropped.
+    func testA4096RowNaiveStepNeitherStallsACollabRequestNorOutlivesItsCaller() async throws {
+        let (engine, request) = try wholeModelEngine(budget: CloudLimits().maxBatchRows)
+        defer { engine.shutdown() }
+        let p = try CollabFixture.load()
+        // 4,096 realistic boundary states: a 256-row passage's, repeated (the cost does not depend on the values).
+        let passage = try states(try longIds(256))
+        var long = HiddenStates(rows: 0, width: passage.width)
+        for _ in 0..<16 { long.append(passage) }
+        let step = NaiveStepRequest(
+            fingerprint: p.fingerprint, splitLayer: 15, wire: .f16, rows: 4096,
+            payload: try HiddenStateCodec(format: .f16, width: long.width, maxRows: 4096).encode(long), sampling: .greedy)
+        let naive = Task { try await engine.naiveStep(step) }
+        // Let the step get going: its first passes run alone.
+        let deadline = Date().addingTimeInterval(60)
+        while (await engine.inspect { $0.batchedRows } ?? 0) < 256, Date() < deadline {
+            try await Task.sleep(nanoseconds: 10_000_000)
+        }
+
+        // A collab request: its prompt's catch-up, then 16 tokens, one INFER each.
+        let ids = CollabFixture.chat("What is the capital of France?", p.tokenizer)
+        let prompt = try states(ids)
+        let start = Date()
+        let session = try await engine.open(request, owner: "b").session
+        _ = try await engine.append(session, owner: "b", firstPosition: 0, rows: ids.count, payload: try payload(prompt))
+        for position in (ids.count - 16)..<ids.count {
+            _ = try await engine.infer(InferJob(session: session, owner: "b", position: position))
+        }
+        let seconds = Date().timeIntervalSince(start)
+        XCTAssertLessThan(seconds, 5, "a 16-token collab request beside a 4,096-row naive step")
+
+        // The caller gives up: the step fails with cancellation and stops consuming passes.
+        naive.cancel()
+        do {
+            _ = try await naive.value
+            XCTFail("the cancelled naive step completed")
+        } catch let error as CollabError {
+            XCTAssertEqual(error.code, .unavailable, "\(error)")
+        }
+        let rowsAfterCancel = await engine.inspect { $0.batchedRows } ?? 0
+        try await Task.sleep(nanoseconds: 300_000_000)
+        let rowsLater = await engine.inspect { $0.batchedRows } ?? 0
+        XCTAssertEqual(rowsLater, rowsAfterCancel, "passes went on after the naive step was cancelled")
+        XCTAssertLessThan(rowsLater, 4096 + ids.count, "the whole naive step ran although its caller left")
+    }
+
     func testCancelledGenerationIsDroppedAndItsMemoryReturned() async throws {
         let (engine, _) = try wholeModelEngine(budget: 64)
         defer { engine.shutdown() }

@@ -4,6 +4,8 @@ import Foundation
 struct GGUFBuilder {
     var version: UInt32 = 3
     var alignment = 32
+    /// Data offsets written instead of the computed ones (to build overlapping tensors).
+    var offsetOverrides: [String: Int] = [:]
     private var metadata: [(String, UInt32, Data)] = []
     private var tensors: [(name: String, shape: [Int], type: UInt32, data: Data)] = []
 
@@ -59,7 +61,7 @@ struct GGUFBuilder {
         for (t, o) in zip(tensors, offsets) {
             out += Self.string(t.name) + Self.le(UInt32(t.shape.count))
             for d in t.shape { out += Self.le(UInt64(d)) }
-            out += Self.le(t.type) + Self.le(UInt64(o))
+            out += Self.le(t.type) + Self.le(UInt64(offsetOverrides[t.name] ?? o))
         }
         while out.count % alignment != 0 { out.append(0) }
         for t in tensors {

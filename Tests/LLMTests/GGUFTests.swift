@@ -101,6 +101,39 @@ final class GGUFTests: XCTestCase {
         XCTAssertThrowsError(try GGUFFile(path: missing)) { XCTAssertTrue("\($0)".contains("cannot open")) }
     }
 
+    func testOverlappingTensorsAreRejected() throws {
+        var b = sample()
+        b.offsetOverrides["u.weight"] = 0  // u's 12 bytes would alias the start of t's 32
+        let file = TemporaryFile(b.build())
+        XCTAssertThrowsError(try GGUFFile(path: file.path)) { error in
+            XCTAssertTrue("\(error)".contains("overlap"), "\(error)")
+        }
+    }
+
+    /// Hyperparameters that would silently make every output NaN are refused when the model loads.
+    func testNonFiniteHyperparametersAreRejected() throws {
+        func config(rmsEpsilon: Float, ropeBase: Float) throws -> ModelConfig {
+            var b = GGUFBuilder()
+            b.add("general.architecture", string: "llama")
+            b.add("llama.block_count", uint32: 1)
+            b.add("llama.embedding_length", uint32: 4)
+            b.add("llama.feed_forward_length", uint32: 8)
+            b.add("llama.attention.head_count", uint32: 2)
+            b.add("llama.attention.layer_norm_rms_epsilon", float32: rmsEpsilon)
+            b.add("llama.rope.freq_base", float32: ropeBase)
+            b.addTensor("token_embd.weight", shape: [4, 3], values: [Float](repeating: 0.5, count: 12))
+            let file = TemporaryFile(b.build())
+            return try ModelConfig(gguf: GGUFFile(path: file.path))
+        }
+        XCTAssertEqual(try config(rmsEpsilon: 1e-5, ropeBase: 10_000).vocabularySize, 3)
+        for (eps, base, key) in [(Float.nan, Float(10_000), "layer_norm_rms_epsilon"), (-1, 10_000, "layer_norm_rms_epsilon"),
+                                 (1e-5, .nan, "rope.freq_base"), (1e-5, .infinity, "rope.freq_base")] {
+            XCTAssertThrowsError(try config(rmsEpsilon: eps, ropeBase: base), "eps \(eps) base \(base)") { error in
+                XCTAssertTrue("\(error)".contains(key), "\(error)")
+            }
+        }
+    }
+
     func testDefaultModelDirectory() throws {
         let gguf = try GGUFFile(path: try TestResources.modelPath())
         XCTAssertEqual(gguf.string("general.architecture"), "llama")

@@ -103,6 +103,10 @@ void ck_silu_mul(float *g, const float *u, int64_t n);
 void ck_gelu_mul(float *g, const float *u, int64_t n);
 /// y += x over n values.
 void ck_add(float *y, const float *x, int64_t n);
+/// Returns freed heap memory to the system (glibc's malloc_trim; nothing elsewhere).
+void ck_release_free_memory(void);
+/// How many of n values are not within [-bound, bound]; NaN counts (validates untrusted states).
+int64_t ck_count_outside(const float *x, int64_t n, float bound);
 /// Causal GQA attention for heads [h0, h1) of n query rows at positions pos0..pos0+n-1.
 /// q: n rows (stride q_stride) of n_heads*head_dim. K/V cache: position p of kv head g at
 /// k[p * kv_stride + g * head_dim]. out: n rows (stride out_stride). scratch: >= pos0 + n floats.

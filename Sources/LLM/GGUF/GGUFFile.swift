@@ -95,6 +95,11 @@ public final class GGUFFile: Sendable {
             index[name] = infos.count
             infos.append(GGUFTensorInfo(name: name, type: type, shape: shape, fileOffset: start, byteCount: size))
         }
+        // Two tensors sharing bytes is a corrupt (or hostile) file: one would be read as the other.
+        let byStart = infos.filter { $0.byteCount > 0 }.sorted { $0.fileOffset < $1.fileOffset }
+        for (a, b) in zip(byStart, byStart.dropFirst()) where a.fileOffset + a.byteCount > b.fileOffset {
+            throw GGUFError(path: path, reason: "tensors \(a.name) and \(b.name) overlap in the file (bytes \(b.fileOffset)..<\(a.fileOffset + a.byteCount))")
+        }
         tensors = infos
         tensorIndex = index
     }

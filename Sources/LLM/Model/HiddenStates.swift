@@ -1,3 +1,5 @@
+import CKernels
+
 /// Rows of activations between layers: `rows` vectors of `width` floats, row-major. This is what
 /// crosses a layer-range boundary (edge -> cloud).
 public struct HiddenStates: Sendable, Equatable {
@@ -42,5 +44,12 @@ public struct BatchSegment: @unchecked Sendable {
         self.cache = cache
         self.position = position
         self.count = count
+    }
+}
+
+extension HiddenStates {
+    /// How many values are NaN, infinite or beyond ±`bound` (states from another process are untrusted).
+    public func countOutside(bound: Float) -> Int {
+        values.withUnsafeBufferPointer { Int(ck_count_outside($0.baseAddress, Int64($0.count), bound)) }
     }
 }

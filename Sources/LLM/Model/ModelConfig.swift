@@ -108,6 +108,19 @@ public struct ModelConfig: Sendable, Equatable {
                 throw fail("\(arch).rope.scaling.factor \(factor) is not supported (Gemma 3 4B and larger scale RoPE)")
             }
         }
+        // A NaN or absurd epsilon or RoPE base would not fail loudly: it would turn every output into NaN.
+        guard rmsEpsilon.isFinite, rmsEpsilon > 0, rmsEpsilon < 1 else {
+            throw fail("\(arch).attention.layer_norm_rms_epsilon \(rmsEpsilon) is out of range (0, 1)")
+        }
+        for (key, base) in [("rope.freq_base", ropeBase), ("rope.freq_base_swa", localRopeBase)] {
+            guard base.isFinite, base > 1, base < 1e12 else { throw fail("\(arch).\(key) \(base) is out of range (1, 1e12)") }
+        }
+        guard contextLength > 0, contextLength <= 1 << 24 else {
+            throw fail("\(arch).context_length \(contextLength) is out of range")
+        }
+        guard layerCount <= 1024, hiddenSize <= 1 << 16, feedForwardSize <= 1 << 18, headCount <= 1024 else {
+            throw fail("hyperparameters out of range: \(layerCount) layers, hidden \(hiddenSize), feed-forward \(feedForwardSize), \(headCount) heads")
+        }
         guard let embedding = gguf.tensor(named: "token_embd.weight"), embedding.shape.count == 2 else {
             throw fail("missing token_embd.weight")
         }
