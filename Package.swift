@@ -47,6 +47,7 @@ let package = Package(
             name: "CollabTransport",
             dependencies: [
                 "Cloud", "CollabCore", "CollabProtocol", "LLM",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -100,7 +101,7 @@ let package = Package(
         .testTarget(name: "LLMTests", dependencies: ["LLM", "CKernels"]),
         .testTarget(name: "CollabCoreTests", dependencies: ["CollabCore", "LLM"]),
         .testTarget(name: "ExitTrainingTests", dependencies: ["ExitTraining", "LLM", "CKernels"]),
-        .testTarget(name: "CLITests", dependencies: ["collm", "CollabTransport"]),
+        .testTarget(name: "CLITests", dependencies: ["collm", "CollabTransport", "CollabCore", "LLM"]),
         .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "CollabCore", "ExitTraining", "Edge", "LLM", "CKernels"]),
         .testTarget(
             name: "LinkEmulatorTests",

@@ -19,6 +19,14 @@ void ck_release_free_memory(void) {
 #endif
 }
 
+void ck_map_large_allocations(size_t bytes) {
+#if defined(__GLIBC__)
+    mallopt(M_MMAP_THRESHOLD, (int)bytes);
+#else
+    (void)bytes;
+#endif
+}
+
 CK_CLONES
 int64_t ck_count_outside(const float *x, int64_t n, float bound) {
     int64_t outside = 0;

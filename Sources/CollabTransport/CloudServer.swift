@@ -26,6 +26,10 @@ public final class CloudServer: Sendable {
         public var maxStreamsPerConnection: Int = 128
         /// A connection whose peer does not answer a ping sent after this much silence is closed.
         public var keepaliveSeconds: Double = 60
+        /// A new connection must send the HTTP/2 preface (or its TLS handshake) within this time.
+        public var handshakeSeconds: Double = 10
+        /// Connections open at once; more are closed on accept.
+        public var maxConnections: Int = 1024
 
         public init() {}
     }
@@ -49,6 +53,8 @@ public final class CloudServer: Sendable {
             $0.connection.keepalive.time = .milliseconds(Int64(connections.keepaliveSeconds * 1000))
             $0.connection.keepalive.timeout = .seconds(20)
             $0.http2.maxConcurrentStreams = connections.maxStreamsPerConnection
+            let guardian = ConnectionGuard(handshakeSeconds: connections.handshakeSeconds, maxConnections: connections.maxConnections)
+            $0.channelDebuggingCallbacks.onAcceptTCPConnection = { guardian.accept($0) }
         }
         let transport = HTTP2ServerTransport.Posix(address: try Self.listenAddress(host: host, port: port),
                                                    transportSecurity: security, config: config)

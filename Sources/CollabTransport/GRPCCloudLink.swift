@@ -172,6 +172,14 @@ public final class GRPCCloudLink: CloudLink, @unchecked Sendable {
         _ = try await send({ $0.truncate = .with { $0.position = UInt64(position) } }, wait: true)
     }
 
+    /// Drops the connection without CLOSE, as a crashed or vanished edge would: the session stays on
+    /// the cloud, for a resume or until it expires.
+    public func disconnect() {
+        outbox.finish()
+        lock.withLock { tasks }.forEach { $0.cancel() }
+        client.beginGracefulShutdown()
+    }
+
     public func close() async {
         _ = try? await send({ $0.close = Collm_V1_Close() }, wait: false)
         outbox.finish()

@@ -38,6 +38,10 @@ struct CloudCommand: AsyncParsableCommand {
     var maxStateMagnitude: Float = CloudLimits().maxStateMagnitude
     @Option(name: .customLong("connection-idle-s"), help: "Seconds a connection with no open stream (or a silent socket) stays open.")
     var connectionIdleSeconds = CloudServer.ConnectionLimits().idleSeconds
+    @Option(name: .customLong("handshake-timeout-s"), help: "Seconds a new connection has to send the HTTP/2 preface (or its TLS handshake) before it is closed.")
+    var handshakeSeconds = CloudServer.ConnectionLimits().handshakeSeconds
+    @Option(name: .customLong("max-connections"), help: "Connections open at once; more are closed on accept.")
+    var maxConnections = CloudServer.ConnectionLimits().maxConnections
     @Option(name: .customLong("max-streams-per-connection"), help: "Concurrent streams one connection may open.")
     var maxStreamsPerConnection = CloudServer.ConnectionLimits().maxStreamsPerConnection
     @Option(name: .customLong("drain-s"), help: "On SIGTERM or SIGINT: seconds open session streams may go on before they are closed (their edges move to another replica with RESYNC). A second signal stops at once.") var drainSeconds: Double = 30
@@ -53,6 +57,8 @@ struct CloudCommand: AsyncParsableCommand {
         if let principalMemoryMiB, principalMemoryMiB < 1 { throw ValidationError("--principal-memory-mib must be positive") }
         if !(maxStateMagnitude > 0) || !maxStateMagnitude.isFinite { throw ValidationError("--max-state-magnitude must be a positive number") }
         if !(connectionIdleSeconds > 0) || !connectionIdleSeconds.isFinite { throw ValidationError("--connection-idle-s must be a positive number") }
+        if !(handshakeSeconds > 0) || !handshakeSeconds.isFinite { throw ValidationError("--handshake-timeout-s must be a positive number") }
+        if maxConnections < 1 { throw ValidationError("--max-connections must be positive") }
         if maxStreamsPerConnection < 1 { throw ValidationError("--max-streams-per-connection must be positive") }
         if !(idleTimeout > 0) || !idleTimeout.isFinite { throw ValidationError("--idle-timeout must be a positive number") }
     }
@@ -63,6 +69,7 @@ struct CloudCommand: AsyncParsableCommand {
         guard split > 0, split < config.layerCount else {
             throw ValidationError("--split must be in 1..<\(config.layerCount)")
         }
+        MemoryRelease.mapLargeAllocations()
         let pool = ThreadPool(threadCount: modelOptions.threadCount)
         var limits = CloudLimits()
         limits.memoryBudgetBytes = memoryMiB << 20
@@ -82,6 +89,8 @@ struct CloudCommand: AsyncParsableCommand {
         var connections = CloudServer.ConnectionLimits()
         connections.idleSeconds = connectionIdleSeconds
         connections.maxStreamsPerConnection = maxStreamsPerConnection
+        connections.handshakeSeconds = handshakeSeconds
+        connections.maxConnections = maxConnections
         let server = try CloudServer(host: host, port: port, service: CloudService(engine: engine, principals: principals),
                                      principals: principals,
                                      tls: tlsCert.map { CloudServer.TLSFiles(certificateChain: $0, privateKey: tlsKey!) },

@@ -105,6 +105,9 @@ void ck_gelu_mul(float *g, const float *u, int64_t n);
 void ck_add(float *y, const float *x, int64_t n);
 /// Returns freed heap memory to the system (glibc's malloc_trim; nothing elsewhere).
 void ck_release_free_memory(void);
+/// Serves allocations of at least `bytes` with their own mappings, returned to the system when freed
+/// (glibc's M_MMAP_THRESHOLD; it otherwise rises to 32 MB and keeps freed buffers in the heap).
+void ck_map_large_allocations(size_t bytes);
 /// How many of n values are not within [-bound, bound]; NaN counts (validates untrusted states).
 int64_t ck_count_outside(const float *x, int64_t n, float bound);
 /// Causal GQA attention for heads [h0, h1) of n query rows at positions pos0..pos0+n-1.
