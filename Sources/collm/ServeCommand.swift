@@ -17,6 +17,7 @@ struct ServeCommand: AsyncParsableCommand {
             """)
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var chatTemplate: ChatTemplateOptions
     @Option(name: .long, help: "Address to listen on.") var host = "127.0.0.1"
     @Option(name: .long, help: "Port (0 picks a free one; the chosen port is printed).") var port = 8080
     @Option(name: .long, help: "Mode: local|edge|collab|spec.") var mode = "collab"
@@ -44,6 +45,16 @@ struct ServeCommand: AsyncParsableCommand {
         let path = try modelOptions.resolvedModelPath()
         let (gguf, tokenizer) = try modelOptions.openModelFile()
         let config = try ModelConfig(gguf: gguf)
+        // A model without a known template still serves /v1/completions; chat requests get the error.
+        let chatFormat: ChatFormat?
+        var chatFormatMissing: String?
+        do {
+            chatFormat = try chatTemplate.chatFormat(gguf: gguf, tokenizer: tokenizer)
+        } catch {
+            chatFormat = nil
+            chatFormatMissing = "\(error)"
+            Console.status("note: /v1/chat/completions is off: \(error)")
+        }
         guard split > 0, split < config.layerCount else { throw ValidationError("--split must be in 1..<\(config.layerCount)") }
         let pool = ThreadPool(threadCount: modelOptions.threadCount)
         let fingerprint = gguf.fingerprint()
@@ -68,12 +79,13 @@ struct ServeCommand: AsyncParsableCommand {
         let worker = EdgeWorker(mode: mode, model: model, tokenizer: tokenizer, fingerprint: fingerprint, options: options,
                                 connector: connector)
         let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
-        let server = APIServer(worker: worker, metrics: ServeMetrics(), modelName: name)
+        var server = APIServer(worker: worker, metrics: ServeMetrics(), modelName: name, chatFormat: chatFormat)
+        if let chatFormatMissing { server.chatFormatMissing = chatFormatMissing }
         let (host, modeName, calibrationNote) = (self.host, self.mode, loaded.map { " calibration \($0.1)," } ?? "")
         let cloudNote = embedded == nil ? "" : " embedded cloud,"
         do {
             try await server.run(host: host, port: port) { port in
-                Console.status("collm serve listening on http://\(host):\(port) (mode \(modeName),\(cloudNote)\(calibrationNote) model \(name))")
+                Console.status("collm serve listening on http://\(host):\(port) (mode \(modeName),\(cloudNote)\(calibrationNote) model \(name), chat template \(chatFormat?.template.name ?? "none"))")
             }
         } catch {
             await embedded?.shutdown()

@@ -57,7 +57,9 @@ final class ChatTemplateTests: XCTestCase {
     func testDetectAndStopStrings() {
         XCTAssertEqual(ChatTemplate.detect(from: Self.smolLM2Template), .chatML)
         XCTAssertNil(ChatTemplate.detect(from: nil))
-        XCTAssertNil(ChatTemplate.detect(from: "{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}"))
+        // llama.cpp takes any [INST] template without Mistral's own signs for Llama 2's.
+        XCTAssertEqual(ChatTemplate.detect(from: "{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}"), .llama2)
+        XCTAssertNil(ChatTemplate.detect(from: "{{ messages[0]['content'] }}"))
         XCTAssertEqual(ChatTemplate.chatML.stopStrings, ["<|im_end|>"])
         XCTAssertEqual(ChatTemplate.chatML.defaultSystemMessage, "You are a helpful AI assistant named SmolLM, trained by Hugging Face")
     }
@@ -73,6 +75,121 @@ final class ChatTemplateTests: XCTestCase {
         XCTAssertEqual(ChatTemplate.detect(from: withNewlines), .chatML)
         let noDefault = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
         XCTAssertNil(ChatTemplate.defaultSystemMessage(inTemplate: noDefault))
+    }
+
+    // MARK: - llama.cpp's references (tests/test-chat-template.cpp)
+
+    func testEveryFamilyRendersLlamaCppExpectedString() throws {
+        var rendered = Set<ChatTemplate>()
+        for reference in LlamaCppChatTemplateCases.cases {
+            guard let template = ChatTemplate(name: reference.family) else { continue }
+            let text = template.render(LlamaCppChatTemplateCases.conversation, defaultSystemMessage: nil)
+            XCTAssertEqual(text, reference.expected, reference.name)
+            rendered.insert(template)
+        }
+        // Every family the test file has a case for (it has none for llama2-sys and mistral-v7-tekken).
+        XCTAssertEqual(
+            rendered,
+            [.chatML, .llama2, .llama2SystemBOS, .llama2SystemStrip, .gemma, .llama3, .phi3,
+             .mistralV1, .mistralV3, .mistralV3Tekken, .mistralV7])
+    }
+
+    func testDetectionFromTheTestFileTemplateSources() {
+        for reference in LlamaCppChatTemplateCases.cases {
+            XCTAssertEqual(ChatTemplate.llamaCppFamilyName(of: reference.templateSource), reference.family, reference.name)
+            XCTAssertEqual(ChatTemplate.detect(from: reference.templateSource), ChatTemplate(name: reference.family), reference.name)
+        }
+        // Phi-4 and AlphaMonarch share ChatML's and other families' markers but are neither.
+        let phi4 = LlamaCppChatTemplateCases.cases.first { $0.name == "phi-4" }!
+        XCTAssertNil(ChatTemplate.detect(from: phi4.templateSource))
+    }
+
+    func testDetectedTemplateRendersTheModelsExpectedString() throws {
+        for reference in LlamaCppChatTemplateCases.cases {
+            guard let template = ChatTemplate.detect(from: reference.templateSource) else { continue }
+            let format = try ChatFormat.choose(name: nil, templateSource: reference.templateSource) { _ in false }
+            XCTAssertEqual(format.template, template, reference.name)
+            XCTAssertEqual(format.render(LlamaCppChatTemplateCases.conversation), reference.expected, reference.name)
+        }
+    }
+
+    func testTemplateNamesAreLlamaCppNames() {
+        XCTAssertEqual(
+            ChatTemplate.names,
+            ["chatml", "llama2", "llama2-sys", "llama2-sys-bos", "llama2-sys-strip", "mistral-v1", "mistral-v3",
+             "mistral-v3-tekken", "mistral-v7", "mistral-v7-tekken", "phi3", "gemma", "llama3"])
+        for name in ChatTemplate.names {
+            XCTAssertEqual(ChatTemplate.llamaCppFamilyName(of: name), name, "llama.cpp accepts a template's name as its source")
+        }
+    }
+
+    func testStopStringsEndTheAssistantTurnsOfTheReferences() {
+        // In each expected string, the assistant's "Hi there" ends with the family's stop string.
+        for reference in LlamaCppChatTemplateCases.cases {
+            guard let template = ChatTemplate(name: reference.family) else { continue }
+            XCTAssertEqual(template.stopStrings.count, 1, reference.name)
+            XCTAssertTrue(reference.expected.contains("Hi there" + template.stopStrings[0]),
+                          "\(reference.name): \(template.stopStrings)")
+        }
+        XCTAssertEqual(ChatTemplate.gemma.stopStrings, ["<end_of_turn>"])
+        XCTAssertEqual(ChatTemplate.llama3.stopStrings, ["<|eot_id|>"])
+    }
+
+    // MARK: - Choosing a model's template
+
+    func testOptionOverridesDetection() throws {
+        let format = try ChatFormat.choose(name: "gemma", templateSource: Self.smolLM2Template) { _ in true }
+        XCTAssertEqual(format.template, .gemma)
+        XCTAssertEqual(format.origin, .option)
+        XCTAssertNil(format.defaultSystemMessage)
+        let chatML = try ChatFormat.choose(name: "chatml", templateSource: Self.smolLM2Template) { _ in false }
+        XCTAssertEqual(chatML.defaultSystemMessage, ChatTemplate.smolLM2DefaultSystemMessage)
+    }
+
+    func testUnknownTemplatesGiveErrorsNamingTheOption() {
+        let phi4 = LlamaCppChatTemplateCases.cases.first { $0.name == "phi-4" }!.templateSource
+        let failures: [(String?, String?, ChatTemplateError)] = [
+            ("gemma2", nil, .unknownName("gemma2")),
+            (nil, phi4, .unsupportedFamily("phi4")),
+            (nil, "{{ messages[0]['content'] }}", .unrecognized(excerpt: "{{ messages[0]['content'] }}")),
+            (nil, nil, .missing),
+            (nil, "", .missing),
+        ]
+        for (name, source, expected) in failures {
+            XCTAssertThrowsError(try ChatFormat.choose(name: name, templateSource: source) { _ in false }) { error in
+                XCTAssertEqual(error as? ChatTemplateError, expected)
+                let message = "\(error)"
+                XCTAssertTrue(message.contains("--template NAME"), message)
+                for name in ChatTemplate.names { XCTAssertTrue(message.contains(name), message) }
+            }
+        }
+    }
+
+    func testSmolLM2IsDetectedFromItsTemplate() throws {
+        let gguf = try GGUFFile(path: try TestResources.modelPath())
+        let format = try ChatFormat.choose(name: nil, gguf: gguf, tokenizer: try Tokenizer(gguf: gguf))
+        XCTAssertEqual(format.template, .chatML)
+        XCTAssertEqual(format.origin, .modelTemplate)
+        XCTAssertEqual(format.defaultSystemMessage, ChatTemplate.smolLM2DefaultSystemMessage)
+        XCTAssertEqual(format.render(user: "Hi"), ChatTemplate.chatML.render([.user("Hi")]))
+    }
+
+    func testGemmaIsDetectedFromItsTurnTokensAndStopsAtEndOfTurn() throws {
+        let gguf = try GGUFFile(path: try TestResources.gemmaModelPath())
+        let tokenizer = try Tokenizer(gguf: gguf)
+        // The file has no tokenizer.chat_template: its vocabulary's turn tokens name the family.
+        XCTAssertNil(gguf.string("tokenizer.chat_template"))
+        let format = try ChatFormat.choose(name: nil, gguf: gguf, tokenizer: tokenizer)
+        XCTAssertEqual(format.template, .gemma)
+        XCTAssertEqual(format.origin, .vocabulary)
+        XCTAssertEqual(
+            format.render(user: "What is the capital of France?"),
+            "<start_of_turn>user\nWhat is the capital of France?<end_of_turn>\n<start_of_turn>model\n")
+        let stops = TextGenerator.stopTokens(of: tokenizer)
+        for text in ChatTemplate.gemma.stopStrings {
+            let id = try XCTUnwrap(tokenizer.tokenId(for: text), text)
+            XCTAssertTrue(stops.contains(id), text)
+        }
     }
 
     func testChatMessageCodable() throws {

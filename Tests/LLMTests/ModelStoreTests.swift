@@ -108,14 +108,14 @@ final class ModelStoreTests: XCTestCase {
         let fetcher = StubFetcher(content: tinyContent)
         let s = store(fetcher)
         var messages: [String] = []
-        let path = try s.resolveDefaultModel { messages.append($0) }
+        let path = try s.resolveModel { messages.append($0) }
         XCTAssertEqual(path, s.modelPath)
         XCTAssertEqual(fetcher.calls, 1)
         XCTAssertEqual(FileManager.default.contents(atPath: path), tinyContent)
         XCTAssertEqual(
             String(decoding: FileManager.default.contents(atPath: s.verifiedMarkerPath) ?? Data(), as: UTF8.self),
             tinySpec.sha256 + "\n")
-        XCTAssertTrue(messages.contains { $0.contains("fetching default model") }, "\(messages)")
+        XCTAssertTrue(messages.contains { $0.contains("fetching model tiny.gguf") }, "\(messages)")
         XCTAssertTrue(messages.contains { $0.contains("verifying sha256") }, "\(messages)")
         // No fetch leftovers in the models directory.
         XCTAssertEqual(
@@ -124,7 +124,7 @@ final class ModelStoreTests: XCTestCase {
 
         // Second run: instant (marker), no fetch, no hashing.
         messages.removeAll()
-        XCTAssertEqual(try s.resolveDefaultModel { messages.append($0) }, path)
+        XCTAssertEqual(try s.resolveModel { messages.append($0) }, path)
         XCTAssertEqual(fetcher.calls, 1)
         XCTAssertEqual(messages, [])
         XCTAssertEqual(s.verifiedCachedModel(), path)
@@ -136,7 +136,7 @@ final class ModelStoreTests: XCTestCase {
         try write(Data("garbage of the wrong size".utf8), s.modelPath)
         XCTAssertNil(s.verifiedCachedModel())
         var messages: [String] = []
-        let path = try s.resolveDefaultModel { messages.append($0) }
+        let path = try s.resolveModel { messages.append($0) }
         XCTAssertEqual(fetcher.calls, 1)
         XCTAssertEqual(FileManager.default.contents(atPath: path), tinyContent)
         XCTAssertTrue(messages.contains { $0.contains("corrupt") && $0.contains("25 bytes") }, "\(messages)")
@@ -147,7 +147,7 @@ final class ModelStoreTests: XCTestCase {
         let s = store(fetcher)
         try write(Data("abd".utf8), s.modelPath)
         var messages: [String] = []
-        _ = try s.resolveDefaultModel { messages.append($0) }
+        _ = try s.resolveModel { messages.append($0) }
         XCTAssertEqual(fetcher.calls, 1)
         XCTAssertTrue(messages.contains { $0.contains("corrupt") && $0.contains("sha256") }, "\(messages)")
         XCTAssertEqual(FileManager.default.contents(atPath: s.modelPath), tinyContent)
@@ -158,7 +158,7 @@ final class ModelStoreTests: XCTestCase {
         let s = store(fetcher)
         try write(tinyContent, s.modelPath)
         var messages: [String] = []
-        XCTAssertEqual(try s.resolveDefaultModel { messages.append($0) }, s.modelPath)
+        XCTAssertEqual(try s.resolveModel { messages.append($0) }, s.modelPath)
         XCTAssertEqual(fetcher.calls, 0)
         XCTAssertEqual(messages.count, 1)
         XCTAssertTrue(messages[0].contains("verifying sha256"))
@@ -171,12 +171,12 @@ final class ModelStoreTests: XCTestCase {
         try write(Data("abd".utf8), s.modelPath)
         // A marker with the wrong digest is ignored.
         try write(Data("0000\n".utf8), s.verifiedMarkerPath)
-        _ = try s.resolveDefaultModel { _ in }
+        _ = try s.resolveModel { _ in }
         XCTAssertEqual(fetcher.calls, 1)
         // A valid marker older than a replaced model file is ignored too.
         Thread.sleep(forTimeInterval: 0.02)
         try write(Data("abd".utf8), s.modelPath)
-        _ = try s.resolveDefaultModel { _ in }
+        _ = try s.resolveModel { _ in }
         XCTAssertEqual(fetcher.calls, 2)
         XCTAssertEqual(FileManager.default.contents(atPath: s.modelPath), tinyContent)
     }
@@ -184,7 +184,7 @@ final class ModelStoreTests: XCTestCase {
     func testFetchedFileWithWrongDigestIsRejected() throws {
         let fetcher = StubFetcher(content: Data("abd".utf8))
         let s = store(fetcher)
-        XCTAssertThrowsError(try s.resolveDefaultModel { _ in }) { error in
+        XCTAssertThrowsError(try s.resolveModel { _ in }) { error in
             guard case ModelStoreError.digestMismatch(_, let expected, let actual)? = error as? ModelStoreError else {
                 return XCTFail("unexpected \(error)")
             }
@@ -199,7 +199,7 @@ final class ModelStoreTests: XCTestCase {
 
     func testFetchedFileWithWrongSizeIsRejected() throws {
         let s = store(StubFetcher(content: Data("abcd".utf8)))
-        XCTAssertThrowsError(try s.resolveDefaultModel { _ in }) { error in
+        XCTAssertThrowsError(try s.resolveModel { _ in }) { error in
             guard case ModelStoreError.sizeMismatch(_, 3, 4)? = error as? ModelStoreError else {
                 return XCTFail("unexpected \(error)")
             }
@@ -210,7 +210,7 @@ final class ModelStoreTests: XCTestCase {
     func testFetchErrorsPropagateWithClearMessages() throws {
         let failure = ModelStoreError.downloadFailed(exitCode: 1, stderrTail: "ERROR: Could not find a version")
         let s = store(StubFetcher(content: Data(), error: failure))
-        XCTAssertThrowsError(try s.resolveDefaultModel { _ in }) { error in
+        XCTAssertThrowsError(try s.resolveModel { _ in }) { error in
             XCTAssertEqual(error as? ModelStoreError, failure)
             XCTAssertTrue("\(error)".contains("Could not find a version"))
             XCTAssertTrue("\(error)".contains("network"))

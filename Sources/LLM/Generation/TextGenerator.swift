@@ -14,11 +14,14 @@ public final class TextGenerator {
         self.tokenizer = tokenizer
     }
 
-    /// Tokens that end generation: EOS and the chat template's end-of-turn token.
+    /// Tokens that end generation: EOS and the chat templates' end-of-turn tokens.
     public var stopTokens: Set<Int> { Self.stopTokens(of: tokenizer) }
 
+    /// The tokenizer's end-of-generation tokens (EOS and the end-of-turn tokens found by text, as llama.cpp's
+    /// EOG set: `<|im_end|>`, `<end_of_turn>`, `<|eot_id|>`, `<|end|>`, ...), so every `ChatTemplate`'s stop
+    /// string that is a token ends generation.
     public static func stopTokens(of tokenizer: Tokenizer) -> Set<Int> {
-        var stops: Set<Int> = []
+        var stops = tokenizer.endOfGenerationIds
         if let eos = tokenizer.eos { stops.insert(eos) }
         if let end = tokenizer.tokenId(for: "<|im_end|>") { stops.insert(end) }
         if let end = tokenizer.tokenId(for: "<|endoftext|>") { stops.insert(end) }

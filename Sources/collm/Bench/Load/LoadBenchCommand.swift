@@ -28,6 +28,7 @@ struct LoadBench: AsyncParsableCommand {
             """)
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var chatTemplate: ChatTemplateOptions
     @Option(name: .long, help: "Modes, comma separated: collab, spec, cloud, llama-server.") var modes = "collab,spec,cloud,llama-server"
     @Option(name: .long, help: "Concurrent users per point (closed loop), comma separated.") var users = "1,2,4,8,16,32,64"
     @Option(name: .long, help: "Also run open-loop points: Poisson arrivals per second, comma separated.") var rates: String?
@@ -88,8 +89,9 @@ struct LoadBench: AsyncParsableCommand {
         let setting = try LinkSetting.parseList(link)[0]
         let (gguf, tokenizer) = try modelOptions.openModelFile()
         let modelPath = try modelOptions.resolvedModelPath()
+        let format = try chatTemplate.chatFormat(gguf: gguf, tokenizer: tokenizer)
         let prompts = InstructionSet.prompts.prefix(sessionCount).map {
-            tokenizer.encode(ChatTemplate.chatML.render([ChatMessage(role: "user", content: $0)]), addSpecial: true, parseSpecial: true)
+            tokenizer.encode(format.render(user: $0), addSpecial: true, parseSpecial: true)
         }
         let launcher = ChildLauncher(executable: collm)
         var results: [LoadModeResult] = []
