@@ -65,10 +65,26 @@ struct ServeCommand: AsyncParsableCommand {
         let connector = try (embedded?.address ?? cloud).map {
             try GRPCConnector(address: $0, token: CloudClientEnvironment.token, trustRoots: CloudClientEnvironment.trustRoots(tlsCA))
         }
+        // Degradation episodes go to stderr and to /metrics.
+        let metrics = ServeMetrics()
+        options.outageMonitor = CloudOutageMonitor { event in
+            Console.status(event.message)
+            metrics.record(event)
+        }
+        if let connector, mode == .collab || mode == .spec {
+            // A cloud that refuses this edge (token, TLS, model or split) stops the server now, not at
+            // the first request; an unreachable one is announced and requests degrade until it answers.
+            do {
+                try await CloudPreflight.check(connector: connector, fingerprint: fingerprint, splitLayer: split, options: options)
+            } catch {
+                await embedded?.shutdown()
+                throw error
+            }
+        }
         let worker = EdgeWorker(mode: mode, model: model, tokenizer: tokenizer, fingerprint: fingerprint, options: options,
                                 connector: connector)
         let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
-        let server = APIServer(worker: worker, metrics: ServeMetrics(), modelName: name)
+        let server = APIServer(worker: worker, metrics: metrics, modelName: name)
         let (host, modeName, calibrationNote) = (self.host, self.mode, loaded.map { " calibration \($0.1)," } ?? "")
         let cloudNote = embedded == nil ? "" : " embedded cloud,"
         do {
