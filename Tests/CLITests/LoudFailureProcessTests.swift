@@ -53,3 +53,29 @@ final class LoudFailureProcessTests: XCTestCase {
         XCTAssertFalse(r.err.contains("listening"), r.err)
     }
 }
+
+extension LoudFailureProcessTests {
+    /// serve with its cloud down: it starts (announcing the outage), answers degraded, and its
+    /// metrics show the episode; once the cloud is up the episode ends.
+    func testServeAnnouncesAndCountsDegradation() async throws {
+        let port = Int.random(in: 40_000..<60_000)
+        let server = try ServeProcessTests.ServeProcess(["--mode", "collab", "--cloud", "127.0.0.1:\(port)", "--calibration", "none"])
+        defer { server.stop() }
+        XCTAssertTrue(server.startupLog.contains("cloud unreachable since"), server.startupLog)
+        let body = #"{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3}"#
+        let degraded = try await server.call("/v1/chat/completions", body: body)
+        XCTAssertEqual(degraded.status, 200, degraded.text)
+        XCTAssertTrue(degraded.text.contains("edge:15:degraded"), degraded.text)
+        var metrics = try await server.call("/metrics").text
+        XCTAssertTrue(metrics.contains("collm_cloud_degraded 1"), metrics)
+        XCTAssertTrue(metrics.contains("collm_cloud_degraded_episodes_total 1"), metrics)
+
+        let cloud = try CloudProcess(port: port)
+        defer { cloud.stop() }
+        let served = try await server.call("/v1/chat/completions", body: body)
+        XCTAssertTrue(served.text.contains(#""cloud""#), served.text)
+        metrics = try await server.call("/metrics").text
+        XCTAssertTrue(metrics.contains("collm_cloud_degraded 0"), metrics)
+        XCTAssertTrue(metrics.contains("collm_cloud_degraded_episodes_total 1"), metrics)
+    }
+}

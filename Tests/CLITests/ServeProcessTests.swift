@@ -12,6 +12,8 @@ final class ServeProcessTests: XCTestCase {
     final class ServeProcess {
         let process = Process()
         let port: Int
+        /// What the server printed on stderr up to "listening".
+        let startupLog: String
         private let errPipe = Pipe()
 
         init(_ arguments: [String], environment: [String: String] = [:]) throws {
@@ -40,6 +42,7 @@ final class ServeProcessTests: XCTestCase {
                 throw CocoaError(.executableLoad)
             }
             port = found
+            startupLog = buffer
         }
 
         func stop() {
