@@ -31,7 +31,8 @@ extension GRPCConnector {
     }
 
     /// Whether the server completes a TLS handshake and answers a Health call over it (any answer,
-    /// a refusal of the token included), trusting whatever certificate it shows. At most 3 s.
+    /// a refusal for the missing token included), trusting whatever certificate it shows: so the
+    /// call carries no token. At most 3 s.
     private func answersTLS() async -> Bool {
         guard let transport = try? HTTP2ClientTransport.Posix(
             target: target,
@@ -41,7 +42,7 @@ extension GRPCConnector {
         do {
             _ = try await withGRPCClient(transport: transport) { client in
                 try await Collm_V1_Collab.Client(wrapping: client).health(
-                    request: ClientRequest(message: Collm_V1_HealthRequest(), metadata: metadata), options: options) { try $0.message }
+                    request: ClientRequest(message: Collm_V1_HealthRequest()), options: options) { try $0.message }
             }
             return true
         } catch let error as RPCError {

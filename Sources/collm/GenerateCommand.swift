@@ -17,7 +17,9 @@ struct GenerateCommand: AsyncParsableCommand {
         discussion: """
             Modes: local (full model in this process), edge (standalone early exit), collab (CE-CoLLM), \
             cloud (whole model in the cloud server), naive (split without context manager), spec (lossless \
-            speculative). Streams text to stdout unless --json.
+            speculative). Streams text to stdout unless --json. A cloud that refuses the edge (wrong $COLLM_TOKEN, \
+            TLS set up differently on the two sides, another model or split) ends the run with an error; an \
+            unreachable one degrades to the edge, announced on stderr when it begins and ends.
             """)
 
     @OptionGroup var modelOptions: ModelOptions
