@@ -140,6 +140,7 @@ final class CloudSessionClient {
         let entered = Date()
         var failedBefore = false
         while true {
+            try Task.checkCancellation()  // a held request of a client that left must not spin until the wait is over
             if link == nil { try await ensureLink(log: log) }
             if let link {
                 let attempt = Date()

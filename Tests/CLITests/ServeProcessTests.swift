@@ -167,7 +167,14 @@ extension ServeProcessTests {
     }
 
     func testAClientThatLeavesStopsItsGeneration() async throws {
-        let server = try ServeProcess(["--mode", "local"])
+        // The full model (TextGenerator) and the edge runner (EdgeRunner, as collab runs it).
+        for mode in ["local", "edge"] {
+            try await checkAClientThatLeavesStopsItsGeneration(["--mode", mode, "--calibration", "none"])
+        }
+    }
+
+    private func checkAClientThatLeavesStopsItsGeneration(_ arguments: [String]) async throws {
+        let server = try ServeProcess(arguments)
         defer { server.stop() }
         // Not streamed: the client leaves while the 1,500-token answer is being generated (about 30 s).
         let plain = try RawHTTPConnection(port: server.port)
@@ -184,7 +191,8 @@ extension ServeProcessTests {
         streamed.close()
         let afterStreamed = try await timeOfNextRequest(server)
         XCTAssertLessThan(afterStreamed, 3, "the next request waited for the abandoned stream")
-        print(String(format: "next request served %.2f s after a non-streamed client left, %.2f s after a streamed one", afterPlain, afterStreamed))
+        print(String(format: "%@: next request served %.2f s after a non-streamed client left, %.2f s after a streamed one",
+                     arguments[1], afterPlain, afterStreamed))
         let cancelled = try await metric(server, "collm_requests_cancelled_total")
         XCTAssertEqual(cancelled, 2)
     }
