@@ -11,6 +11,8 @@ public struct CollabError: Error, Equatable, CustomStringConvertible, Sendable {
         case outOfOrder = "out_of_order"
         case unauthenticated
         case unavailable
+        /// The TLS handshake with the cloud failed (untrusted certificate, or one side speaks plaintext).
+        case tls
         case `internal`
     }
 
@@ -23,4 +25,10 @@ public struct CollabError: Error, Equatable, CustomStringConvertible, Sendable {
     }
 
     public var description: String { "\(code.rawValue): \(message)" }
+
+    /// A misconfiguration that no reconnect can fix (wrong token or principal, TLS set up differently
+    /// on the two sides, another model or split): the edge must stop and say so instead of degrading.
+    public var isRefusal: Bool {
+        [.unauthenticated, .permissionDenied, .tls, .fingerprintMismatch].contains(code)
+    }
 }

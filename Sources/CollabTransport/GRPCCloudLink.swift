@@ -22,6 +22,7 @@ public final class GRPCCloudLink: CloudLink, @unchecked Sendable {
     static let framing = 5 + 9
 
     init(connector: GRPCConnector, routingKey: String?) throws {
+        self.connector = connector
         client = GRPCClient(transport: try connector.makeTransport())
         let (stream, continuation) = AsyncStream.makeStream(of: Collm_V1_EdgeMessage.self)
         outbox = continuation
@@ -31,6 +32,7 @@ public final class GRPCCloudLink: CloudLink, @unchecked Sendable {
 
     private let stream: AsyncStream<Collm_V1_EdgeMessage>
     private let metadata: Metadata
+    private let connector: GRPCConnector
 
     /// Starts the connection and the session stream.
     func start() {
@@ -41,6 +43,7 @@ public final class GRPCCloudLink: CloudLink, @unchecked Sendable {
         }
         let connections = Task<Void, Never> { _ = try? await client.runConnections() }
         let link = self  // the link lives as long as its stream task
+        let connector = self.connector
         let session = Task<Void, Never> {
             do {
                 try await Collm_V1_Collab.Client(wrapping: client).session(request: request) { response in
@@ -48,7 +51,8 @@ public final class GRPCCloudLink: CloudLink, @unchecked Sendable {
                 }
                 link.failAll(CollabError(.unavailable, "the cloud closed the session stream"))
             } catch {
-                link.failAll(CollabError(.unavailable, "cloud stream failed: \(error)"))
+                // Refusals (token, TLS) are told apart from outages: the edge stops on them.
+                link.failAll(await connector.classify(error))
             }
         }
         lock.withLock { tasks = [connections, session] }
@@ -223,10 +227,14 @@ public struct GRPCConnector: CloudConnector {
         let security: HTTP2ClientTransport.Posix.TransportSecurity = trustRoots.map { roots in
             .tls { $0.trustRoots = .certificates([.file(path: roots, format: .pem)]) }
         } ?? .plaintext
-        // A literal IP must not become the TLS server name (SNI): connect to it as an address.
-        let target: any ResolvableTarget = host.split(separator: ".").count == 4 && host.allSatisfy({ $0.isNumber || $0 == "." })
-            ? .ipv4(host: host, port: port) : .dns(host: host, port: port)
         return try HTTP2ClientTransport.Posix(target: target, transportSecurity: security)
+    }
+
+    /// The cloud's address; a literal IP must not become the TLS server name (SNI), so it is
+    /// connected to as an address.
+    var target: any ResolvableTarget {
+        host.split(separator: ".").count == 4 && host.allSatisfy({ $0.isNumber || $0 == "." })
+            ? .ipv4(host: host, port: port) : .dns(host: host, port: port)
     }
 
     /// Call metadata carrying the bearer token, if any.

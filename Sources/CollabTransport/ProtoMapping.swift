@@ -73,7 +73,7 @@ extension CollabError {
             case .resourceExhausted: $0.code = .resourceExhausted
             case .outOfOrder: $0.code = .outOfOrder
             case .unauthenticated: $0.code = .unauthenticated
-            case .unavailable, .internal: $0.code = .internal
+            case .unavailable, .tls, .internal: $0.code = .internal
             }
         }
     }

@@ -7,6 +7,8 @@ import LLM
 /// and after any failure backs off exponentially before trying again. Every request returns nil
 /// instead of throwing when the cloud cannot answer, so callers fall back to the edge; with the
 /// `.wait` policy a request first holds, reconnecting, until the cloud answers or the wait is over.
+/// Only a refusal (`CollabError.isRefusal`: wrong token, TLS mismatch, another model or split) is
+/// thrown, as `CloudRefusal`: degrading would hide a misconfiguration behind edge-only answers.
 ///
 /// Every stream of the session carries the same routing key, so a balancer in front of several
 /// cloud replicas keeps the session on one replica. When that replica is gone, the reconnect lands
@@ -43,7 +45,7 @@ final class CloudSessionClient {
     }
 
     /// Begins a generation: a fresh session of up to `capacity` positions, with a fresh routing key.
-    func start(capacity: Int, log: UploadLog) async {
+    func start(capacity: Int, log: UploadLog) async throws {
         maxPositions = capacity
         session = nil
         routingKey = RoutingKey.random()
@@ -57,7 +59,7 @@ final class CloudSessionClient {
         finishedTraffic = LinkTraffic()
         retryAt = .distantPast
         backoff = options.initialBackoffSeconds
-        await ensureLink(log: log)
+        try await ensureLink(log: log)
     }
 
     /// Bytes and round trips of this generation, over every link it used.
@@ -83,9 +85,15 @@ final class CloudSessionClient {
         result.networkSeconds = max(0, traffic.networkSeconds - result.cloudSeconds)
     }
 
+    /// Closes the session of an abandoned generation (cancelled, or ended by an error).
+    func close() async {
+        if let link { await link.close() }
+        link = nil
+    }
+
     /// Sends what the cloud has not received yet (reconnecting first if due).
-    func upload(log: UploadLog) async {
-        if link == nil { await ensureLink(log: log) }
+    func upload(log: UploadLog) async throws {
+        if link == nil { try await ensureLink(log: log) }
         guard let link, sent < log.count else { return }
         do {
             var position = sent
@@ -96,47 +104,49 @@ final class CloudSessionClient {
             }
             sent = log.count
         } catch {
-            fail()
+            try fail(error)
         }
     }
 
-    func infer(position: Int, history: [Int], log: UploadLog) async -> TokenReply? {
+    func infer(position: Int, history: [Int], log: UploadLog) async throws -> TokenReply? {
         let tail = Array(history.suffix(max(0, options.sampling.repeatLastN)))
         let sampling = options.sampling
-        return await request(log: log) {
+        return try await request(log: log) {
             try await $0.infer(position: position, sampling: sampling, topLogprobs: 0, history: tail)
         }
     }
 
     /// VERIFY; on success both sides hold positions up to firstPosition + accepted (the cloud drops
     /// the rejected rest itself), so the log pointer follows.
-    func verify(firstPosition: Int, draft: [Int], log: UploadLog) async -> TokenReply? {
+    func verify(firstPosition: Int, draft: [Int], log: UploadLog) async throws -> TokenReply? {
         let sampling = options.sampling
-        let reply = await request(log: log) { try await $0.verify(firstPosition: firstPosition, draft: draft, sampling: sampling) }
+        let reply = try await request(log: log) { try await $0.verify(firstPosition: firstPosition, draft: draft, sampling: sampling) }
         if let reply { sent = min(sent, firstPosition + reply.accepted + 1) }
         return reply
     }
 
     /// The edge dropped log positions at and after `count`: the cloud must not keep them either.
-    func truncate(to count: Int) async {
+    func truncate(to count: Int) async throws {
         guard sent > count else { return }
         sent = count
         guard let link else { return }
-        do { try await link.truncate(to: count) } catch { fail() }
+        do { try await link.truncate(to: count) } catch { try fail(error) }
     }
 
     /// One request on the current link. When the cloud cannot answer: nil with `.degrade`; with
     /// `.wait`, reconnect (with backoff; the log is replayed to whichever replica answers) and ask
     /// again, until the cloud answers or `cloudWaitSeconds` have passed since the outage began.
-    private func request(log: UploadLog, _ body: (CloudLink) async throws -> TokenReply) async -> TokenReply? {
+    private func request(log: UploadLog, _ body: (CloudLink) async throws -> TokenReply) async throws -> TokenReply? {
         let entered = Date()
         var failedBefore = false
         while true {
-            if link == nil { await ensureLink(log: log) }
+            try Task.checkCancellation()  // a held request of a client that left must not spin until the wait is over
+            if link == nil { try await ensureLink(log: log) }
             if let link {
                 let attempt = Date()
                 do {
                     let reply = try await body(link)
+                    options.outageMonitor?.cloudAnswered()
                     if failedBefore { waited += attempt.timeIntervalSince(entered) }
                     if let start = outageStart {
                         recoveries.append(Date().timeIntervalSince(start))
@@ -144,7 +154,7 @@ final class CloudSessionClient {
                     }
                     return reply
                 } catch {
-                    fail()
+                    try fail(error)
                 }
             }
             failedBefore = true
@@ -161,7 +171,7 @@ final class CloudSessionClient {
 
     /// Connects (or reconnects, resuming the session when the cloud still has it) and replays what
     /// the cloud is missing. Does nothing while backing off after a failure.
-    private func ensureLink(log: UploadLog) async {
+    private func ensureLink(log: UploadLog) async throws {
         guard link == nil, Date() >= retryAt else { return }
         do {
             let newLink = try await connector.connect(routingKey: routingKey)
@@ -186,18 +196,26 @@ final class CloudSessionClient {
             // The replay: what this cloud lacks of the log (all of it after a RESYNC).
             if reconnected && sent < log.count { replayBytes += log.payload(sent..<log.count).count }
             backoff = options.initialBackoffSeconds
-            await upload(log: log)
+            options.outageMonitor?.cloudAnswered()
+            try await upload(log: log)
+        } catch let error as CollabError where error.code == .invalidArgument && link == nil {
+            // OPEN refused as invalid (another protocol version): every reconnect would be refused too.
+            throw CloudRefusal(error)
         } catch {
-            fail()
+            try fail(error)
         }
     }
 
     /// Drops the link and schedules a reconnect with exponential backoff. While waiting, the first
     /// reconnect of an outage is immediate (behind a balancer it usually reaches a live replica at
     /// once) and later ones are at most 2 s apart: a held generation gains nothing from longer pauses.
-    private func fail() {
+    /// A refusal is thrown instead: waiting does not fix a misconfiguration.
+    private func fail(_ error: Error) throws {
         if let link { finishedTraffic += link.traffic }
         link = nil
+        if let refusal = error as? CloudRefusal { throw refusal }
+        if let error = error as? CollabError, error.isRefusal { throw CloudRefusal(error) }
+        options.outageMonitor?.cloudFailed(reason: "\(error)")
         let newOutage = outageStart == nil
         if newOutage { outageStart = Date() }
         retryAt = newOutage && options.onCloudLoss == .wait ? Date() : Date().addingTimeInterval(backoff)

@@ -22,6 +22,8 @@ public struct EdgeOptions: Sendable {
     public var onCloudLoss: CloudLossPolicy = .degrade
     /// With `.wait`: the longest hold per outage before the edge degrades.
     public var cloudWaitSeconds = 30.0
+    /// Told when the cloud stops and starts answering, to announce degradation episodes.
+    public var outageMonitor: CloudOutageMonitor?
     /// When set, exit thresholds follow the measured cloud round trip (collaborative mode).
     public var latencyAware: LatencyAwareThresholds?
     /// Longest draft per VERIFY (speculative mode).

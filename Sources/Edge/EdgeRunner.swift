@@ -33,6 +33,16 @@ public final class EdgeRunner {
 
     /// As `generate(prompt:onText:)`, with each piece's token source ("edge:<layer>", "cloud", ...).
     public func generate(prompt: [Int], onPiece: (_ text: String, _ source: String) -> Void) async throws -> EdgeGenerationResult {
+        do {
+            return try await run(prompt: prompt, onPiece: onPiece)
+        } catch {
+            // Cancelled, refused or failed: the cloud session is closed, not left to its idle timeout.
+            await cloud?.close()
+            throw error
+        }
+    }
+
+    private func run(prompt: [Int], onPiece: (_ text: String, _ source: String) -> Void) async throws -> EdgeGenerationResult {
         guard !prompt.isEmpty else { throw EngineError.emptyInput }
         let capacity = min(options.maxPositions, model.config.contextLength)
         guard prompt.count < capacity else { throw EngineError.contextFull(needed: prompt.count + 1, capacity: capacity) }
@@ -51,9 +61,11 @@ public final class EdgeRunner {
         var input = prompt
         var rtt = RoundTripEstimate()
         let cloud = options.mode == .collaborative ? self.cloud : nil
-        await cloud?.start(capacity: capacity, log: log)
+        try await cloud?.start(capacity: capacity, log: log)
 
         while options.maxTokens > 0 {
+            // A cancelled request (serve: the client left) stops within one token.
+            try Task.checkCancellation()
             // Edge layers for the new rows, stopping at the first confident exit.
             let edgeStart = Date()
             var exitDecision: (layer: Int, logits: [Float])?
@@ -95,11 +107,11 @@ public final class EdgeRunner {
             edgeSeconds += Date().timeIntervalSince(edgeStart)
 
             if let cloud {
-                await cloud.upload(log: log)
+                try await cloud.upload(log: log)
                 if decided == nil, let reached {
                     let position = reached.position + reached.rows.rows - 1
                     let asked = Date()
-                    if let reply = await cloud.infer(position: position, history: transcript.history, log: log) {
+                    if let reply = try await cloud.infer(position: position, history: transcript.history, log: log) {
                         decided = (reply.token, reply.logprob, "cloud")
                         cloudSeconds += reply.cloudSeconds
                         if let policy = options.latencyAware {

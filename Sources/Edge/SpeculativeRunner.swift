@@ -32,6 +32,16 @@ public final class SpeculativeRunner {
 
     /// As `generate(prompt:onText:)`, with each piece's token source ("edge:<layer>", "cloud", ...).
     public func generate(prompt: [Int], onPiece: (_ text: String, _ source: String) -> Void) async throws -> EdgeGenerationResult {
+        do {
+            return try await run(prompt: prompt, onPiece: onPiece)
+        } catch {
+            // Cancelled, refused or failed: the cloud session is closed, not left to its idle timeout.
+            await cloud?.close()
+            throw error
+        }
+    }
+
+    private func run(prompt: [Int], onPiece: (_ text: String, _ source: String) -> Void) async throws -> EdgeGenerationResult {
         guard !prompt.isEmpty else { throw EngineError.emptyInput }
         let capacity = min(options.maxPositions, model.config.contextLength)
         guard prompt.count < capacity else { throw EngineError.contextFull(needed: prompt.count + 1, capacity: capacity) }
@@ -57,9 +67,10 @@ public final class SpeculativeRunner {
             return h.rows(h.rows - 1..<h.rows)
         }
 
-        await cloud?.start(capacity: capacity, log: log)
+        try await cloud?.start(capacity: capacity, log: log)
         var last = try runEdge(prompt)
         generation: while options.maxTokens > 0 {
+            try Task.checkCancellation()  // a cancelled request (serve: the client left) stops within one round
             let position = cache.count - 1  // `last` is this position's state
             // Draft while the split exit is confident (each draft's state is computed for the cloud).
             var drafts: [(token: Int, logprob: Float)] = []
@@ -79,10 +90,10 @@ public final class SpeculativeRunner {
             var emitted: [(token: Int, logprob: Float, source: String)] = []
             var reply: TokenReply?
             if let cloud {
-                await cloud.upload(log: log)
+                try await cloud.upload(log: log)
                 reply = drafts.isEmpty
-                    ? await cloud.infer(position: position, history: transcript.history, log: log)
-                    : await cloud.verify(firstPosition: position, draft: drafts.map(\.token), log: log)
+                    ? try await cloud.infer(position: position, history: transcript.history, log: log)
+                    : try await cloud.verify(firstPosition: position, draft: drafts.map(\.token), log: log)
             }
             var next: Int?  // a token still to run through the edge layers
             let degraded = cloud == nil ? "" : ":degraded"

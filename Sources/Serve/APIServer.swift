@@ -20,12 +20,15 @@ public struct APIServer: Sendable {
     public var maxBodyBytes = 1 << 20
     /// Largest max_tokens accepted.
     public var maxTokensLimit = 4096
+    /// When set, every route but /health requires `Authorization: Bearer <apiKey>`.
+    public var apiKey: String?
 
-    public init(worker: EdgeWorker, metrics: ServeMetrics, modelName: String, chatFormat: ChatFormat?) {
+    public init(worker: EdgeWorker, metrics: ServeMetrics, modelName: String, chatFormat: ChatFormat?, apiKey: String? = nil) {
         self.worker = worker
         self.metrics = metrics
         self.modelName = modelName
         self.chatFormat = chatFormat
+        self.apiKey = apiKey
     }
 
     /// Serves on host:port until the process is asked to stop; `onListening` gets the bound port.
@@ -38,6 +41,7 @@ public struct APIServer: Sendable {
 
     func makeRouter() -> Router<BasicRequestContext> {
         let router = Router()
+        if let apiKey { router.add(middleware: APIKeyCheck(key: apiKey)) }
         router.get("/health") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#))) }
         router.get("/metrics") { _, _ in
             var headers = HTTPFields()
@@ -48,12 +52,22 @@ public struct APIServer: Sendable {
             try json(ModelList(data: [.init(id: modelName, created: Int(Date().timeIntervalSince1970))]))
         }
         router.post("/v1/chat/completions") { request, _ in
-            await handle { try await chat(request) }
+            try await untilClientLeaves(request) { body in await handle { try await chat(request, body) } }
         }
         router.post("/v1/completions") { request, _ in
-            await handle { try await complete(request) }
+            try await untilClientLeaves(request) { body in await handle { try await complete(request, body) } }
         }
         return router
+    }
+
+    /// Runs `respond` with the request's body and cancels it when the client closes the connection,
+    /// so the generation of a client that left stops within one token and frees the edge for the
+    /// next request. (A streamed response outlives `respond`: it stops at its next write, see `stream`.)
+    /// Watching for the close consumes the connection's input, so the answer closes the connection.
+    private func untilClientLeaves(_ request: Request, _ respond: @escaping @Sendable (RequestBody) async -> Response) async throws -> Response {
+        var response = try await request.body.consumeWithCancellationOnInboundClose { body in await respond(body) }
+        response.headers[.connection] = "close"
+        return response
     }
 
     /// Turns thrown errors into OpenAI-style error responses (never a dropped connection).
@@ -63,27 +77,54 @@ public struct APIServer: Sendable {
         } catch let error as APIError {
             metrics.recordFailure()
             return error.response
+        } catch let full as RequestQueue.QueueFull {
+            metrics.recordQueueFull()
+            var response = APIError(.serviceUnavailable, "server_error",
+                                    "the server is busy: \(full.waiting) requests are already waiting (serve --max-queue); retry later",
+                                    code: "queue_full").response
+            response.headers[.retryAfter] = "\(full.retryAfterSeconds)"
+            return response
+        } catch is CancellationError {
+            // The client left; nobody reads this answer.
+            metrics.recordCancellation()
+            return Response(status: .init(code: 499, reasonPhrase: "Client Closed Request"))
         } catch {
             metrics.recordFailure()
             return APIError(.internalServerError, "server_error", "\(error)").response
         }
     }
 
-    private func chat(_ request: Request) async throws -> Response {
-        let body: ChatCompletionRequest = try await decode(request)
+    private func chat(_ request: Request, _ requestBody: RequestBody) async throws -> Response {
+        let body: ChatCompletionRequest = try await decode(request, requestBody)
         guard !body.messages.isEmpty else { throw APIError.invalid("messages must not be empty") }
-        for m in body.messages where !["system", "user", "assistant"].contains(m.role) {
-            throw APIError.invalid("unsupported role '\(m.role)' (use system, user or assistant)")
+        try checkSingleChoice(body.n)
+        var messages: [ChatMessage] = []
+        for (i, m) in body.messages.enumerated() {
+            guard ["system", "user", "assistant"].contains(m.role) else {
+                throw APIError.invalid("unsupported role '\(m.role)' (use system, user or assistant)")
+            }
+            // OpenAI accepts a null content for assistant messages (those that only called tools).
+            guard m.content != nil || m.role == "assistant" else {
+                throw APIError.invalid("messages[\(i)].content must be a string or an array of text parts (null only for assistant messages)")
+            }
+            guard let text = m.content.map({ $0.text }) ?? "" else {
+                throw APIError.invalid("messages[\(i)].content: only text parts are supported")
+            }
+            messages.append(ChatMessage(role: m.role, content: text))
         }
         guard let chatFormat else { throw APIError.invalid(chatFormatMissing) }
-        let text = chatFormat.render(body.messages.map { ChatMessage(role: $0.role, content: $0.content) })
-        let prompt = await worker.tokenizer.encode(text, addSpecial: true, parseSpecial: true)
-        let generation = try await generationRequest(prompt: prompt, maxTokens: body.max_completion_tokens ?? body.max_tokens,
-                                           temperature: body.temperature, topP: body.top_p, seed: body.seed)
+        let text = chatFormat.render(messages)
+        let prompt = worker.tokenizer.encode(text, addSpecial: true, parseSpecial: true)
+        let generation = try generationRequest(prompt: prompt, maxTokens: body.max_completion_tokens ?? body.max_tokens,
+                                               temperature: body.temperature, topP: body.top_p, seed: body.seed)
         let id = "chatcmpl-\(UUID().uuidString.lowercased())"
         let created = Int(Date().timeIntervalSince1970)
         if body.stream == true {
-            return stream(generation) { piece, info, finish in
+            let usageChunk = body.stream_options?.include_usage == true ? { @Sendable (usage: Usage) in
+                ChatCompletionChunk(id: id, created: created, model: modelName, choices: [], usage: usage)
+            } : nil
+            try worker.queue.checkRoom()  // a full queue is a 503 before the stream's 200
+            return stream(generation, usageChunk: usageChunk) { piece, info, finish in
                 ChatCompletionChunk(id: id, created: created, model: modelName,
                                     choices: [.init(delta: .init(role: piece == nil && finish == nil ? "assistant" : nil, content: piece),
                                                     finish_reason: finish)],
@@ -97,16 +138,21 @@ public struct APIServer: Sendable {
             usage: usage(r), collm: info))
     }
 
-    private func complete(_ request: Request) async throws -> Response {
-        let body: CompletionRequest = try await decode(request)
+    private func complete(_ request: Request, _ requestBody: RequestBody) async throws -> Response {
+        let body: CompletionRequest = try await decode(request, requestBody)
         guard !body.prompt.isEmpty else { throw APIError.invalid("prompt must not be empty") }
-        let prompt = await worker.tokenizer.encode(body.prompt, addSpecial: true, parseSpecial: false)
-        let generation = try await generationRequest(prompt: prompt, maxTokens: body.max_tokens, temperature: body.temperature,
-                                           topP: body.top_p, seed: body.seed)
+        try checkSingleChoice(body.n)
+        let prompt = worker.tokenizer.encode(body.prompt, addSpecial: true, parseSpecial: false)
+        let generation = try generationRequest(prompt: prompt, maxTokens: body.max_tokens, temperature: body.temperature,
+                                               topP: body.top_p, seed: body.seed)
         let id = "cmpl-\(UUID().uuidString.lowercased())"
         let created = Int(Date().timeIntervalSince1970)
         if body.stream == true {
-            return stream(generation) { piece, info, finish in
+            let usageChunk = body.stream_options?.include_usage == true ? { @Sendable (usage: Usage) in
+                TextChunk(id: id, created: created, model: modelName, choices: [], usage: usage)
+            } : nil
+            try worker.queue.checkRoom()  // a full queue is a 503 before the stream's 200
+            return stream(generation, usageChunk: usageChunk) { piece, info, finish in
                 TextChunk(id: id, created: created, model: modelName, choices: [.init(text: piece ?? "", finish_reason: finish)],
                           collm: info)
             }
@@ -118,12 +164,16 @@ public struct APIServer: Sendable {
 
     // MARK: - Shared steps
 
-    private func decode<T: Decodable>(_ request: Request) async throws -> T {
-        var request = request
+    private func decode<T: Decodable>(_ request: Request, _ body: RequestBody) async throws -> T {
+        // A JSON body only: a form or text body is refused rather than guessed at (no header: JSON assumed).
+        if let type = request.headers[.contentType],
+           type.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() != "application/json" {
+            throw APIError(.unsupportedMediaType, "invalid_request_error", "Content-Type must be application/json (got '\(type)')")
+        }
         let buffer: ByteBuffer
         do {
-            buffer = try await request.collectBody(upTo: maxBodyBytes)
-        } catch {
+            buffer = try await body.collect(upTo: maxBodyBytes)
+        } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, "invalid_request_error", "request body over \(maxBodyBytes) bytes")
         }
         do {
@@ -131,21 +181,41 @@ public struct APIServer: Sendable {
         } catch let DecodingError.keyNotFound(key, _) {
             throw APIError.invalid("missing field '\(key.stringValue)'")
         } catch let DecodingError.typeMismatch(_, context) {
-            throw APIError.invalid("wrong type at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'")
+            throw APIError.invalid("wrong type at '\(Self.path(context))'")
+        } catch let DecodingError.valueNotFound(_, context) {
+            throw APIError.invalid("'\(Self.path(context))' must not be null")
         } catch {
             throw APIError.invalid("the body is not valid JSON for this endpoint")
         }
     }
 
-    private func generationRequest(prompt: [Int], maxTokens: Int?, temperature: Float?, topP: Float?, seed: UInt64?) async throws -> GenerationRequest {
-        let maxTokens = maxTokens ?? 256
-        guard maxTokens >= 1, maxTokens <= maxTokensLimit else {
+    /// A decoding error's place in the body, e.g. "messages.0.content".
+    private static func path(_ context: DecodingError.Context) -> String {
+        context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+    }
+
+    /// One choice per request: `n` other than 1 is refused rather than silently answered once.
+    private func checkSingleChoice(_ n: Int?) throws {
+        guard let n, n != 1 else { return }
+        throw APIError.invalid("n must be 1: this server returns one choice per request (got \(n))")
+    }
+
+    private func generationRequest(prompt: [Int], maxTokens requested: Int?, temperature: Float?, topP: Float?, seed: UInt64?) throws -> GenerationRequest {
+        if let requested, requested < 1 || requested > maxTokensLimit {
             throw APIError.invalid("max_tokens must be in 1...\(maxTokensLimit)")
         }
-        let context = await worker.contextLength
+        let context = worker.contextLength
         guard prompt.count < context else {
             throw APIError.invalid("the prompt has \(prompt.count) tokens; this server's context is \(context)", code: "context_length_exceeded")
         }
+        // Prompt and answer share the context: an explicit max_tokens that cannot fit is refused (as
+        // OpenAI does) instead of ending early; the default shrinks to what fits.
+        let room = context - prompt.count
+        if let requested, requested > room {
+            throw APIError.invalid("this server's context is \(context) tokens: the prompt has \(prompt.count) and max_tokens asks for "
+                                   + "\(requested) more (at most \(room) fit)", code: "context_length_exceeded")
+        }
+        let maxTokens = requested ?? min(256, room)
         var sampling = SamplingParameters()
         sampling.temperature = temperature ?? 0
         sampling.topP = topP ?? 1
@@ -161,7 +231,7 @@ public struct APIServer: Sendable {
         metrics.record(sources: r.sources, promptTokens: r.promptTokens, bytesUp: r.traffic.bytesUp,
                        bytesDown: r.traffic.bytesDown, seconds: seconds)
         let edge = r.sources.filter { $0.hasPrefix("edge:") && !$0.hasSuffix(":degraded") }.count
-        let info = CollabInfo(mode: await worker.mode.rawValue, sources: r.sources,
+        let info = CollabInfo(mode: worker.mode.rawValue, sources: r.sources,
                               edge_rate: r.sources.isEmpty ? 0 : Double(edge) / Double(r.sources.count),
                               bytes_up: r.traffic.bytesUp, bytes_down: r.traffic.bytesDown,
                               round_trips: r.traffic.roundTrips, seconds: seconds)
@@ -169,22 +239,35 @@ public struct APIServer: Sendable {
     }
 
     /// Server-sent events: one chunk per text piece, a final chunk with the finish reason and the
-    /// collaboration summary, then `data: [DONE]`.
-    private func stream<Chunk: Encodable>(_ generation: GenerationRequest,
-                                          chunk: @escaping @Sendable (String?, CollabInfo?, String?) -> Chunk) -> Response {
+    /// collaboration summary, with `include_usage` a chunk with the usage, then `data: [DONE]`. When
+    /// the client leaves, the next write fails, the event stream is dropped and the generation is
+    /// cancelled (it stops within one token).
+    private func stream<Chunk: Encodable & Sendable>(_ generation: GenerationRequest, usageChunk: (@Sendable (Usage) -> Chunk)?,
+                                                     chunk: @escaping @Sendable (String?, CollabInfo?, String?) -> Chunk) -> Response {
         let (events, continuation) = AsyncStream<ByteBuffer>.makeStream()
         let server = self
-        Task {
+        let producer = Task {
             continuation.yield(Self.event(chunk(nil, nil, nil)))
             do {
                 let (r, info) = try await server.run(generation) { piece in continuation.yield(Self.event(chunk(piece, nil, nil))) }
                 continuation.yield(Self.event(chunk(nil, info, server.finishReason(r))))
+                if let usageChunk { continuation.yield(Self.event(usageChunk(server.usage(r)))) }
+            } catch is CancellationError {
+                server.metrics.recordCancellation()
+            } catch let full as RequestQueue.QueueFull {
+                server.metrics.recordQueueFull()
+                continuation.yield(Self.event(APIErrorBody(error: .init(
+                    message: "the server is busy: \(full.waiting) requests are already waiting; retry later", type: "server_error",
+                    code: "queue_full"))))
             } catch {
                 server.metrics.recordFailure()
                 continuation.yield(Self.event(APIErrorBody(error: .init(message: "\(error)", type: "server_error"))))
             }
             continuation.yield(ByteBuffer(string: "data: [DONE]\n\n"))
             continuation.finish()
+        }
+        continuation.onTermination = { reason in
+            if case .cancelled = reason { producer.cancel() }
         }
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream"
@@ -205,8 +288,8 @@ public struct APIServer: Sendable {
     }
 }
 
-struct TextChunk: Encodable {
-    struct Choice: Encodable {
+struct TextChunk: Encodable, Sendable {
+    struct Choice: Encodable, Sendable {
         var index = 0
         var text: String
         var finish_reason: String?
@@ -217,6 +300,7 @@ struct TextChunk: Encodable {
     var created: Int
     var model: String
     var choices: [Choice]
+    var usage: Usage?
     var collm: CollabInfo?
 }
 
@@ -247,6 +331,8 @@ struct APIError: Error {
 func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
     var headers = HTTPFields()
     headers[.contentType] = "application/json"
-    let data = try JSONEncoder().encode(value)
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .withoutEscapingSlashes
+    let data = try encoder.encode(value)
     return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }

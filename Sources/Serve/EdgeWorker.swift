@@ -11,8 +11,9 @@ public struct GenerationRequest: Sendable {
 }
 
 /// Runs generations on the edge model one at a time, in arrival order (the model holds one KV
-/// cache and its kernels already use every core), in the configured mode.
-public actor EdgeWorker {
+/// cache and its kernels already use every core), in the configured mode, with a bounded queue. A
+/// generation whose task is cancelled (its client left) stops within one token.
+public final class EdgeWorker: Sendable {
     public enum Mode: String, Sendable, CaseIterable { case local, edge, collab, spec }
 
     public let mode: Mode
@@ -21,12 +22,13 @@ public actor EdgeWorker {
     private let fingerprint: [UInt8]
     private let options: EdgeOptions
     private let connector: CloudConnector?
-    private var busy = false
-    private var waiting: [CheckedContinuation<Void, Never>] = []
+    let queue: RequestQueue
 
-    /// `model` is the full model for `local`, else the edge part [0, s) with its head.
+    /// `model` is the full model for `local`, else the edge part [0, s) with its head. At most
+    /// `maxQueue` requests wait behind the running one; more are refused (`RequestQueue.QueueFull`).
     public init(mode: Mode, model: LlamaModel, tokenizer: Tokenizer, fingerprint: [UInt8], options: EdgeOptions,
-                connector: CloudConnector?) {
+                connector: CloudConnector?, maxQueue: Int = 16) {
+        queue = RequestQueue(capacity: maxQueue)
         self.mode = mode
         self.model = model
         self.tokenizer = tokenizer
@@ -38,8 +40,9 @@ public actor EdgeWorker {
     public var contextLength: Int { min(options.maxPositions, model.config.contextLength) }
 
     public func generate(_ request: GenerationRequest, onText: @Sendable (String) -> Void) async throws -> EdgeGenerationResult {
-        await acquire()
-        defer { release() }
+        try await queue.acquire()
+        defer { queue.release() }
+        try Task.checkCancellation()
         var options = self.options
         options.sampling = request.sampling
         options.maxTokens = request.maxTokens
@@ -62,17 +65,5 @@ public actor EdgeWorker {
             return try await SpeculativeRunner(model: model, tokenizer: tokenizer, fingerprint: fingerprint, options: options,
                                                connector: connector).generate(prompt: request.prompt, onText: onText)
         }
-    }
-
-    private func acquire() async {
-        if !busy {
-            busy = true
-            return
-        }
-        await withCheckedContinuation { waiting.append($0) }
-    }
-
-    private func release() {
-        if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
     }
 }

@@ -1,3 +1,4 @@
+import Edge
 import Foundation
 import Prometheus
 
@@ -13,6 +14,10 @@ public final class ServeMetrics: Sendable {
     private let bytesUp: Counter
     private let bytesDown: Counter
     private let latency: DurationHistogram
+    private let cloudDegraded: Gauge
+    private let degradationEpisodes: Counter
+    private let queueRejections: Counter
+    private let cancellations: Counter
 
     public init() {
         requests = registry.makeCounter(name: "collm_requests_total", help: "Completions served")
@@ -33,6 +38,14 @@ public final class ServeMetrics: Sendable {
             buckets: [.milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
                       .seconds(2), .seconds(5), .seconds(10), .seconds(30)],
             help: "Time to serve a completion")
+        cloudDegraded = registry.makeGauge(name: "collm_cloud_degraded",
+                                           help: "1 while the cloud is unreachable and the edge answers alone (degraded), else 0")
+        degradationEpisodes = registry.makeCounter(name: "collm_cloud_degraded_episodes_total",
+                                                   help: "Times the cloud became unreachable")
+        queueRejections = registry.makeCounter(name: "collm_requests_rejected_total", labels: [("reason", "queue_full")],
+                                               help: "Requests refused with 503 because the queue was full")
+        cancellations = registry.makeCounter(name: "collm_requests_cancelled_total",
+                                             help: "Generations stopped because the client disconnected")
     }
 
     func record(sources: [String], promptTokens prompt: Int, bytesUp up: Int, bytesDown down: Int, seconds: Double) {
@@ -53,6 +66,21 @@ public final class ServeMetrics: Sendable {
     }
 
     func recordFailure() { failures.increment() }
+
+    func recordQueueFull() { queueRejections.increment() }
+
+    func recordCancellation() { cancellations.increment() }
+
+    /// A degradation episode began or ended (`CloudOutageMonitor`).
+    public func record(_ event: CloudOutageMonitor.Event) {
+        switch event {
+        case .began:
+            cloudDegraded.set(to: 1.0)
+            degradationEpisodes.increment()
+        case .ended:
+            cloudDegraded.set(to: 0.0)
+        }
+    }
 
     /// The text exposition format.
     public func exposition() -> String { registry.emitToString() }

@@ -7,7 +7,7 @@ extension CloudLossPolicy: ExpressibleByArgument {}
 /// answering (generate, serve, bench collab).
 struct CloudLossOptions: ParsableArguments {
     @Option(name: .customLong("on-cloud-loss"),
-            help: "When the cloud stops answering: degrade (go on at the edge, tokens marked degraded) or wait (hold generation, reconnecting to any replica and replaying, up to --cloud-wait-s, then degrade).")
+            help: "When the cloud stops answering: degrade (go on at the edge, tokens marked degraded; announced on stderr) or wait (hold generation, reconnecting to any replica and replaying, up to --cloud-wait-s, then degrade). A cloud that refuses the edge (token, TLS, model or split) is an error either way.")
     var onCloudLoss: CloudLossPolicy = .degrade
     @Option(name: .customLong("cloud-wait-s"), help: "With --on-cloud-loss wait: the longest hold per outage, in seconds.")
     var cloudWaitSeconds: Double = 30

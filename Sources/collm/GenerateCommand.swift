@@ -17,7 +17,9 @@ struct GenerateCommand: AsyncParsableCommand {
         discussion: """
             Modes: local (full model in this process), edge (standalone early exit), collab (CE-CoLLM), \
             cloud (whole model in the cloud server), naive (split without context manager), spec (lossless \
-            speculative). Streams text to stdout unless --json.
+            speculative). Streams text to stdout unless --json. A cloud that refuses the edge (wrong $COLLM_TOKEN, \
+            TLS set up differently on the two sides, another model or split) ends the run with an error; an \
+            unreachable one degrades to the edge, announced on stderr when it begins and ends.
             """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -207,6 +209,9 @@ struct GenerateCommand: AsyncParsableCommand {
         cloudLoss.apply(to: &options)
         let connector = try mode == .collab || mode == .spec
             ? GRPCConnector(address: cloud!, token: CloudClientEnvironment.token, trustRoots: trustRoots) : nil
+        // Degradation is announced on stderr when it begins and ends, not only in the token sources.
+        let outages = CloudOutageMonitor { Console.status($0.message) }
+        options.outageMonitor = outages
         // On a terminal, tokens the edge decided are shown in colour (degraded ones in yellow).
         let json = self.json
         let colour = !json && isatty(1) != 0
@@ -222,6 +227,9 @@ struct GenerateCommand: AsyncParsableCommand {
         } else {
             r = try await EdgeRunner(model: model, tokenizer: tokenizer, fingerprint: fingerprint, options: options,
                                      connector: connector).generate(prompt: prompt, onPiece: onPiece)
+        }
+        if let since = outages.degradedSince {
+            Console.status("collm: the generation ended with the cloud still unreachable (degraded since \(CloudOutageMonitor.clock(since)))")
         }
         var out = GenerateOutput(text: r.text, tokens: r.tokens, promptTokens: r.promptTokens, modelPath: path,
                                  sources: r.sources, logprobs: r.logprobs, stopReason: r.stopReason.rawValue)

@@ -45,6 +45,7 @@ public final class TextGenerator {
         var last = HiddenStates(rows: 0, width: model.config.hiddenSize)
         var offset = 0
         while offset < prompt.count {
+            try Task.checkCancellation()
             let end = min(prompt.count, offset + prefillBatch)
             var hidden = try model.embed(Array(prompt[offset..<end]))
             try model.forward(&hidden, cache: cache)
@@ -62,6 +63,7 @@ public final class TextGenerator {
         var text = ""
         var reason = GenerationResult.StopReason.maxTokens
         while generated.count < maxTokens {
+            try Task.checkCancellation()  // a cancelled request (serve: the client left) stops within one token
             let token = sampler.sample(logits: logits, history: history)
             if stops.contains(token) {
                 reason = .endOfSequence
