@@ -27,8 +27,8 @@ public final class CloudEngine: @unchecked Sendable {
     private var works: [CloudWork] = []
     private var arrivals = 0
     private var passes = 0
-    /// Measured cost of one row in a pass (seconds), for sizing chunks under the pass-time target.
-    private var secondsPerRow = 0.0
+    /// Rows a long work's chunk may have, adapted to the pass-time target.
+    private var contendedChunk = 0
 
     public init(manager: ContextManager) {
         self.manager = manager
@@ -224,19 +224,27 @@ public final class CloudEngine: @unchecked Sendable {
                 finished.insert(ObjectIdentifier(work))
             }
         }
-        let chunkLimit = secondsPerRow > 0 ? Int(manager.limits.passTargetSeconds / secondsPerRow) : .max
+        let budget = manager.limits.maxBatchRows
+        if contendedChunk == 0 { contendedChunk = max(1, budget / 2) }
         let slices = PassPlanner.plan(candidates.map { PassPlanner.Demand(remaining: $0.1.remaining, scored: $0.1.scored) },
-                                      budget: manager.limits.maxBatchRows, chunkLimit: chunkLimit)
+                                      budget: budget, chunkLimit: contendedChunk)
         let items = slices.map { PassItem(work: candidates[$0.index].0, demand: candidates[$0.index].1, rows: $0.rows, final: $0.final) }
         passes += 1
         items.forEach { $0.work.lastServedPass = passes }
         let started = Date()
         finished.formUnion(manager.runPass(items))
-        let rows = items.reduce(0) { $0 + $1.rows }
-        if rows >= PassPlanner.minimumChunk {
-            // A moving average: a row's cost grows with the context it attends to.
-            let sample = Date().timeIntervalSince(started) / Double(rows)
-            secondsPerRow = secondsPerRow > 0 ? 0.7 * secondsPerRow + 0.3 * sample : sample
+        // Chunks of long works follow the pass time (a row's cost depends on the batch and grows with
+        // the context it attends to): halved when a pass with a chunk ran over the target, grown by a
+        // quarter when it took under half of it. A pass alone is bounded too: whoever arrives during
+        // it waits for its end.
+        if items.contains(where: { !$0.final }) {
+            let seconds = Date().timeIntervalSince(started)
+            let target = manager.limits.passTargetSeconds
+            if seconds > target {
+                contendedChunk = max(1, contendedChunk / 2)
+            } else if seconds < target / 2 {
+                contendedChunk = min(budget, contendedChunk + max(1, contendedChunk / 4))
+            }
         }
         works.removeAll { finished.contains(ObjectIdentifier($0)) }
     }

@@ -12,15 +12,15 @@ public struct CloudLimits: Sendable {
     /// Rows in one batched forward pass (across sessions): the budget long catch-ups and prompts
     /// are chunked under, so that one of them never holds up the others' next tokens for long.
     public var maxBatchRows: Int = 128
-    /// While several works wait, chunks of long works are sized so that a pass takes about this long
-    /// (from the measured cost per row): the latency a long catch-up or naive step adds to the other
-    /// sessions' next tokens.
+    /// Chunks of long works are sized so that a pass takes about this long (adapted to measured pass
+    /// times): the latency a long catch-up, prompt or naive step adds to other sessions' next tokens.
     public var passTargetSeconds: Double = 0.1
     /// Draft tokens one VERIFY may carry (speculative mode).
     public var maxDraftTokens: Int = 64
-    /// Largest magnitude an uploaded state may have (f16's largest finite value by default): NaN,
-    /// infinite or absurd states are refused instead of silently yielding garbage tokens.
-    public var maxStateMagnitude: Float = 65504
+    /// Largest magnitude an uploaded state may have: NaN, infinite or absurd states (an f32 APPEND
+    /// of 3e38s) are refused instead of silently yielding garbage tokens. Not f16's 65504: Gemma 3's
+    /// residual stream exceeds it at split 9, which is also why it needs the f32 wire.
+    public var maxStateMagnitude: Float = 1e6
     /// What one principal (a bearer token's owner) may hold at once. A principal's own least recently
     /// used sessions make room for its new ones; another principal's live sessions never do.
     public var principalQuota = PrincipalQuota()

@@ -2,8 +2,8 @@
 /// catch-ups, as llama-server and vLLM chunk prefills): works come least recently served first;
 /// a work whose rows fit is served whole; a longer one gets a chunk that stops short of its scored
 /// rows, at most half of what is left while others wait, so a 2,000-row prompt never holds up the
-/// other sessions' next tokens for more than its share of a pass, nor longer than the engine's
-/// pass-time target while others wait.
+/// other sessions' next tokens for more than its share of a pass, nor makes a pass much longer than
+/// the engine's pass-time target.
 public enum PassPlanner {
     public struct Demand: Equatable, Sendable {
         public var remaining: Int
@@ -26,11 +26,10 @@ public enum PassPlanner {
     public static let minimumChunk = 8
 
     /// `demands` in priority order. Always serves at least the first demand, even over budget when its
-    /// scored rows alone exceed it. When several works wait, no partial chunk exceeds `chunkLimit`
-    /// rows: the engine sets it from the measured cost per row, so that a pass shared with other
-    /// sessions' next tokens stays short however long the chunked work is.
+    /// scored rows alone exceed it. No partial chunk exceeds `chunkLimit` rows: the engine adapts it
+    /// to the measured pass time, so that no pass of a long work (alone or shared) keeps the next
+    /// arrivals waiting much longer than the pass-time target.
     public static func plan(_ demands: [Demand], budget: Int, chunkLimit: Int = .max) -> [Slice] {
-        let contended = demands.filter { $0.remaining > 0 }.count > 1
         var left = budget
         var slices: [Slice] = []
         for (index, demand) in demands.enumerated() where demand.remaining > 0 {
@@ -42,7 +41,7 @@ public enum PassPlanner {
             }
             let othersWait = index + 1 < demands.count
             let cap = othersWait ? max(left / 2, min(left, minimumChunk)) : left
-            let limit = contended ? max(chunkLimit, 1) : .max
+            let limit = max(chunkLimit, 1)
             let chunk = min(cap, demand.remaining - demand.scored, limit)
             if chunk > 0, chunk >= min(minimumChunk, demand.remaining - demand.scored, limit) || slices.isEmpty {
                 slices.append(Slice(index: index, rows: chunk, final: false))

@@ -29,6 +29,8 @@ public struct CollabError: Error, Equatable, CustomStringConvertible, Sendable {
     /// A misconfiguration that no reconnect can fix (wrong token or principal, TLS set up differently
     /// on the two sides, another model or split): the edge must stop and say so instead of degrading.
     public var isRefusal: Bool {
-        [.unauthenticated, .permissionDenied, .tls, .fingerprintMismatch].contains(code)
+        // invalid_argument: the cloud rejects what this edge sends (states out of range, a protocol
+        // version it does not speak); every reconnect would be rejected the same way.
+        [.unauthenticated, .permissionDenied, .tls, .fingerprintMismatch, .invalidArgument].contains(code)
     }
 }

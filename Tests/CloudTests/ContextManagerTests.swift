@@ -698,7 +698,7 @@ final class ContextManagerTests: XCTestCase {
         let m = try Self.makeManager()
         let prompt = try Self.boundary("What is the capital of France?")
         let alice = try m.open(try Self.request(wire: .f32), owner: "alice").session
-        for value: Float in [3e38, -1e6, 65505] {
+        for value: Float in [3e38, -2e6, 1.0001e6] {
             var values = prompt.states.rows(0..<3).values
             values[Self.width + 7] = value
             let bytes = values.withUnsafeBytes { Array($0) }

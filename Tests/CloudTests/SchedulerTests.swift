@@ -54,9 +54,9 @@ final class SchedulerTests: XCTestCase {
     }
 
     /// A cloud that holds the whole model, serving split 15 and cloud-only generations from one copy.
-    private func wholeModelEngine(budget: Int) throws -> (CloudEngine, OpenRequest) {
+    private func wholeModelEngine(budget: Int, threads: Int = 1) throws -> (CloudEngine, OpenRequest) {
         let p = try CollabFixture.load()
-        let model = try LlamaModel(file: p.file, pool: ThreadPool(threadCount: 1))
+        let model = try LlamaModel(file: p.file, pool: ThreadPool(threadCount: threads))
         let manager = ContextManager(model: model, fingerprint: p.fingerprint, limits: limits(budget: budget),
                                      splitLayer: CollabFixture.split)
         let request = OpenRequest(fingerprint: p.fingerprint, splitLayer: CollabFixture.split, wire: .f32, maxPositions: 1024)
@@ -234,7 +234,8 @@ final class SchedulerTests: XCTestCase {
     /// cost per row so that a shared pass stays near the pass-time target; the step is cancelled by
     /// its caller afterwards, and the rest of it is dropped.
     func testA4096RowNaiveStepNeitherStallsACollabRequestNorOutlivesItsCaller() async throws {
-        let (engine, request) = try wholeModelEngine(budget: CloudLimits().maxBatchRows)
+        // The default limits; two threads, as the cloud's cores.
+        let (engine, request) = try wholeModelEngine(budget: CloudLimits().maxBatchRows, threads: 2)
         defer { engine.shutdown() }
         let p = try CollabFixture.load()
         // 4,096 realistic boundary states: a 256-row passage's, repeated (the cost does not depend on the values).
@@ -244,6 +245,16 @@ final class SchedulerTests: XCTestCase {
         let step = NaiveStepRequest(
             fingerprint: p.fingerprint, splitLayer: 15, wire: .f16, rows: 4096,
             payload: try HiddenStateCodec(format: .f16, width: long.width, maxRows: 4096).encode(long), sampling: .greedy)
+        // The same request with the engine to itself, for scale.
+        let ids0 = CollabFixture.chat("What is the capital of France?", p.tokenizer)
+        let prompt0 = try states(ids0)
+        let start0 = Date()
+        let session0 = try await engine.open(request, owner: "b").session
+        _ = try await engine.append(session0, owner: "b", firstPosition: 0, rows: ids0.count, payload: try payload(prompt0))
+        for position in (ids0.count - 16)..<ids0.count {
+            _ = try await engine.infer(InferJob(session: session0, owner: "b", position: position))
+        }
+        let alone = Date().timeIntervalSince(start0)
         let naive = Task { try await engine.naiveStep(step) }
         // Let the step get going: its first passes run alone.
         let deadline = Date().addingTimeInterval(60)
@@ -261,6 +272,7 @@ final class SchedulerTests: XCTestCase {
             _ = try await engine.infer(InferJob(session: session, owner: "b", position: position))
         }
         let seconds = Date().timeIntervalSince(start)
+        print(String(format: "a 16-token collab request: %.2f s alone, %.2f s beside a 4,096-row naive step", alone, seconds))
         XCTAssertLessThan(seconds, 5, "a 16-token collab request beside a 4,096-row naive step")
 
         // The caller gives up: the step fails with cancellation and stops consuming passes.

@@ -44,6 +44,8 @@ struct LoadBench: AsyncParsableCommand {
     @Option(name: .customLong("llama-server"), help: "llama-server binary (default: .cache/llama.cpp/build/bin/llama-server).") var llamaServer: String?
     @Option(name: .long, help: "Output folder.") var output = "bench-results"
     @Option(name: .long, help: "collm binary for the cloud process (default: this one).") var collm: String?
+    @Option(name: .customLong("soak-minutes"), help: "Soak instead of a sweep: one cloud holding the whole model serves the largest --users count for this many minutes, requests going to recorded collab and spec sessions and cloud-only generations in turn; reports errors and the cloud's RSS and open descriptors over time (bench-results/soak.json, soak.md).")
+    var soakMinutes: Double?
     @Flag(name: .long, help: "Smoke run: users 1,2, 2 sessions of 8 tokens, one request per user.") var quick = false
     @Flag(name: .long, help: "Print the report as one JSON object.") var json = false
 
@@ -60,6 +62,7 @@ struct LoadBench: AsyncParsableCommand {
         if !(sloMs > 0) || !(ttftSloMs > 0) { throw ValidationError("--slo-ms and --ttft-slo-ms must be positive") }
         if sessions < 1 || maxTokens < 2 { throw ValidationError("--sessions must be >= 1 and --max-tokens >= 2") }
         if !(duration >= 0) { throw ValidationError("--duration must be >= 0") }
+        if let soakMinutes, !(soakMinutes > 0 && soakMinutes <= 24 * 60) { throw ValidationError("--soak-minutes must be in (0, 1440]") }
         do { _ = try LinkSetting.parseList(link) } catch let error as CLIError { throw ValidationError(error.description) }
     }
 
@@ -102,6 +105,21 @@ struct LoadBench: AsyncParsableCommand {
                                          profile: LinkProfile(rttMs: setting.rtt_ms, rateMbit: setting.rate_mbit))
         }
 
+        if let soakMinutes {
+            let split = try counts(splits, option: "--splits", range: 1...1000)[0]
+            let report = try await soak(minutes: soakMinutes, users: userCounts.max() ?? 1, split: split, prompts: prompts,
+                                        gguf: gguf, tokenizer: tokenizer, modelPath: modelPath, tokenLimit: tokenLimit,
+                                        launcher: launcher, emulate: emulate)
+            try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(report).write(to: URL(fileURLWithPath: output).appendingPathComponent("soak.json"))
+            try report.markdown.write(toFile: (output as NSString).appendingPathComponent("soak.md"), atomically: true, encoding: String.Encoding.utf8)
+            Console.status("bench load: wrote \(output)/soak.json, soak.md")
+            if json { try Console.printJSON(report) } else { print(report.markdown) }
+            if report.errors > 0 { throw CLIError("soak: \(report.errors) of \(report.requests) requests failed") }
+            return
+        }
         let sweep = { (label: String, target: LoadTarget, meter: ProcessMeter, health: String?) async throws -> [LoadPoint] in
             var points: [LoadPoint] = []
             let generator = LoadGenerator(target: target, sessions: sessionCount)
@@ -191,7 +209,7 @@ struct LoadBench: AsyncParsableCommand {
         points.filter { $0.rate != nil && $0.meets(sloMs: sloMs, ttftSloMs: ttftSloMs) }.compactMap(\.rate).max()
     }
 
-    private func cloudArguments(modelPath: String, split: Int, fullModel: Bool) -> [String] {
+    func cloudArguments(modelPath: String, split: Int, fullModel: Bool) -> [String] {
         ["--model", modelPath, "--split", "\(split)", "--threads", "1", "--max-batch-rows", "\(maxBatchRows)",
          "--activations", modelOptions.activations.rawValue] + (fullModel ? [] : ["--no-full-model"])
     }
@@ -219,7 +237,7 @@ struct LoadBench: AsyncParsableCommand {
     }
 
     /// Records real edge sessions against an in-process cloud.
-    private func record(gguf: GGUFFile, tokenizer: Tokenizer, prompts: [[Int]], split: Int, speculative: Bool,
+    func record(gguf: GGUFFile, tokenizer: Tokenizer, prompts: [[Int]], split: Int, speculative: Bool,
                         tokens: Int) async throws -> ([RecordedSession], Double, String?) {
         let config = try ModelConfig(gguf: gguf)
         let fingerprint = gguf.fingerprint()
