@@ -1,6 +1,7 @@
 import ArgumentParser
 import Calibration
 import CollabCore
+import Exits
 import Foundation
 import LLM
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CollabCore
+import Exits
 import Foundation
 import LLM
 

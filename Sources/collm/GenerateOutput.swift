@@ -1,5 +1,6 @@
 import CollabCore
 import Edge
+import Exits
 import LLM
 
 /// The `generate --json` object (README, "Commands").

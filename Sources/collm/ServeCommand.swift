@@ -2,6 +2,7 @@ import ArgumentParser
 import CollabCore
 import CollabTransport
 import Edge
+import Exits
 import Foundation
 import LLM
 import Serve

@@ -47,7 +47,7 @@ public struct TransformerExitBlock: Sendable, Equatable {
 }
 
 /// A GGUF tensor as rows x columns f32 values (row-major, as the engine's matrices).
-func dequantizedTensor(_ file: GGUFFile, _ name: String, rows: Int, columns: Int) throws -> [Float] {
+package func dequantizedTensor(_ file: GGUFFile, _ name: String, rows: Int, columns: Int) throws -> [Float] {
     guard let info = file.tensor(named: name) else { throw TrainingError.missingTensor(name) }
     guard info.elementCount == rows * columns, info.columns == columns, info.type.isSupported else {
         throw TrainingError.shapeMismatch("\(name) is \(info.type) \(info.shape), expected \(columns) x \(rows)")

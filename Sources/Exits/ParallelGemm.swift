@@ -3,7 +3,7 @@ import LLM
 
 /// C = beta C + op(A) op(B) (see ck_train.h) with C split across the pool along its larger
 /// dimension: the head's vocabulary for logits, the model width for the head's transpose.
-func parallelGemm(_ pool: ThreadPool, transposeA ta: Bool = false, transposeB tb: Bool = false,
+package func parallelGemm(_ pool: ThreadPool, transposeA ta: Bool = false, transposeB tb: Bool = false,
                   m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                   beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
     let (ta32, tb32): (Int32, Int32) = (ta ? 1 : 0, tb ? 1 : 0)

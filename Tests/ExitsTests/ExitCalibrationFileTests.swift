@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 
 @testable import CollabCore
+@testable import Exits
 @testable import LLM
 
 final class ExitCalibrationFileTests: XCTestCase {

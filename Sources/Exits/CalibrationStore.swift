@@ -1,32 +1,30 @@
-import ArgumentParser
-import CollabCore
 import Foundation
 import LLM
 
 /// Where calibration files live by default: `<cache>/calibration/<fingerprint prefix>-s<split>.safetensors`,
 /// so `generate`, `serve` and `bench` find what `collm calibrate` wrote for the same model and split.
-enum CalibrationStore {
-    static func defaultPath(fingerprint: [UInt8], split: Int) -> String {
+public enum CalibrationStore {
+    public static func defaultPath(fingerprint: [UInt8], split: Int) -> String {
         let dir = (ModelStore.defaultCacheDirectory() as NSString).appendingPathComponent("calibration")
         return (dir as NSString).appendingPathComponent("\(ExitCalibration.hex(fingerprint).prefix(16))-s\(split).safetensors")
     }
 
     /// The cached full-model data of one prompt selection (`key` names it, e.g. "p220-t48").
-    static func datasetPath(fingerprint: [UInt8], key: String) -> String {
+    public static func datasetPath(fingerprint: [UInt8], key: String) -> String {
         let dir = (ModelStore.defaultCacheDirectory() as NSString).appendingPathComponent("calibration")
         return (dir as NSString).appendingPathComponent("\(ExitCalibration.hex(fingerprint).prefix(16))-data-\(key).safetensors")
     }
 
-    /// The calibration shipped with collm for the default model (`Sources/collm/Resources/calibration/`,
+    /// The calibration shipped with collm for the default model (`Sources/Exits/Resources/calibration/`,
     /// reproduced by the seeded command in the README), if there is one for this model and split.
-    static func shippedPath(fingerprint: [UInt8], split: Int) -> String? {
+    public static func shippedPath(fingerprint: [UInt8], split: Int) -> String? {
         Bundle.module.url(forResource: "\(ExitCalibration.hex(fingerprint).prefix(16))-s\(split)", withExtension: "safetensors",
                           subdirectory: "calibration")?.path
     }
 
     /// The calibration to use: an explicit file (which must match the model and split), "none",
     /// the cache's file if it exists, else the shipped one.
-    static func load(_ option: String?, fingerprint: [UInt8], split: Int) throws -> (ExitCalibration, String)? {
+    public static func load(_ option: String?, fingerprint: [UInt8], split: Int) throws -> (ExitCalibration, String)? {
         if option == "none" { return nil }
         var path = option ?? defaultPath(fingerprint: fingerprint, split: split)
         if option == nil, !FileManager.default.fileExists(atPath: path),
@@ -34,34 +32,20 @@ enum CalibrationStore {
             path = shipped
         }
         guard FileManager.default.fileExists(atPath: path) else {
-            if option != nil { throw CLIError("calibration file not found: \(path)") }
+            if option != nil { throw CalibrationStoreError("calibration file not found: \(path)") }
             return nil
         }
         let calibration = try ExitCalibration(path: path)
         try calibration.check(fingerprint: fingerprint)
         guard calibration.split == split else {
-            throw CLIError("\(path) was calibrated for split \(calibration.split), not \(split) (pass --split \(calibration.split))")
+            throw CalibrationStoreError("\(path) was calibrated for split \(calibration.split), not \(split) (pass --split \(calibration.split))")
         }
         return (calibration, path)
     }
 }
 
-/// Parses "0.7,0.95"-style pairs and comma-separated layer lists.
-enum ListArgument {
-    static func layers(_ text: String, option: String) throws -> [Int] {
-        try text.split(separator: ",").map {
-            guard let layer = Int($0.trimmingCharacters(in: .whitespaces)), layer > 0 else {
-                throw ValidationError("\(option) takes comma-separated layer numbers (got \(text))")
-            }
-            return layer
-        }
-    }
-
-    static func bounds(_ text: String, option: String) throws -> (Float, Float) {
-        let parts = text.split(separator: ",").compactMap { Float($0.trimmingCharacters(in: .whitespaces)) }
-        guard parts.count == 2, parts[0] >= 0, parts[0] <= parts[1] else {
-            throw ValidationError("\(option) takes MIN,MAX with 0 <= MIN <= MAX (got \(text))")
-        }
-        return (parts[0], parts[1])
-    }
+/// A calibration the options name that cannot be used: a missing file, or one made for another split.
+public struct CalibrationStoreError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
 }

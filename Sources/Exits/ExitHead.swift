@@ -1,4 +1,3 @@
-import ExitTraining
 import Foundation
 import LLM
 
@@ -63,75 +62,4 @@ public enum ExitDecision: Sendable {
     case confident([Float])
     /// `screened`: rejected by the cheap shortlist check, without the full head.
     case notConfident(screened: Bool)
-}
-
-/// Maps an exit layer's hidden states to the head's input (z in head(norm(z))).
-public protocol ExitTransform: AnyObject, Sendable {
-    func apply(_ hidden: HiddenStates, pool: ThreadPool) -> HiddenStates
-}
-
-/// A trained residual MLP exit block (z = A h + b + W2 silu(W1 norm(h))), run with reused buffers.
-/// One call at a time, like the edge model it serves.
-public final class ExitMLP: ExitTransform, @unchecked Sendable {
-    public let block: ExitBlock
-    private var runner: ExitBlockRunner?
-
-    public init(block: ExitBlock) { self.block = block }
-
-    public func apply(_ hidden: HiddenStates, pool: ThreadPool) -> HiddenStates {
-        if runner == nil || runner!.pool !== pool { runner = ExitBlockRunner(block: block, pool: pool) }
-        return runner!.apply(hidden)
-    }
-}
-
-/// A fitted affine map z = A h + b, held as an f32 matrix in the kernels' layout.
-public final class ExitAdapter: ExitTransform, Sendable {
-    public let matrix: [Float]
-    public let bias: [Float]
-    private let packed: WeightMatrix
-
-    /// `matrix` is row-major width x width (z_i = sum_j A[i][j] h_j + b_i).
-    public init(matrix: [Float], bias: [Float]) {
-        precondition(!bias.isEmpty && matrix.count == bias.count * bias.count, "adapter shape")
-        self.matrix = matrix
-        self.bias = bias
-        packed = WeightMatrix(float: matrix, rows: bias.count, columns: bias.count)
-    }
-
-    public var width: Int { bias.count }
-
-    public func apply(_ hidden: HiddenStates, pool: ThreadPool) -> HiddenStates {
-        var out = packed.apply(hidden, pool: pool)
-        let w = width
-        for r in 0..<hidden.rows {
-            for i in 0..<w { out[r * w + i] += bias[i] }
-        }
-        return HiddenStates(values: out, width: w)
-    }
-}
-
-/// Exact screening over a vocabulary shortlist S: for every token in S, its softmax restricted
-/// to S is an upper bound of its true probability (a smaller denominator), so when the restricted
-/// maximum is below the threshold no token of S can pass, and the full head is skipped. Only a
-/// confident token outside S could be missed; calibration builds S from every token the model and
-/// the exits predicted, and a test checks the decisions on held-out data are unchanged.
-public final class VocabularyScreen: Sendable {
-    public let tokens: [Int]
-    private let rows: WeightMatrix
-
-    public init(tokens: [Int], model: LlamaModel) throws {
-        self.tokens = tokens
-        rows = try model.headRows(tokens)
-    }
-
-    /// Upper bound of the top probability over the shortlist for the (single) row `z`.
-    public func confidenceBound(_ z: HiddenStates, model: LlamaModel) throws -> Float {
-        confidence(of: rows.apply(try model.finalNorm(z), pool: model.pool))
-    }
-}
-
-/// Max softmax probability: the exit's confidence.
-public func confidence(of logits: [Float]) -> Float {
-    guard let maxLogit = logits.max() else { return 0 }
-    return expf(maxLogit - logSumExp(logits))
 }

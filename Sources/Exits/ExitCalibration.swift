@@ -1,4 +1,4 @@
-import ExitTraining
+import CollabCore
 import Foundation
 import LLM
 

@@ -6,7 +6,7 @@ import LLM
 /// embedding, every head's attention probabilities, the FFN's pre-activations.
 /// The backward pass assumes the forward attended within each segment only (training); inference
 /// reads keys and values from a cache through `Attention` instead.
-final class TransformerPass: @unchecked Sendable {
+package final class TransformerPass: @unchecked Sendable {
     /// Where one segment's rows find their keys and values: rows [rows) at positions pos0 ..< pos0 + count,
     /// attending to positions 0 ..< pos0 + count of `keys` / `values` (row stride `stride`).
     struct Attention {
@@ -18,8 +18,8 @@ final class TransformerPass: @unchecked Sendable {
         var span: Int { pos0 + rows.count }
     }
 
-    let shape: TransformerExitShape
-    let capacity: Int
+    package let shape: TransformerExitShape
+    package let capacity: Int
     private let xn, inv1, qkv, att, x2, xn2, inv2, gu, act, output: FloatBuffer
     private let dAct, dgu, dxn, dx2, dAtt, dqkv: FloatBuffer
     private let probabilities = GrowableBuffer()
@@ -27,11 +27,11 @@ final class TransformerPass: @unchecked Sendable {
     private var lastAttention: [Attention] = []
     private var probabilityOffsets: [Int] = []
 
-    var z: UnsafeMutablePointer<Float> { output.pointer }
+    package var z: UnsafeMutablePointer<Float> { output.pointer }
     /// Rows x qkvWidth: each row's Q, K (both after rotary embedding) and V of the last forward.
-    var qkvRows: UnsafeMutablePointer<Float> { qkv.pointer }
+    package var qkvRows: UnsafeMutablePointer<Float> { qkv.pointer }
 
-    init(shape: TransformerExitShape, rows: Int) {
+    package init(shape: TransformerExitShape, rows: Int) {
         self.shape = shape
         capacity = max(rows, 1)
         let (n, d, f) = (capacity, shape.width, shape.feedForwardWidth)
@@ -54,7 +54,7 @@ final class TransformerPass: @unchecked Sendable {
     }
 
     /// Training forward: each segment is a whole sequence from position 0, attending to itself.
-    func forward(parameters p: UnsafePointer<Float>, hidden h: UnsafePointer<Float>, segments: [Range<Int>],
+    package func forward(parameters p: UnsafePointer<Float>, hidden h: UnsafePointer<Float>, segments: [Range<Int>],
                  pool: ThreadPool) {
         let w = shape.qkvWidth
         forward(parameters: p, hidden: h, rows: segments.last?.upperBound ?? 0, positions: segments.map { ($0, 0) },
@@ -130,7 +130,7 @@ final class TransformerPass: @unchecked Sendable {
 
     /// Overwrites `gradient` (flat layout) with d loss / d parameters from dz, for the rows and
     /// segments of the last training forward.
-    func backward(parameters p: UnsafePointer<Float>, hidden h: UnsafePointer<Float>, dz: UnsafePointer<Float>,
+    package func backward(parameters p: UnsafePointer<Float>, hidden h: UnsafePointer<Float>, dz: UnsafePointer<Float>,
                   rows n: Int, gradient g: UnsafeMutablePointer<Float>, pool: ThreadPool) {
         let s = shape
         let (d, w, qd, kvd, f, hd) = (s.width, s.qkvWidth, s.queryDim, s.kvDim, s.feedForwardWidth, s.headDim)
@@ -189,21 +189,4 @@ final class TransformerPass: @unchecked Sendable {
         ck_train_rmsnorm_backward(h, p + s.attentionNorm.lowerBound, inv1.pointer, dxn.pointer, nil,
                                   g + s.attentionNorm.lowerBound, Int64(n), Int64(d))
     }
-}
-
-/// A float buffer that grows on demand (contents are not kept across growth).
-final class GrowableBuffer: @unchecked Sendable {
-    private(set) var pointer = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-    private var capacity = 1
-
-    func reserve(_ count: Int) -> UnsafeMutablePointer<Float> {
-        if count > capacity {
-            pointer.deallocate()
-            capacity = max(count, 2 * capacity)
-            pointer = .allocate(capacity: capacity)
-        }
-        return pointer
-    }
-
-    deinit { pointer.deallocate() }
 }

@@ -4,16 +4,16 @@ import LLM
 /// Forward and backward of the residual MLP exit block over up to `capacity` rows, keeping the
 /// activations the backward pass needs. Parameters and inputs are borrowed pointers (the flat layout
 /// of `ExitBlockShape`), so training updates them in place without copies.
-final class BlockPass: @unchecked Sendable {
-    let shape: ExitBlockShape
-    let capacity: Int
+package final class BlockPass: @unchecked Sendable {
+    package let shape: ExitBlockShape
+    package let capacity: Int
     private let u, invRMS, a, sa, dsa, du: FloatBuffer
     private let output: FloatBuffer
 
     /// The block's output z of the last forward pass (rows x width).
-    var z: UnsafeMutablePointer<Float> { output.pointer }
+    package var z: UnsafeMutablePointer<Float> { output.pointer }
 
-    init(shape: ExitBlockShape, rows: Int) {
+    package init(shape: ExitBlockShape, rows: Int) {
         self.shape = shape
         capacity = max(rows, 1)
         let (d, h) = (shape.width, shape.hiddenWidth)
@@ -27,7 +27,7 @@ final class BlockPass: @unchecked Sendable {
     }
 
     /// z = base(h) + W2 silu(W1 rmsnorm(h; g)) for `rows` rows of `hidden`.
-    func forward(parameters p: UnsafePointer<Float>, hidden h: UnsafePointer<Float>, rows n: Int, pool: ThreadPool) {
+    package func forward(parameters p: UnsafePointer<Float>, hidden h: UnsafePointer<Float>, rows n: Int, pool: ThreadPool) {
         precondition(n <= capacity)
         let (d, hw, s) = (shape.width, shape.hiddenWidth, shape)
         ck_train_rmsnorm(h, p + s.norm.lowerBound, u.pointer, invRMS.pointer, Int64(n), Int64(d), s.epsilon)
@@ -47,7 +47,7 @@ final class BlockPass: @unchecked Sendable {
 
     /// Overwrites `gradient` (flat layout) with d loss / d parameters, given dz = d loss / d z for the
     /// rows of the last forward pass (same parameters and hidden states).
-    func backward(parameters p: UnsafePointer<Float>, hidden h: UnsafePointer<Float>, dz: UnsafePointer<Float>,
+    package func backward(parameters p: UnsafePointer<Float>, hidden h: UnsafePointer<Float>, dz: UnsafePointer<Float>,
                   rows n: Int, gradient g: UnsafeMutablePointer<Float>, pool: ThreadPool) {
         let (d, hw, s) = (shape.width, shape.hiddenWidth, shape)
         // dW2 = dz^T silu(a); d silu(a) = dz W2; da = d silu(a) * silu'(a).
