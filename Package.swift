@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layers depend downward only (docs/ARCHITECTURE.md section 1; scripts/check-layers.sh):
-//   collm (CLI) -> Serve (OpenAI API) -> Calibration (exit fitting) | CollabTransport (gRPC)
+//   collm (CLI) -> Serve (OpenAI API) | Bench (benchmarks) -> Calibration (exit fitting) | CollabTransport (gRPC)
 //   -> ExitTraining (exit blocks' training) | Edge (runners, upload log) | Cloud (context manager, scheduler)
 //   -> Exits (heads, adapters, blocks, calibration files, thresholds) -> CollabCore (wire codec, protocol)
 //   -> LLM (engine) -> CKernels (C hot loops)
@@ -73,6 +73,11 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        // The benchmarks behind `collm bench` (collab, scale, load): plans, runners, child processes, records, reports.
+        .target(
+            name: "Bench",
+            dependencies: ["CollabCore", "CollabTransport", "Edge", "Exits", "LLM", "LinkEmulator"]
+        ),
         // Edge <-> cloud gRPC protocol: generated code (scripts/generate-protos.sh) + version constants.
         .target(
             name: "CollabProtocol",
@@ -94,6 +99,7 @@ let package = Package(
             name: "collm",
             dependencies: [
                 "LLM",
+                "Bench",
                 "CollabCore",
                 "Cloud",
                 "Edge",

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Bench
 import Cloud
 import CollabCore
 import CollabTransport
@@ -60,7 +61,7 @@ struct LoadBench: AsyncParsableCommand {
         if !(sloMs > 0) || !(ttftSloMs > 0) { throw ValidationError("--slo-ms and --ttft-slo-ms must be positive") }
         if sessions < 1 || maxTokens < 2 { throw ValidationError("--sessions must be >= 1 and --max-tokens >= 2") }
         if !(duration >= 0) { throw ValidationError("--duration must be >= 0") }
-        do { _ = try LinkSetting.parseList(link) } catch let error as CLIError { throw ValidationError(error.description) }
+        do { _ = try LinkSetting.parseList(link) } catch let error as BenchError { throw ValidationError(error.description) }
     }
 
     private func counts(_ text: String, option: String, range: ClosedRange<Int>) throws -> [Int] {

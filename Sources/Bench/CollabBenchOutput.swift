@@ -2,8 +2,8 @@ import Foundation
 
 /// Writes a `bench collab` report: collab.json (everything), collab.md (the comparison table) and
 /// SVG plots (time breakdown, bytes per response, accuracy vs time).
-enum CollabBenchOutput {
-    static func write(_ report: CollabBenchReport, to folder: URL, elapsed: Double) throws {
+package enum CollabBenchOutput {
+    package static func write(_ report: CollabBenchReport, to folder: URL, elapsed: Double) throws {
         var report = report
         report.setup.wall_seconds = elapsed
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -36,11 +36,11 @@ enum CollabBenchOutput {
         ).write(to: folder.appendingPathComponent("collab-accuracy.svg"), atomically: true, encoding: .utf8)
     }
 
-    static func label(_ s: CollabSummary) -> String {
+    package static func label(_ s: CollabSummary) -> String {
         [s.mode, s.link, s.threshold.map { "t=\($0)" }].compactMap { $0 }.joined(separator: " ")
     }
 
-    static func markdown(_ report: CollabBenchReport) -> String {
+    package static func markdown(_ report: CollabBenchReport) -> String {
         let s = report.setup
         var md = """
             # bench collab

@@ -7,22 +7,22 @@ import Glibc
 #endif
 
 /// What one request measured at the (virtual) user.
-struct RequestSample: Sendable {
-    var tokens = 0
+package struct RequestSample: Sendable {
+    package var tokens = 0
     /// Time to the first token, and per output token after it (nil with fewer than two tokens).
-    var ttft = 0.0
-    var tpot: Double?
-    var error: String?
+    package var ttft = 0.0
+    package var tpot: Double?
+    package var error: String?
 }
 
 /// Something the load generator sends requests to: one request replays recorded session `index`.
-protocol LoadTarget: Sendable {
+package protocol LoadTarget: Sendable {
     func run(session index: Int) async -> RequestSample
 }
 
 extension RequestSample {
     /// A sample from the times (seconds since the request started) at which each token was known.
-    init(tokenTimes: [Double]) {
+    package init(tokenTimes: [Double]) {
         tokens = tokenTimes.count
         ttft = tokenTimes.first ?? 0
         if tokenTimes.count > 1 { tpot = (tokenTimes.last! - tokenTimes.first!) / Double(tokenTimes.count - 1) }
@@ -32,12 +32,12 @@ extension RequestSample {
 /// A virtual edge: replays a recorded collab or spec session over a real gRPC link, waiting the
 /// recorded edge compute time between messages instead of computing, so the cloud sees real
 /// pacing without edge CPU.
-struct ReplayTarget: LoadTarget {
-    let sessions: [RecordedSession]
-    let connector: GRPCConnector
-    let open: OpenRequest
+package struct ReplayTarget: LoadTarget {
+    package let sessions: [RecordedSession]
+    package let connector: GRPCConnector
+    package let open: OpenRequest
 
-    func run(session index: Int) async -> RequestSample {
+    package func run(session index: Int) async -> RequestSample {
         let session = sessions[index % sessions.count]
         let start = Date()
         var ends: [Double] = []
@@ -67,15 +67,21 @@ struct ReplayTarget: LoadTarget {
         }
         return RequestSample(tokenTimes: session.tokens.map { ($0.anchor >= 0 ? ends[$0.anchor] : 0) + $0.offset })
     }
+
+    package init(sessions: [RecordedSession], connector: GRPCConnector, open: OpenRequest) {
+        self.sessions = sessions
+        self.connector = connector
+        self.open = open
+    }
 }
 
 /// A cloud-only user: sends the prompt and streams the same number of tokens from `collm cloud`.
-struct CloudOnlyTarget: LoadTarget {
-    let prompts: [(prompt: [Int], tokens: Int)]
-    let address: String
-    let tokenizer: Tokenizer
+package struct CloudOnlyTarget: LoadTarget {
+    package let prompts: [(prompt: [Int], tokens: Int)]
+    package let address: String
+    package let tokenizer: Tokenizer
 
-    func run(session index: Int) async -> RequestSample {
+    package func run(session index: Int) async -> RequestSample {
         let (prompt, tokens) = prompts[index % prompts.count]
         do {
             let output = try await CloudModeClient(address: address, token: nil)
@@ -92,14 +98,20 @@ struct CloudOnlyTarget: LoadTarget {
             return RequestSample(error: "\(error)")
         }
     }
+
+    package init(prompts: [(prompt: [Int], tokens: Int)], address: String, tokenizer: Tokenizer) {
+        self.prompts = prompts
+        self.address = address
+        self.tokenizer = tokenizer
+    }
 }
 
 /// A llama-server user: the same prompt tokens and token count through its streaming `/completion`.
-struct LlamaServerTarget: LoadTarget {
-    let prompts: [(prompt: [Int], tokens: Int)]
-    let port: Int
+package struct LlamaServerTarget: LoadTarget {
+    package let prompts: [(prompt: [Int], tokens: Int)]
+    package let port: Int
 
-    func run(session index: Int) async -> RequestSample {
+    package func run(session index: Int) async -> RequestSample {
         let (prompt, tokens) = prompts[index % prompts.count]
         let body: [String: Any] = ["prompt": prompt, "n_predict": tokens, "stream": true, "ignore_eos": true,
                                    "temperature": 0, "cache_prompt": false]
@@ -142,13 +154,18 @@ struct LlamaServerTarget: LoadTarget {
         if !sawStop || times.count != expected { sample.error = "llama-server streamed \(times.count) of \(expected) tokens" }
         return sample
     }
+
+    package init(prompts: [(prompt: [Int], tokens: Int)], port: Int) {
+        self.prompts = prompts
+        self.port = port
+    }
 }
 
 /// A minimal blocking TCP client for loopback.
-final class BlockingSocket {
+package final class BlockingSocket {
     private let fd: Int32
 
-    init?(port: Int) {
+    package init?(port: Int) {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return nil }
         var address = sockaddr_in()
@@ -168,7 +185,7 @@ final class BlockingSocket {
         }
     }
 
-    func send(_ data: Data) -> Bool {
+    package func send(_ data: Data) -> Bool {
         data.withUnsafeBytes { raw in
             var sent = 0
             while sent < raw.count {
@@ -181,11 +198,11 @@ final class BlockingSocket {
     }
 
     /// The next bytes, or nil at the end of the stream (or on error / timeout).
-    func receive() -> Data? {
+    package func receive() -> Data? {
         var bytes = [UInt8](repeating: 0, count: 65536)
         let n = recv(fd, &bytes, bytes.count, 0)
         return n > 0 ? Data(bytes[0..<n]) : nil
     }
 
-    func close() { Glibc.close(fd) }
+    package func close() { Glibc.close(fd) }
 }

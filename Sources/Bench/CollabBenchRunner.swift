@@ -5,12 +5,12 @@ import LinkEmulator
 /// Executes a `CollabBenchPlan`: owns the cloud child and the link emulator for the whole run,
 /// runs each generation as a pinned child and attributes the link's and the cloud's counters to it
 /// (runs are sequential, so the counters' growth around a run is that run's).
-struct CollabBenchRunner {
-    let plan: CollabBenchPlan
+package struct CollabBenchRunner {
+    package let plan: CollabBenchPlan
 
-    init(plan: CollabBenchPlan) throws { self.plan = plan }
+    package init(plan: CollabBenchPlan) throws { self.plan = plan }
 
-    func run() async throws -> CollabBenchReport {
+    package func run() async throws -> CollabBenchReport {
         let needsCloud = plan.modes.contains { $0.needsCloud }
         let cloud = needsCloud ? try CloudChild(launcher: plan.launcher, arguments: cloudArguments, cpu: plan.cloudCPU) : nil
         defer { cloud?.stop() }
@@ -70,7 +70,7 @@ struct CollabBenchRunner {
     }
 
     /// `collm generate` arguments for one run; the mode's own flags, then the user's extras.
-    func generateArguments(_ prompt: BenchPrompt, mode: BenchMode, threshold: Double?, cloud: String?) -> [String] {
+    package func generateArguments(_ prompt: BenchPrompt, mode: BenchMode, threshold: Double?, cloud: String?) -> [String] {
         var args = ["generate", "--chat", "--prompt", prompt.text, "--mode", mode.name, "--json",
                     "--model", plan.modelPath, "--threads", "\(plan.threads)",
                     "--max-tokens", "\(prompt.kind == "qa" ? plan.qaMaxTokens : plan.maxTokens)"]
@@ -93,11 +93,11 @@ struct CollabBenchRunner {
                                      cloud: viaLink.map { "127.0.0.1:\($0.address.port)" })
         let result = try plan.launcher.run(args, cpu: plan.edgeCPU, timeout: plan.timeout)
         guard result.status == 0 else {
-            throw CLIError("collm generate exited \(result.status): \(result.err.split(separator: "\n").suffix(3).joined(separator: " | "))")
+            throw BenchError("collm generate exited \(result.status): \(result.err.split(separator: "\n").suffix(3).joined(separator: " | "))")
         }
         guard let line = result.out.split(separator: "\n").last,
               let output = try? JSONDecoder().decode(GenerateOutput.self, from: Data(line.utf8)) else {
-            throw CLIError("collm generate printed no JSON object: \(result.out.prefix(200))")
+            throw BenchError("collm generate printed no JSON object: \(result.out.prefix(200))")
         }
         var record = CollabRunRecord(prompt_id: prompt.id, kind: prompt.kind, mode: mode.name, link: setting?.name,
                                      threshold: threshold, output: output)

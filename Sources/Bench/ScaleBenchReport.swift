@@ -2,28 +2,28 @@ import CollabTransport
 import Foundation
 
 /// One client count in `bench scale`.
-struct ScaleRound: Codable {
-    var clients: Int
-    var tokens: Int
-    var wall_seconds: Double
+package struct ScaleRound: Codable {
+    package var clients: Int
+    package var tokens: Int
+    package var wall_seconds: Double
     /// All clients' tokens over the round's wall time (process start to last exit, model loading included).
-    var aggregate_tok_s: Double
+    package var aggregate_tok_s: Double
     /// Sum of each client's own tokens/s over its generation time (excludes process start-up).
-    var sum_client_tok_s: Double
+    package var sum_client_tok_s: Double
     /// Gaps between consecutive tokens of a client, over all clients (the first token's prefill excluded).
-    var p50_token_ms: Double
-    var p99_token_ms: Double
-    var mean_first_token_s: Double
+    package var p50_token_ms: Double
+    package var p99_token_ms: Double
+    package var mean_first_token_s: Double
     /// Cloud batching over the round (Health counters): passes, sessions and rows per pass, largest pass so far.
-    var cloud_batches: Int
-    var mean_batch_sessions: Double
-    var mean_batch_rows: Double
-    var largest_batch_sessions: Int
-    var cloud_rss_mib: Double
-    var edge_peak_rss_mib: Double
-    var cloud_token_share: Double
+    package var cloud_batches: Int
+    package var mean_batch_sessions: Double
+    package var mean_batch_rows: Double
+    package var largest_batch_sessions: Int
+    package var cloud_rss_mib: Double
+    package var edge_peak_rss_mib: Double
+    package var cloud_token_share: Double
 
-    init(clients: Int, outputs: [GenerateOutput], wall: Double, health: CloudHealth, cloudRSS: Double, edgePeakRSS: Double) {
+    package init(clients: Int, outputs: [GenerateOutput], wall: Double, health: CloudHealth, cloudRSS: Double, edgePeakRSS: Double) {
         self.clients = clients
         tokens = outputs.map(\.tokens.count).reduce(0, +)
         wall_seconds = wall
@@ -47,22 +47,35 @@ struct ScaleRound: Codable {
     }
 }
 
-struct ScaleReport: Codable {
-    var model_path: String
-    var mode: String
-    var max_tokens: Int
-    var split: Int
-    var link: LinkSetting?
-    var generate_args: [String]
-    var pinned: Bool
-    var edge_cpu: Int?
-    var cloud_cpu: Int?
-    var rounds: [ScaleRound]
+package struct ScaleReport: Codable {
+    package var model_path: String
+    package var mode: String
+    package var max_tokens: Int
+    package var split: Int
+    package var link: LinkSetting?
+    package var generate_args: [String]
+    package var pinned: Bool
+    package var edge_cpu: Int?
+    package var cloud_cpu: Int?
+    package var rounds: [ScaleRound]
+
+    package init(model_path: String, mode: String, max_tokens: Int, split: Int, link: LinkSetting? = nil, generate_args: [String], pinned: Bool, edge_cpu: Int? = nil, cloud_cpu: Int? = nil, rounds: [ScaleRound]) {
+        self.model_path = model_path
+        self.mode = mode
+        self.max_tokens = max_tokens
+        self.split = split
+        self.link = link
+        self.generate_args = generate_args
+        self.pinned = pinned
+        self.edge_cpu = edge_cpu
+        self.cloud_cpu = cloud_cpu
+        self.rounds = rounds
+    }
 }
 
 /// Writes scale.json, scale.md and the plots.
-enum ScaleBenchOutput {
-    static func write(_ report: ScaleReport, to folder: URL) throws {
+package enum ScaleBenchOutput {
+    package static func write(_ report: ScaleReport, to folder: URL) throws {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]

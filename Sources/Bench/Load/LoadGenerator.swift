@@ -2,13 +2,13 @@ import Foundation
 
 /// Drives a target with N concurrent users (closed loop) or Poisson arrivals (open loop) for a
 /// bounded time, and summarises what the users saw.
-struct LoadGenerator {
-    let target: LoadTarget
-    let sessions: Int
+package struct LoadGenerator {
+    package let target: LoadTarget
+    package let sessions: Int
 
     /// Each of `users` users sends requests back to back (different sessions each) until `duration`
     /// has passed; every user sends at least one.
-    func closedLoop(users: Int, duration: Double) async -> (samples: [RequestSample], wall: Double) {
+    package func closedLoop(users: Int, duration: Double) async -> (samples: [RequestSample], wall: Double) {
         let start = Date()
         let deadline = start.addingTimeInterval(duration)
         let target = self.target, sessions = self.sessions
@@ -32,7 +32,7 @@ struct LoadGenerator {
     }
 
     /// Requests arrive at `rate` per second (exponential gaps, seeded) for `duration` seconds.
-    func openLoop(rate: Double, duration: Double, seed: UInt64 = 1) async -> (samples: [RequestSample], wall: Double) {
+    package func openLoop(rate: Double, duration: Double, seed: UInt64 = 1) async -> (samples: [RequestSample], wall: Double) {
         let start = Date()
         var state = seed | 1
         func uniform() -> Double {
@@ -62,14 +62,19 @@ struct LoadGenerator {
         }
         return (samples, Date().timeIntervalSince(start))
     }
+
+    package init(target: LoadTarget, sessions: Int) {
+        self.target = target
+        self.sessions = sessions
+    }
 }
 
 /// CPU time and memory of a process, from /proc.
-struct ProcessMeter {
-    let pid: Int32
+package struct ProcessMeter {
+    package let pid: Int32
 
     /// User + system CPU seconds so far.
-    var cpuSeconds: Double {
+    package var cpuSeconds: Double {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
               let close = stat.lastIndex(of: ")") else { return 0 }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
@@ -79,10 +84,14 @@ struct ProcessMeter {
     }
 
     /// Resident memory now (MiB).
-    var rssMiB: Double {
+    package var rssMiB: Double {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
               let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
               let kib = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
         return kib / 1024
+    }
+
+    package init(pid: Int32) {
+        self.pid = pid
     }
 }

@@ -2,16 +2,21 @@ import Foundation
 
 /// Minimal SVG charts for the benchmark reports (no plotting dependency): horizontal stacked
 /// bars, and labelled scatter/line plots.
-enum SVGChart {
-    struct Segment {
-        var name: String
-        var color: String
+package enum SVGChart {
+    package struct Segment {
+        package var name: String
+        package var color: String
+
+        package init(name: String, color: String) {
+            self.name = name
+            self.color = color
+        }
     }
 
-    static let palette = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f"]
+    package static let palette = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f"]
 
     /// One bar per label, each split into segments (values per segment); `log` uses a log10 axis (single segment).
-    static func bars(title: String, unit: String, labels: [String], segments: [Segment], values: [[Double]],
+    package static func bars(title: String, unit: String, labels: [String], segments: [Segment], values: [[Double]],
                      log: Bool = false) -> String {
         let rowHeight = 22.0, left = 300.0, width = 900.0, top = 50.0
         let plotWidth = width - left - 40
@@ -52,7 +57,7 @@ enum SVGChart {
     }
 
     /// Points (x, y) per series joined by lines, each point labelled.
-    static func lines(title: String, xLabel: String, yLabel: String,
+    package static func lines(title: String, xLabel: String, yLabel: String,
                       series: [(name: String, points: [(x: Double, y: Double, label: String)])]) -> String {
         let width = 900.0, height = 520.0, left = 80.0, right = 40.0, top = 60.0, bottom = 60.0
         let all = series.flatMap(\.points)
@@ -108,19 +113,19 @@ enum SVGChart {
         return out
     }
 
-    static func text(_ x: Double, _ y: Double, _ s: String, anchor: String = "start", size: Int = 12) -> String {
+    package static func text(_ x: Double, _ y: Double, _ s: String, anchor: String = "start", size: Int = 12) -> String {
         "<text x=\"\(f(x))\" y=\"\(f(y))\" font-size=\"\(size)\" text-anchor=\"\(anchor)\">\(escape(s))</text>\n"
     }
 
-    static func escape(_ s: String) -> String {
+    package static func escape(_ s: String) -> String {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
             .replacingOccurrences(of: ">", with: "&gt;")
     }
 
-    static func f(_ v: Double) -> String { String(format: "%.1f", v) }
+    package static func f(_ v: Double) -> String { String(format: "%.1f", v) }
 
     /// Compact number: 0.012, 3.4, 1.2k, 5.6M.
-    static func short(_ v: Double) -> String {
+    package static func short(_ v: Double) -> String {
         let a = abs(v)
         if a >= 1e6 { return String(format: "%.1fM", v / 1e6) }
         if a >= 1e3 { return String(format: "%.1fk", v / 1e3) }

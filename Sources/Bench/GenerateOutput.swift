@@ -4,36 +4,45 @@ import Exits
 import LLM
 
 /// The `generate --json` object (README, "Commands").
-struct GenerateOutput: Codable {
-    struct Timings: Codable {
-        var prefill, decode, total, edge, cloud, network: Double
+package struct GenerateOutput: Codable {
+    package struct Timings: Codable {
+        package var prefill, decode, total, edge, cloud, network: Double
+
+        package init(prefill: Double, decode: Double, total: Double, edge: Double, cloud: Double, network: Double) {
+            self.prefill = prefill
+            self.decode = decode
+            self.total = total
+            self.edge = edge
+            self.cloud = cloud
+            self.network = network
+        }
     }
 
-    var text: String
-    var tokens: [Int]
-    var prompt_tokens: Int
-    var model_path: String
-    var mode: String
-    var sources: [String]
-    var logprobs: [Float]
-    var stop_reason: String
-    var timings: Timings
-    var bytes_up = 0
-    var bytes_down = 0
-    var round_trips = 0
+    package var text: String
+    package var tokens: [Int]
+    package var prompt_tokens: Int
+    package var model_path: String
+    package var mode: String
+    package var sources: [String]
+    package var logprobs: [Float]
+    package var stop_reason: String
+    package var timings: Timings
+    package var bytes_up = 0
+    package var bytes_down = 0
+    package var round_trips = 0
     /// The cloud used: HOST:PORT, "embedded" (in this process), or nil (local and edge modes).
-    var cloud: String?
+    package var cloud: String?
     /// Calibration file used by edge and collab (nil: logit lens or none).
-    var calibration: String?
-    var exits: ExitReport?
+    package var calibration: String?
+    package var exits: ExitReport?
     /// Spec mode: VERIFY rounds, draft tokens sent, draft tokens the cloud accepted.
-    var speculation: SpeculationReport?
+    package var speculation: SpeculationReport?
     /// Seconds from the start until each token was decided (edge and collab modes; absent otherwise).
-    var token_seconds: [Double]?
+    package var token_seconds: [Double]?
     /// Collab and spec modes: how the session survived cloud failures.
-    var failover: FailoverReport?
+    package var failover: FailoverReport?
 
-    init(text: String, tokens: [Int], promptTokens: Int, modelPath: String, sources: [String], logprobs: [Float],
+    package init(text: String, tokens: [Int], promptTokens: Int, modelPath: String, sources: [String], logprobs: [Float],
          stopReason: String) {
         self.text = text
         self.tokens = tokens
@@ -46,7 +55,7 @@ struct GenerateOutput: Codable {
         timings = Timings(prefill: 0, decode: 0, total: 0, edge: 0, cloud: 0, network: 0)
     }
 
-    init(result: GenerationResult, modelPath: String) {
+    package init(result: GenerationResult, modelPath: String) {
         self.init(text: result.text, tokens: result.tokens, promptTokens: result.promptTokens, modelPath: modelPath,
                   sources: Array(repeating: "local", count: result.tokens.count), logprobs: result.logprobs,
                   stopReason: result.stopReason.rawValue)
@@ -56,18 +65,18 @@ struct GenerateOutput: Codable {
 }
 
 /// How the exits behaved in one edge or collab run.
-struct ExitReport: Codable {
+package struct ExitReport: Codable {
     /// Configured thresholds, and the final ones (they move with --latency-aware).
-    var thresholds: [String: Float]
-    var final_thresholds: [String: Float]
-    var rtt_ms: Double?
+    package var thresholds: [String: Float]
+    package var final_thresholds: [String: Float]
+    package var rtt_ms: Double?
     /// Exit checks, and how many needed the full-vocabulary head (the rest were screened out cheaply).
-    var checks: Int
-    var full_head_evaluations: Int
+    package var checks: Int
+    package var full_head_evaluations: Int
     /// Share of generated tokens decided on the edge.
-    var edge_rate: Double
+    package var edge_rate: Double
 
-    init(_ r: EdgeGenerationResult, heads: [ExitHead]) {
+    package init(_ r: EdgeGenerationResult, heads: [ExitHead]) {
         thresholds = Dictionary(heads.map { (String($0.layer), $0.threshold) }, uniquingKeysWith: { a, _ in a })
         final_thresholds = Dictionary(r.finalThresholds.map { (String($0.key), $0.value) }, uniquingKeysWith: { a, _ in a })
         rtt_ms = r.roundTripSeconds.map { $0 * 1000 }
@@ -78,22 +87,37 @@ struct ExitReport: Codable {
     }
 }
 
-struct SpeculationReport: Codable {
-    var rounds: Int
-    var drafted: Int
-    var accepted: Int
+package struct SpeculationReport: Codable {
+    package var rounds: Int
+    package var drafted: Int
+    package var accepted: Int
+
+    package init(rounds: Int, drafted: Int, accepted: Int) {
+        self.rounds = rounds
+        self.drafted = drafted
+        self.accepted = accepted
+    }
 }
 
 /// Reconnects, RESYNCs (the session reopened on a replica that did not know it) and their cost.
-struct FailoverReport: Codable {
+package struct FailoverReport: Codable {
     /// --on-cloud-loss: degrade or wait.
-    var policy: String
-    var reconnects: Int
-    var resyncs: Int
+    package var policy: String
+    package var reconnects: Int
+    package var resyncs: Int
     /// Upload-log bytes sent to catch a replica up after reconnects (the whole log after a RESYNC).
-    var replay_bytes: Int
+    package var replay_bytes: Int
     /// Per outage the cloud came back from: seconds from the loss to its next answer.
-    var recovery_seconds: [Double]
+    package var recovery_seconds: [Double]
     /// Seconds generation was held waiting for the cloud.
-    var wait_seconds: Double
+    package var wait_seconds: Double
+
+    package init(policy: String, reconnects: Int, resyncs: Int, replay_bytes: Int, recovery_seconds: [Double], wait_seconds: Double) {
+        self.policy = policy
+        self.reconnects = reconnects
+        self.resyncs = resyncs
+        self.replay_bytes = replay_bytes
+        self.recovery_seconds = recovery_seconds
+        self.wait_seconds = wait_seconds
+    }
 }

@@ -1,31 +1,31 @@
 import Foundation
 
 /// One measured load level of one mode.
-struct LoadPoint: Codable {
-    var users: Int
+package struct LoadPoint: Codable {
+    package var users: Int
     /// Arrival rate (requests/s) for open-loop points; nil for closed-loop ones.
-    var rate: Double?
-    var requests: Int
-    var tokens: Int
-    var wall_s: Double
-    var tokens_per_s: Double
-    var tpot_p50_ms: Double
-    var tpot_p95_ms: Double
-    var tpot_p99_ms: Double
-    var ttft_p50_ms: Double
-    var ttft_p95_ms: Double
-    var ttft_p99_ms: Double
-    var errors: Int
-    var cloud_cpu_s: Double
-    var cloud_cpu_s_per_1k_tokens: Double
-    var cloud_rss_mib: Double
+    package var rate: Double?
+    package var requests: Int
+    package var tokens: Int
+    package var wall_s: Double
+    package var tokens_per_s: Double
+    package var tpot_p50_ms: Double
+    package var tpot_p95_ms: Double
+    package var tpot_p99_ms: Double
+    package var ttft_p50_ms: Double
+    package var ttft_p95_ms: Double
+    package var ttft_p99_ms: Double
+    package var errors: Int
+    package var cloud_cpu_s: Double
+    package var cloud_cpu_s_per_1k_tokens: Double
+    package var cloud_rss_mib: Double
     /// Mean works per forward pass in the cloud (our cloud only).
-    var sessions_per_pass: Double?
+    package var sessions_per_pass: Double?
     /// Cloud round trips (INFER + VERIFY) per generated token, from the recordings (collab, spec).
-    var round_trips_per_token: Double?
-    var first_error: String?
+    package var round_trips_per_token: Double?
+    package var first_error: String?
 
-    init(users: Int, rate: Double?, samples: [RequestSample], wall: Double, cpuSeconds: Double, rssMiB: Double,
+    package init(users: Int, rate: Double?, samples: [RequestSample], wall: Double, cpuSeconds: Double, rssMiB: Double,
          sessionsPerPass: Double?) {
         self.users = users
         self.rate = rate
@@ -51,51 +51,61 @@ struct LoadPoint: Codable {
     }
 
     /// Meets the service level: p99 TPOT and TTFT within bounds and no errors.
-    func meets(sloMs: Double, ttftSloMs: Double) -> Bool {
+    package func meets(sloMs: Double, ttftSloMs: Double) -> Bool {
         errors == 0 && tpot_p99_ms <= sloMs && ttft_p99_ms <= ttftSloMs && tokens > 0
     }
 }
 
-enum Percentile {
+package enum Percentile {
     /// Nearest-rank percentile of sorted values (0 when empty).
-    static func of(_ sorted: [Double], _ p: Double) -> Double {
+    package static func of(_ sorted: [Double], _ p: Double) -> Double {
         guard !sorted.isEmpty else { return 0 }
         let rank = Int((p * Double(sorted.count)).rounded(.up)) - 1
         return sorted[min(max(rank, 0), sorted.count - 1)]
     }
 }
 
-struct LoadModeResult: Codable {
-    var mode: String
+package struct LoadModeResult: Codable {
+    package var mode: String
     /// The split for collab and spec; nil for the cloud-only peers.
-    var split: Int?
+    package var split: Int?
     /// The most users (closed loop) meeting the SLO; 0 when none did.
-    var capacity_users: Int
+    package var capacity_users: Int
     /// The highest arrival rate meeting the SLO (open loop), if measured.
-    var capacity_rate: Double?
-    var points: [LoadPoint]
+    package var capacity_rate: Double?
+    package var points: [LoadPoint]
     /// Recording facts (collab, spec): edge-decided share and tokens per cloud round trip.
-    var edge_token_share: Double?
-    var note: String?
+    package var edge_token_share: Double?
+    package var note: String?
 
-    var label: String { split.map { "\(mode) s\($0)" } ?? mode }
+    package var label: String { split.map { "\(mode) s\($0)" } ?? mode }
+
+    package init(mode: String, split: Int? = nil, capacity_users: Int, capacity_rate: Double? = nil, points: [LoadPoint], edge_token_share: Double? = nil, note: String? = nil) {
+        self.mode = mode
+        self.split = split
+        self.capacity_users = capacity_users
+        self.capacity_rate = capacity_rate
+        self.points = points
+        self.edge_token_share = edge_token_share
+        self.note = note
+    }
 }
 
-struct LoadReport: Codable {
-    var slo_ms: Double
-    var ttft_slo_ms: Double
-    var link: String
-    var cloud_cpu: Int?
-    var model_path: String
-    var sessions: Int
-    var duration_s: Double
-    var modes: [LoadModeResult]
+package struct LoadReport: Codable {
+    package var slo_ms: Double
+    package var ttft_slo_ms: Double
+    package var link: String
+    package var cloud_cpu: Int?
+    package var model_path: String
+    package var sessions: Int
+    package var duration_s: Double
+    package var modes: [LoadModeResult]
 
-    static func capacity(_ points: [LoadPoint], sloMs: Double, ttftSloMs: Double) -> Int {
+    package static func capacity(_ points: [LoadPoint], sloMs: Double, ttftSloMs: Double) -> Int {
         points.filter { $0.rate == nil && $0.meets(sloMs: sloMs, ttftSloMs: ttftSloMs) }.map(\.users).max() ?? 0
     }
 
-    var markdown: String {
+    package var markdown: String {
         var lines = ["# bench load", "",
                      "Link \(link); cloud pinned to CPU \(cloud_cpu.map(String.init) ?? "none"); SLO: p99 TPOT <= \(Int(slo_ms)) ms, p99 TTFT <= \(Int(ttft_slo_ms)) ms, no errors; \(sessions) recorded sessions; \(Int(duration_s)) s per point.", "",
                      "| mode | capacity (users) | best tok/s | CPU-s per 1k tokens (at capacity) | edge share |",
@@ -119,7 +129,7 @@ struct LoadReport: Codable {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    func write(to folder: URL) throws {
+    package func write(to folder: URL) throws {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -134,5 +144,16 @@ struct LoadReport: Codable {
                                  yLabel: "CPU-s / 1k tokens",
                                  series: closed.map { ($0.name, $0.points.map { (Double($0.users), $0.cloud_cpu_s_per_1k_tokens, "") }) })
         try cpu.write(to: folder.appendingPathComponent("load-cpu.svg"), atomically: true, encoding: .utf8)
+    }
+
+    package init(slo_ms: Double, ttft_slo_ms: Double, link: String, cloud_cpu: Int? = nil, model_path: String, sessions: Int, duration_s: Double, modes: [LoadModeResult]) {
+        self.slo_ms = slo_ms
+        self.ttft_slo_ms = ttft_slo_ms
+        self.link = link
+        self.cloud_cpu = cloud_cpu
+        self.model_path = model_path
+        self.sessions = sessions
+        self.duration_s = duration_s
+        self.modes = modes
     }
 }

@@ -1,7 +1,7 @@
 /// Short-answer questions for task accuracy: general knowledge simple enough that a 135M chat
 /// model answers some of them. Each has the answers accepted (whole words, case-insensitive).
-enum QASet {
-    static let questions: [(String, [String])] = [
+package enum QASet {
+    package static let questions: [(String, [String])] = [
         ("What is the capital of France?", ["Paris"]),
         ("What is the capital of Italy?", ["Rome"]),
         ("What is the capital of Japan?", ["Tokyo"]),

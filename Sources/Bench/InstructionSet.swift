@@ -1,7 +1,7 @@
 /// Open-ended chat prompts (instructions and short summaries of passages written for this project).
 /// There is no single right answer: they are scored against the full model's own response.
-enum InstructionSet {
-    static let prompts: [String] = [
+package enum InstructionSet {
+    package static let prompts: [String] = [
         "Write a haiku about the sea.",
         "Name three primary colors.",
         "Give three tips for staying healthy.",

@@ -2,23 +2,23 @@ import Foundation
 
 /// Runs `collm` itself as child processes (edge runs, the cloud server), optionally pinned to one
 /// CPU with taskset so edge and cloud do not share a core, as two machines would not.
-struct ChildLauncher: Sendable {
+package struct ChildLauncher: Sendable {
     /// The collm binary to run (this executable by default).
-    var executable: String
+    package var executable: String
     /// Whether `taskset` is usable here (present, and more than one CPU to pin to).
-    var canPin: Bool
+    package var canPin: Bool
 
-    init(executable: String? = nil) {
+    package init(executable: String? = nil) {
         self.executable = executable ?? Self.currentExecutable()
         canPin = FileManager.default.isExecutableFile(atPath: "/usr/bin/taskset")
             && ProcessInfo.processInfo.activeProcessorCount >= 2
     }
 
-    static func currentExecutable() -> String {
+    package static func currentExecutable() -> String {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 
-    func makeProcess(_ arguments: [String], cpu: Int?) -> Process {
+    package func makeProcess(_ arguments: [String], cpu: Int?) -> Process {
         let process = Process()
         if let cpu, canPin {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
@@ -31,7 +31,7 @@ struct ChildLauncher: Sendable {
     }
 
     /// Runs to completion (killed after `timeout` seconds); returns exit status, stdout and stderr.
-    func run(_ arguments: [String], cpu: Int?, timeout: Double) throws -> (status: Int32, out: String, err: String) {
+    package func run(_ arguments: [String], cpu: Int?, timeout: Double) throws -> (status: Int32, out: String, err: String) {
         let process = makeProcess(arguments, cpu: cpu)
         let out = try TempFile(prefix: "collm-bench-out")
         let err = try TempFile(prefix: "collm-bench-err")
@@ -43,7 +43,7 @@ struct ChildLauncher: Sendable {
         if process.isRunning {
             process.terminate()
             process.waitUntilExit()
-            throw CLIError("collm \(arguments.prefix(4).joined(separator: " ")) ... timed out after \(Int(timeout)) s")
+            throw BenchError("collm \(arguments.prefix(4).joined(separator: " ")) ... timed out after \(Int(timeout)) s")
         }
         process.waitUntilExit()
         return (process.terminationStatus, out.contents, err.contents)
@@ -51,28 +51,28 @@ struct ChildLauncher: Sendable {
 }
 
 /// A temporary file removed when released (child output goes to files: a full pipe would block it).
-final class TempFile {
-    let url: URL
+package final class TempFile {
+    package let url: URL
 
-    init(prefix: String) throws {
+    package init(prefix: String) throws {
         url = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
         guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
-            throw CLIError("cannot create \(url.path)")
+            throw BenchError("cannot create \(url.path)")
         }
     }
 
-    func writer() throws -> FileHandle { try FileHandle(forWritingTo: url) }
-    var contents: String { (try? String(contentsOf: url, encoding: .utf8)) ?? "" }
+    package func writer() throws -> FileHandle { try FileHandle(forWritingTo: url) }
+    package var contents: String { (try? String(contentsOf: url, encoding: .utf8)) ?? "" }
     deinit { try? FileManager.default.removeItem(at: url) }
 }
 
 /// A `collm cloud` child on a free loopback port, stopped (SIGINT) when `stop()` is called.
-final class CloudChild {
-    let process: Process
-    let port: Int
+package final class CloudChild {
+    package let process: Process
+    package let port: Int
     private let log: TempFile
 
-    init(launcher: ChildLauncher, arguments: [String], cpu: Int?) throws {
+    package init(launcher: ChildLauncher, arguments: [String], cpu: Int?) throws {
         log = try TempFile(prefix: "collm-bench-cloud")
         process = launcher.makeProcess(["cloud", "--host", "127.0.0.1", "--port", "0"] + arguments, cpu: cpu)
         process.standardError = try log.writer()
@@ -89,15 +89,15 @@ final class CloudChild {
         }
         guard let found else {
             if process.isRunning { process.terminate() }
-            throw CLIError("the cloud server did not start: \(log.contents)")
+            throw BenchError("the cloud server did not start: \(log.contents)")
         }
         port = found
     }
 
-    var address: String { "127.0.0.1:\(port)" }
+    package var address: String { "127.0.0.1:\(port)" }
 
     /// Resident and peak resident memory of the cloud process (MiB), from /proc.
-    var memoryMiB: (rss: Double, peak: Double) {
+    package var memoryMiB: (rss: Double, peak: Double) {
         guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8) else {
             return (0, 0)
         }
@@ -109,7 +109,7 @@ final class CloudChild {
         return (field("VmRSS"), field("VmHWM"))
     }
 
-    func stop() {
+    package func stop() {
         guard process.isRunning else { return }
         process.interrupt()
         let deadline = Date().addingTimeInterval(10)

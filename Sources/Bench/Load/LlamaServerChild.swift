@@ -2,12 +2,12 @@ import Foundation
 
 /// llama.cpp's `llama-server` as the cloud-only peer: continuous batching with one slot per user,
 /// one thread, on a free loopback port, optionally pinned like our cloud.
-final class LlamaServerChild {
-    let process: Process
-    let port: Int
+package final class LlamaServerChild {
+    package let process: Process
+    package let port: Int
     private let log: TempFile
 
-    init(binary: String, model: String, slots: Int, contextPerSlot: Int, cpu: Int?, launcher: ChildLauncher) throws {
+    package init(binary: String, model: String, slots: Int, contextPerSlot: Int, cpu: Int?, launcher: ChildLauncher) throws {
         port = try Self.freePort()
         log = try TempFile(prefix: "collm-bench-llama-server")
         let arguments = ["-m", model, "-t", "1", "-tb", "1", "-np", "\(slots)", "-c", "\(slots * contextPerSlot)",
@@ -20,12 +20,12 @@ final class LlamaServerChild {
         try process.run()
         let deadline = Date().addingTimeInterval(120)
         while Date() < deadline {
-            guard process.isRunning else { throw CLIError("llama-server exited: \(log.contents.suffix(600))") }
+            guard process.isRunning else { throw BenchError("llama-server exited: \(log.contents.suffix(600))") }
             if Self.healthy(port: port) { return }
             Thread.sleep(forTimeInterval: 0.2)
         }
         stop()
-        throw CLIError("llama-server did not become ready in 120 s: \(log.contents.suffix(600))")
+        throw BenchError("llama-server did not become ready in 120 s: \(log.contents.suffix(600))")
     }
 
     private static func healthy(port: Int) -> Bool {
@@ -39,7 +39,7 @@ final class LlamaServerChild {
     /// A port the kernel says is free now (bound to port 0, then released).
     private static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw CLIError("socket() failed") }
+        guard fd >= 0 else { throw BenchError("socket() failed") }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -50,11 +50,11 @@ final class LlamaServerChild {
                 bind(fd, $0, size) == 0 && getsockname(fd, $0, &size) == 0
             }
         }
-        guard ok else { throw CLIError("cannot find a free port") }
+        guard ok else { throw BenchError("cannot find a free port") }
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    func stop() {
+    package func stop() {
         guard process.isRunning else { return }
         process.terminate()
         let deadline = Date().addingTimeInterval(10)

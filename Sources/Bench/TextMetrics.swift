@@ -1,14 +1,14 @@
 /// Accuracy of a response against the full model's response for the same prompt.
-enum TextMetrics {
+package enum TextMetrics {
     /// Position-wise token agreement: matching positions over the longer sequence (1 when both are empty).
-    static func tokenAgreement(_ output: [Int], reference: [Int]) -> Double {
+    package static func tokenAgreement(_ output: [Int], reference: [Int]) -> Double {
         let longest = max(output.count, reference.count)
         if longest == 0 { return 1 }
         return Double(zip(output, reference).filter { $0 == $1 }.count) / Double(longest)
     }
 
     /// ROUGE-L F1 over lowercase words: longest common subsequence against both lengths.
-    static func rougeL(_ candidate: String, reference: String) -> Double {
+    package static func rougeL(_ candidate: String, reference: String) -> Double {
         let a = BenchPrompt.normalise(candidate).split(separator: " ")
         let b = BenchPrompt.normalise(reference).split(separator: " ")
         if a.isEmpty && b.isEmpty { return 1 }

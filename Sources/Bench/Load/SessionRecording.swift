@@ -5,8 +5,8 @@ import LLM
 /// One real edge session, recorded so it can be replayed against a cloud without edge compute:
 /// every message the edge sent (uploads, INFER, VERIFY, TRUNCATE) with the edge's compute time
 /// before it, and when each generated token was known relative to the messages.
-struct RecordedSession: Sendable {
-    enum Action: Sendable {
+package struct RecordedSession: Sendable {
+    package enum Action: Sendable {
         case open
         case append(firstPosition: Int, rows: Int, payload: [UInt8])
         case infer(position: Int, history: [Int])
@@ -14,44 +14,51 @@ struct RecordedSession: Sendable {
         case truncate(position: Int)
 
         /// True when the edge waits for the cloud's answer.
-        var waits: Bool {
+        package var waits: Bool {
             if case .append = self { return false }
             return true
         }
     }
 
-    struct Step: Sendable {
+    package struct Step: Sendable {
         /// Edge compute between the end of the previous step and this one.
-        var gap: Double
-        var action: Action
+        package var gap: Double
+        package var action: Action
     }
 
     /// When a token was known: `offset` seconds after the end of step `anchor` (-1: the session's start).
-    struct TokenTime: Sendable {
-        var anchor: Int
-        var offset: Double
+    package struct TokenTime: Sendable {
+        package var anchor: Int
+        package var offset: Double
     }
 
-    var prompt: [Int]
-    var steps: [Step]
-    var tokens: [TokenTime]
-    var sampling: SamplingParameters
+    package var prompt: [Int]
+    package var steps: [Step]
+    package var tokens: [TokenTime]
+    package var sampling: SamplingParameters
     /// How the generated tokens were decided: cloud round trips (INFER + VERIFY) and edge-decided tokens.
-    var cloudRequests: Int { steps.filter { if case .infer = $0.action { true } else if case .verify = $0.action { true } else { false } }.count }
-    var uploadedBytes: Int { steps.reduce(0) { if case .append(_, _, let p) = $1.action { $0 + p.count } else { $0 } } }
+    package var cloudRequests: Int { steps.filter { if case .infer = $0.action { true } else if case .verify = $0.action { true } else { false } }.count }
+    package var uploadedBytes: Int { steps.reduce(0) { if case .append(_, _, let p) = $1.action { $0 + p.count } else { $0 } } }
+
+    package init(prompt: [Int], steps: [Step], tokens: [TokenTime], sampling: SamplingParameters) {
+        self.prompt = prompt
+        self.steps = steps
+        self.tokens = tokens
+        self.sampling = sampling
+    }
 }
 
 /// Records what an edge sends through the links it opens (wraps the real connector).
-final class RecordingConnector: CloudConnector, @unchecked Sendable {
+package final class RecordingConnector: CloudConnector, @unchecked Sendable {
     private let inner: CloudConnector
     private let lock = NSLock()
     private var start = Date()
     private var events: [(action: RecordedSession.Action, start: Double, end: Double)] = []
 
-    init(inner: CloudConnector) { self.inner = inner }
+    package init(inner: CloudConnector) { self.inner = inner }
 
     /// Starts a new recording (times are relative to now).
-    func begin() {
+    package func begin() {
         lock.withLock {
             start = Date()
             events = []
@@ -60,7 +67,7 @@ final class RecordingConnector: CloudConnector, @unchecked Sendable {
 
     /// The recording of the session since `begin`, with the token times the runner reported
     /// (seconds since the start of generation, one per token).
-    func finish(prompt: [Int], tokenSeconds: [Double], sampling: SamplingParameters) -> RecordedSession {
+    package func finish(prompt: [Int], tokenSeconds: [Double], sampling: SamplingParameters) -> RecordedSession {
         let events = lock.withLock { self.events }
         var steps: [RecordedSession.Step] = []
         var previousEnd = 0.0
@@ -82,7 +89,7 @@ final class RecordingConnector: CloudConnector, @unchecked Sendable {
         }
     }
 
-    func connect() async throws -> CloudLink {
+    package func connect() async throws -> CloudLink {
         RecordingLink(inner: try await inner.connect(), recorder: self)
     }
 }
