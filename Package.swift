@@ -2,7 +2,10 @@
 import PackageDescription
 
 // Layers depend downward only (docs/ARCHITECTURE.md section 1; scripts/check-layers.sh):
-//   collm (CLI) -> Serve (OpenAI API) -> Edge (exits, upload log) | Cloud (context manager) | Calibration (exit fitting) -> CollabCore (wire codec, protocol) -> LLM (engine) -> CKernels (C hot loops)
+//   collm (CLI) -> Serve (OpenAI API) | Bench (benchmarks) -> Calibration (exit fitting) | CollabTransport (gRPC)
+//   -> ExitTraining (exit blocks' training) | Edge (runners, upload log) | Cloud (context manager, scheduler)
+//   -> Exits (heads, adapters, blocks, calibration files, thresholds) -> CollabCore (wire codec, protocol)
+//   -> LLM (engine) -> CKernels (C hot loops)
 let kernelFlags: [CSetting] = [
     // Kernels are built optimized in every configuration: debug test runs would crawl otherwise.
     .unsafeFlags(["-O3", "-fno-math-errno", "-ffp-contract=fast"]),
@@ -35,13 +38,21 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        .target(name: "CollabCore", dependencies: ["LLM", "CKernels", "ExitTraining"]),
-        // Trainable exit blocks (issue 6): forward/backward with the backbone and LM head frozen.
-        .target(name: "ExitTraining", dependencies: ["LLM", "CKernels"]),
+        .target(name: "CollabCore", dependencies: ["LLM", "CKernels"]),
+        // Everything an exit needs at inference: heads, adapters, MLP and layer blocks, screens, thresholds,
+        // the calibration file and its store.
+        .target(
+            name: "Exits",
+            dependencies: ["CollabCore", "LLM", "CKernels"],
+            // The default model's shipped exit calibration (README: "Early exits").
+            resources: [.copy("Resources/calibration")]
+        ),
+        // Trainable exit blocks (issue 6): training with the backbone and LM head frozen.
+        .target(name: "ExitTraining", dependencies: ["Exits", "LLM", "CKernels"]),
         .target(name: "Cloud", dependencies: ["CollabCore", "LLM", "CKernels"]),
-        .target(name: "Edge", dependencies: ["CollabCore", "LLM"]),
+        .target(name: "Edge", dependencies: ["CollabCore", "Exits", "LLM"]),
         // Exit calibration: data from the full model, ridge adapters, thresholds, reports.
-        .target(name: "Calibration", dependencies: ["CollabCore", "ExitTraining", "LLM", "CKernels"]),
+        .target(name: "Calibration", dependencies: ["CollabCore", "Exits", "ExitTraining", "LLM", "CKernels"]),
         // gRPC glue: the cloud service and the edge's stream link.
         .target(
             name: "CollabTransport",
@@ -61,6 +72,11 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
+        ),
+        // The benchmarks behind `collm bench` (collab, scale, load): plans, runners, child processes, records, reports.
+        .target(
+            name: "Bench",
+            dependencies: ["CollabCore", "CollabTransport", "Edge", "Exits", "LLM", "LinkEmulator"]
         ),
         // Edge <-> cloud gRPC protocol: generated code (scripts/generate-protos.sh) + version constants.
         .target(
@@ -83,26 +99,27 @@ let package = Package(
             name: "collm",
             dependencies: [
                 "LLM",
+                "Bench",
                 "CollabCore",
                 "Cloud",
                 "Edge",
                 "Calibration",
+                "Exits",
                 "Serve",
                 "CollabTransport",
                 "LinkEmulator",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            // The default model's shipped exit calibration (README: "Early exits").
-            resources: [.copy("Resources/calibration")]
+            ]
         ),
         .testTarget(name: "KernelTests", dependencies: ["CKernels"]),
         .testTarget(name: "LLMTests", dependencies: ["LLM", "CKernels"]),
         .testTarget(name: "CollabCoreTests", dependencies: ["CollabCore", "LLM"]),
-        .testTarget(name: "ExitTrainingTests", dependencies: ["ExitTraining", "LLM", "CKernels"]),
-        .testTarget(name: "CLITests", dependencies: ["collm", "CollabTransport", "CollabCore", "LLM"]),
-        .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "CollabCore", "ExitTraining", "Edge", "LLM", "CKernels"]),
+        .testTarget(name: "ExitsTests", dependencies: ["Exits", "CollabCore", "LLM"]),
+        .testTarget(name: "ExitTrainingTests", dependencies: ["ExitTraining", "Exits", "LLM", "CKernels"]),
+        .testTarget(name: "CLITests", dependencies: ["collm", "CollabTransport", "CollabCore", "Exits", "LLM"]),
+        .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "CollabCore", "Exits", "ExitTraining", "Edge", "LLM", "CKernels"]),
         .testTarget(
             name: "LinkEmulatorTests",
             dependencies: [
@@ -111,7 +128,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "CloudTests", dependencies: ["Cloud", "Edge", "CollabCore", "CollabTransport", "ExitTraining", "LLM"]),
+        .testTarget(name: "CloudTests", dependencies: ["Cloud", "Edge", "CollabCore", "CollabTransport", "Exits", "LLM"]),
         .testTarget(
             name: "CollabProtocolTests",
             dependencies: [

@@ -1,4 +1,4 @@
-import CollabCore
+import Exits
 import Foundation
 
 /// Human views of a calibration: a Markdown table and an SVG plot of exit rate against agreement

@@ -1,5 +1,6 @@
 import CollabCore
 import ExitTraining
+import Exits
 import Foundation
 import LLM
 

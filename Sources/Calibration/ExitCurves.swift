@@ -1,4 +1,4 @@
-import CollabCore
+import Exits
 
 /// Per-token outcomes of one exit on some tokens: its confidence and whether its top-1 equals the
 /// full model's. Everything a threshold decision needs.

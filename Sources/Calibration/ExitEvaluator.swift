@@ -1,5 +1,5 @@
+import Exits
 import Foundation
-import CollabCore
 import LLM
 
 /// Runs an exit head (adapter or logit lens) over dataset rows in batches and records, per token,

@@ -1,4 +1,5 @@
 import ExitTraining
+import Exits
 import LLM
 
 /// Whole-sequence training data for exit blocks that attend over the sequence (issue 6, block

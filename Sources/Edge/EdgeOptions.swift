@@ -1,4 +1,5 @@
 import CollabCore
+import Exits
 import LLM
 
 /// How the edge generates: standalone (exits only, no network) or collaborative (CE-CoLLM).

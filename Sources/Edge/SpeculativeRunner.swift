@@ -1,4 +1,5 @@
 import CollabCore
+import Exits
 import Foundation
 import LLM
 

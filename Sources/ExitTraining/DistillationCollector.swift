@@ -1,3 +1,4 @@
+import Exits
 import LLM
 
 extension DistillationSet {

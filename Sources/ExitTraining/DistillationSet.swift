@@ -1,3 +1,5 @@
+import Exits
+
 /// Training rows for an exit: the hidden state after the exit layer and what the full model
 /// predicted there. The teacher keeps only its top-k probabilities (k = 32 keeps a token's target at
 /// 256 bytes instead of a 196 KB distribution) plus its top-1 token.

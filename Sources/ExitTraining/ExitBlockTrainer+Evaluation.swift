@@ -1,3 +1,4 @@
+import Exits
 import LLM
 
 /// Measuring a block without training it: loss, agreement and confidences on a set, and the

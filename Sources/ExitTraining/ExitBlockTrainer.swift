@@ -1,3 +1,4 @@
+import Exits
 import Foundation
 import LLM
 

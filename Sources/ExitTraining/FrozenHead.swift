@@ -1,4 +1,5 @@
 import CKernels
+import Exits
 import LLM
 
 /// The model's final RMSNorm and LM head in f32, frozen while an exit block trains: the loss is

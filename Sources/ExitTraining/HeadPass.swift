@@ -1,4 +1,5 @@
 import CKernels
+import Exits
 import LLM
 
 /// The frozen final norm + LM head and the distillation loss over up to `capacity` rows:

@@ -1,3 +1,4 @@
+import Exits
 import LLM
 
 /// What the trainer needs from a kind of exit block: its flat parameters, a pass that computes

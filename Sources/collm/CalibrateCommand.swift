@@ -1,6 +1,8 @@
 import ArgumentParser
+import Bench
 import Calibration
 import CollabCore
+import Exits
 import Foundation
 import LLM
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CollabCore
 import Edge
+import Exits
 import LLM
 
 /// The edge side of a split run, assembled from command options: the model's layer range with the

@@ -1,5 +1,7 @@
 import ArgumentParser
+import Bench
 import CollabCore
+import Exits
 import Foundation
 import LLM
 

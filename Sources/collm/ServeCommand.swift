@@ -1,7 +1,9 @@
 import ArgumentParser
+import Bench
 import CollabCore
 import CollabTransport
 import Edge
+import Exits
 import Foundation
 import LLM
 import Serve

@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-/// The default model's shipped exit calibration (`Sources/collm/Resources/calibration/`): it belongs to the
+/// The default model's shipped exit calibration (`Sources/Exits/Resources/calibration/`): it belongs to the
 /// default model, it is what a cache without a calibration uses, and it carries the held-out curve recorded
 /// when it was fitted (`collm calibrate --split 15 --exits 12,15 --block mlp --weights f16`, 7,724 test tokens).
 final class ShippedCalibrationTests: XCTestCase {

@@ -3,6 +3,7 @@ import XCTest
 
 @testable import Calibration
 @testable import CollabCore
+@testable import Exits
 @testable import LLM
 import ExitTraining
 

@@ -5,6 +5,7 @@ import XCTest
 @testable import CollabCore
 @testable import Edge
 import ExitTraining
+@testable import Exits
 @testable import LLM
 
 /// Issue 6, block (b): a copy of one of the model's layers as an exit block with its own KV cache,

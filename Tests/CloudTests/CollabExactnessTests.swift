@@ -4,6 +4,7 @@ import XCTest
 
 @testable import Cloud
 @testable import Edge
+@testable import Exits
 @testable import LLM
 
 final class CollabExactnessTests: XCTestCase {

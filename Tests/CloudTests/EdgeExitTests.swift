@@ -2,6 +2,7 @@ import CollabCore
 import XCTest
 
 @testable import Edge
+@testable import Exits
 @testable import LLM
 
 final class EdgeExitTests: XCTestCase {

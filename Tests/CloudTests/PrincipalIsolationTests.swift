@@ -59,9 +59,26 @@ final class PrincipalIsolationTests: XCTestCase {
         XCTAssertEqual(principals.principal(authorization: "Bearer bob-token-22"), "bob")
         XCTAssertNil(principals.principal(authorization: "Bearer alice-token-"))
         XCTAssertNil(principals.principal(authorization: nil))
-        for bad in ["alice short", "alice a b c d e f g h", "a same-token-1\nb same-token-1", "# nothing\n"] {
+        for bad in ["alice short", "alice a b c d e f g h", "a same-token-1\nb same-token-1", "# nothing\n",
+                    "alice alice-token-1 sessions=0", "alice alice-token-1 memory-mib=x", "alice alice-token-1 cpus=2"] {
             try bad.write(toFile: path, atomically: true, encoding: .utf8)
             XCTAssertThrowsError(try Principals(file: path), bad)
         }
+    }
+
+    func testTokensFileQuotasOverrideTheDefaultPerPrincipal() throws {
+        let path = NSTemporaryDirectory() + "collm-tokens-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "alice alice-token-1 sessions=4 memory-mib=256\nbob bob-token-22\ncarol carol-token-3 memory-mib=64\n"
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let principals = try Principals(file: path, defaultQuota: PrincipalQuota(maxSessions: 32))
+        XCTAssertEqual(principals.quotas["alice"], PrincipalQuota(maxSessions: 4, maxBytes: 256 << 20))
+        XCTAssertEqual(principals.quotas["carol"], PrincipalQuota(maxSessions: 32, maxBytes: 64 << 20))
+        XCTAssertNil(principals.quotas["bob"], "bob takes the cloud's default quota")
+        var limits = CloudLimits()
+        limits.principalQuota = PrincipalQuota(maxSessions: 32)
+        limits.principalQuotas = principals.quotas
+        XCTAssertEqual(limits.quota(of: "bob"), PrincipalQuota(maxSessions: 32))
+        XCTAssertEqual(limits.quota(of: "alice").maxSessions, 4)
     }
 }

@@ -1,9 +1,9 @@
 import CollabCore
-import ExitTraining
 import XCTest
 
 @testable import Cloud
 @testable import Edge
+@testable import Exits
 @testable import LLM
 
 /// `spec` mode is lossless: whatever the drafts, the output equals the full model's (greedy, f32 wire),

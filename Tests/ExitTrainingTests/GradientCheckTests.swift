@@ -3,6 +3,7 @@ import LLM
 import XCTest
 
 @testable import ExitTraining
+@testable import Exits
 
 /// Every parameter's analytic gradient against central finite differences of the loss, on small
 /// random dimensions, for both loss tails, with and without cross-entropy, on every kernel path.

@@ -3,6 +3,7 @@ import LLM
 import XCTest
 
 @testable import ExitTraining
+@testable import Exits
 
 /// Exit blocks on the default model: real hidden states after layer 15, the full model as teacher.
 final class RealModelTests: XCTestCase {

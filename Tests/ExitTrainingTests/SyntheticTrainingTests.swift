@@ -3,6 +3,7 @@ import LLM
 import XCTest
 
 @testable import ExitTraining
+@testable import Exits
 
 /// Training on a small problem whose teacher is itself a residual MLP block: the student must
 /// learn it from top-k targets, and held-out loss must fall.

@@ -4,6 +4,7 @@ import LLM
 import XCTest
 
 @testable import ExitTraining
+@testable import Exits
 
 /// Measured costs on the default model (printed; asserted only loosely, the machine is shared).
 final class TimingTests: XCTestCase {

@@ -3,6 +3,7 @@ import LLM
 import XCTest
 
 @testable import ExitTraining
+@testable import Exits
 
 /// Block (b): a transformer layer as exit block. Gradients against finite differences, the cached
 /// runner against the training forward, and a copied layer against the engine's own layer.

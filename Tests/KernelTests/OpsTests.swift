@@ -5,6 +5,24 @@ import XCTest
 /// The element-wise ops Gemma 3 adds (GELU-gated FFN, per-head RMSNorm in place, sliding-window
 /// attention), each against a plain f64 formula.
 final class OpsTests: XCTestCase {
+    /// The validation of untrusted states counts NaN, infinities and values beyond the bound, in
+    /// every position of the vectorised loop (and its tail).
+    func testCountOutsideCountsNonFiniteAndOutOfRangeValues() {
+        for n in [0, 1, 7, 8, 31, 33, 1000] {
+            var x = (0..<n).map { Float($0 % 13) - 6 }  // within ±6
+            XCTAssertEqual(ck_count_outside(x, Int64(n), 6), 0, "n \(n)")
+            guard n > 0 else { continue }
+            let bad: [Float] = [.nan, -.nan, .infinity, -.infinity, 6.0001, -1e30, .signalingNaN]
+            var expected = 0
+            for (k, value) in bad.enumerated() where k * 5 < n {
+                x[(k * 5 + n / 2) % n] = value
+                expected = x.filter { !(abs($0) <= 6) }.count
+            }
+            XCTAssertEqual(Int(ck_count_outside(x, Int64(n), 6)), expected, "n \(n)")
+            XCTAssertEqual(Int(ck_count_outside(x, Int64(n), .greatestFiniteMagnitude)), x.filter { !$0.isFinite }.count, "n \(n)")
+        }
+    }
+
     /// gelu_tanh(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), times the up projection.
     func testGeluMulMatchesTheTanhFormula() {
         var rng = Rng(11)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Bench
 import CollabTransport
 import Foundation
 import LinkEmulator
@@ -48,7 +49,7 @@ struct CollabBench: AsyncParsableCommand {
             _ = try BenchMode.parseList(modes)
             _ = try LinkSetting.parseList(links)
             _ = try parseNumberList(thresholds, option: "--thresholds")
-        } catch let error as CLIError { throw ValidationError(error.description) }
+        } catch let error as BenchError { throw ValidationError(error.description) }
         if maxTokens < 1 || qaMaxTokens < 1 { throw ValidationError("--max-tokens and --qa-max-tokens must be positive") }
         if !["f32", "f16", "q8"].contains(wire) { throw ValidationError("--wire must be f32, f16 or q8") }
         if timeout <= 0 { throw ValidationError("--timeout must be positive") }
@@ -90,44 +91,5 @@ struct CollabBench: AsyncParsableCommand {
             prompts: set, launcher: ChildLauncher(executable: collm),
             edgeCPU: edgeCPU >= 0 ? edgeCPU : nil, cloudCPU: cloudCPU >= 0 ? cloudCPU : nil,
             timeout: timeout, quick: quick)
-    }
-}
-
-/// What one `bench collab` invocation will run.
-struct CollabBenchPlan: Sendable {
-    var modelPath: String
-    var layers: Int
-    var split: Int
-    var exits: String
-    var wire: String
-    var maxTokens: Int
-    var qaMaxTokens: Int
-    var threads: Int
-    var generateArgs: [String]
-    var modes: [BenchMode]
-    var links: [LinkSetting]
-    var thresholds: [Double]
-    var prompts: [BenchPrompt]
-    var launcher: ChildLauncher
-    var edgeCPU: Int?
-    var cloudCPU: Int?
-    var timeout: Double
-    var quick: Bool
-
-    /// Configurations in run order: (mode, link, threshold); link-free modes once, cloud modes per link.
-    var configurations: [(mode: BenchMode, link: LinkSetting?, threshold: Double?)] {
-        var out: [(BenchMode, LinkSetting?, Double?)] = []
-        let perThreshold = { (mode: BenchMode) -> [Double?] in
-            mode.usesThreshold && !exits.isEmpty ? thresholds.map { $0 } : [nil]
-        }
-        for mode in modes where !mode.needsCloud {
-            for t in perThreshold(mode) { out.append((mode, nil, t)) }
-        }
-        for link in links {
-            for mode in modes where mode.needsCloud {
-                for t in perThreshold(mode) { out.append((mode, link, t)) }
-            }
-        }
-        return out
     }
 }

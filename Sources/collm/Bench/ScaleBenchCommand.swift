@@ -1,4 +1,5 @@
 import ArgumentParser
+import Bench
 import CollabTransport
 import Foundation
 import LinkEmulator
@@ -44,7 +45,7 @@ struct ScaleBench: AsyncParsableCommand {
         if !["collab", "cloud", "naive"].contains(mode) { throw ValidationError("--mode must be collab, cloud or naive") }
         if maxTokens < 2 { throw ValidationError("--max-tokens must be at least 2 (latency needs two tokens)") }
         if let link {
-            do { _ = try LinkSetting.parseList(link) } catch let error as CLIError { throw ValidationError(error.description) }
+            do { _ = try LinkSetting.parseList(link) } catch let error as BenchError { throw ValidationError(error.description) }
         }
     }
 

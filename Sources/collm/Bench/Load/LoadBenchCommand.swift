@@ -1,4 +1,5 @@
 import ArgumentParser
+import Bench
 import Cloud
 import CollabCore
 import CollabTransport
@@ -63,7 +64,7 @@ struct LoadBench: AsyncParsableCommand {
         if sessions < 1 || maxTokens < 2 { throw ValidationError("--sessions must be >= 1 and --max-tokens >= 2") }
         if !(duration >= 0) { throw ValidationError("--duration must be >= 0") }
         if let soakMinutes, !(soakMinutes > 0 && soakMinutes <= 24 * 60) { throw ValidationError("--soak-minutes must be in (0, 1440]") }
-        do { _ = try LinkSetting.parseList(link) } catch let error as CLIError { throw ValidationError(error.description) }
+        do { _ = try LinkSetting.parseList(link) } catch let error as BenchError { throw ValidationError(error.description) }
     }
 
     private func counts(_ text: String, option: String, range: ClosedRange<Int>) throws -> [Int] {
@@ -117,7 +118,7 @@ struct LoadBench: AsyncParsableCommand {
             try report.markdown.write(toFile: (output as NSString).appendingPathComponent("soak.md"), atomically: true, encoding: String.Encoding.utf8)
             Console.status("bench load: wrote \(output)/soak.json, soak.md")
             if json { try Console.printJSON(report) } else { print(report.markdown) }
-            if report.errors > 0 { throw CLIError("soak: \(report.errors) of \(report.requests) requests failed") }
+            if report.errors > 0 { throw BenchError("soak: \(report.errors) of \(report.requests) requests failed") }
             return
         }
         let sweep = { (label: String, target: LoadTarget, meter: ProcessMeter, health: String?) async throws -> [LoadPoint] in

@@ -1,62 +1,9 @@
+import Bench
 import CollabCore
 import CollabTransport
 import Foundation
 import LLM
 import LinkEmulator
-
-/// Requests spread over several targets in turn: request k goes to target k mod T, on its
-/// session k / T (a soak mixes collab, spec and cloud-only users against one cloud).
-struct MixedTarget: LoadTarget {
-    let targets: [LoadTarget]
-
-    func run(session index: Int) async -> RequestSample {
-        await targets[index % targets.count].run(session: index / targets.count)
-    }
-}
-
-/// One look at the cloud process during a soak.
-struct SoakSample: Codable, Sendable {
-    var t_s: Double
-    var rss_mib: Double
-    var open_fds: Int
-    var sessions: Int?
-}
-
-/// What a soak found: every request's fate, and the cloud's memory and descriptors over time.
-struct SoakReport: Codable {
-    var minutes: Double
-    var users: Int
-    var modes: [String]
-    var requests: Int
-    var errors: Int
-    var first_error: String?
-    var tokens: Int
-    var tokens_per_s: Double
-    /// RSS after the first minute (warm-up), at the end, and its largest sample after warm-up.
-    var rss_after_warmup_mib: Double
-    var rss_end_mib: Double
-    var rss_max_after_warmup_mib: Double
-    var open_fds_max: Int
-    var samples: [SoakSample]
-
-    var markdown: String {
-        var lines = [String(format: "Soak: %d users (%@ in turn) for %.0f min against one cloud: %d requests, %d errors, %.1f tok/s",
-                            users, modes.joined(separator: ", "), minutes, requests, errors, tokens_per_s),
-                     String(format: "Cloud RSS: %.0f MiB after the first minute, %.0f MiB at the end (largest after warm-up %.0f MiB); open descriptors at most %d",
-                            rss_after_warmup_mib, rss_end_mib, rss_max_after_warmup_mib, open_fds_max),
-                     "", "| t (s) | RSS (MiB) | open fds | sessions |", "|---|---|---|---|"]
-        lines += samples.map { String(format: "| %.0f | %.0f | %d | %@ |", $0.t_s, $0.rss_mib, $0.open_fds, $0.sessions.map(String.init) ?? "—") }
-        if let first_error { lines.append("\nfirst error: \(first_error)") }
-        return lines.joined(separator: "\n")
-    }
-}
-
-extension ProcessMeter {
-    /// Descriptors the process has open now.
-    var openFileDescriptors: Int {
-        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? 0
-    }
-}
 
 extension LoadBench {
     /// The soak (`--soak-minutes`): one cloud holding the whole model serves the largest `--users`

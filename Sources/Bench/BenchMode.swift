@@ -1,0 +1,83 @@
+/// What the benchmark needs to know about a generation mode. New modes (e.g. `spec`) are one entry
+/// here; their flags reach `collm generate` unchanged.
+package struct BenchMode: Sendable, Equatable {
+    package var name: String
+    /// Talks to the cloud (so it runs over the emulated link, once per link setting).
+    package var needsCloud: Bool
+    /// Uses the exit heads (so it runs once per threshold).
+    package var usesThreshold: Bool
+
+    package static let known: [BenchMode] = [
+        BenchMode(name: "local", needsCloud: false, usesThreshold: false),
+        BenchMode(name: "edge", needsCloud: false, usesThreshold: true),
+        BenchMode(name: "collab", needsCloud: true, usesThreshold: true),
+        BenchMode(name: "cloud", needsCloud: true, usesThreshold: false),
+        BenchMode(name: "naive", needsCloud: true, usesThreshold: false),
+        BenchMode(name: "spec", needsCloud: true, usesThreshold: true),
+    ]
+
+    /// Parses a comma-separated mode list; `local` is always run first as the accuracy reference.
+    package static func parseList(_ text: String) throws -> [BenchMode] {
+        var modes: [BenchMode] = []
+        for name in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !name.isEmpty {
+            guard let mode = known.first(where: { $0.name == name }) else {
+                throw BenchError("unknown mode '\(name)' in --modes (known: \(known.map(\.name).joined(separator: ",")))")
+            }
+            if !modes.contains(mode) { modes.append(mode) }
+        }
+        guard !modes.isEmpty else { throw BenchError("--modes is empty") }
+        return [known[0]] + modes.filter { $0.name != "local" }
+    }
+
+    package init(name: String, needsCloud: Bool, usesThreshold: Bool) {
+        self.name = name
+        self.needsCloud = needsCloud
+        self.usesThreshold = usesThreshold
+    }
+}
+
+/// An emulated link setting, written RTT_MS:MBIT on the command line.
+package struct LinkSetting: Codable, Sendable, Equatable {
+    package var rtt_ms: Double
+    package var rate_mbit: Double
+
+    package var name: String { "rtt\(rtt_ms.compact)ms-\(rate_mbit.compact)mbit" }
+    package var label: String { "RTT \(rtt_ms.compact) ms / \(rate_mbit.compact) Mbit/s" }
+
+    package static func parseList(_ text: String) throws -> [LinkSetting] {
+        let settings = try text.split(separator: ",").map { item -> LinkSetting in
+            let parts = item.split(separator: ":")
+            guard parts.count == 2, let rtt = Double(parts[0]), let rate = Double(parts[1]), rtt >= 0, rate > 0,
+                  rtt.isFinite, rate.isFinite else {
+                throw BenchError("--links takes RTT_MS:MBIT pairs separated by commas, e.g. 20:100,100:10 (got '\(item)')")
+            }
+            return LinkSetting(rtt_ms: rtt, rate_mbit: rate)
+        }
+        guard !settings.isEmpty else { throw BenchError("--links is empty") }
+        return settings
+    }
+
+    package init(rtt_ms: Double, rate_mbit: Double) {
+        self.rtt_ms = rtt_ms
+        self.rate_mbit = rate_mbit
+    }
+}
+
+extension Double {
+    /// "20" for 20.0, "0.5" for 0.5: for labels and file names.
+    package var compact: String {
+        self == rounded() && abs(self) < 1e15 ? String(Int(self)) : String(self)
+    }
+}
+
+/// Parses "0.6,0.8" into numbers, with a clear error naming the option.
+package func parseNumberList(_ text: String, option: String) throws -> [Double] {
+    let values = try text.split(separator: ",").map { item -> Double in
+        guard let v = Double(item.trimmingCharacters(in: .whitespaces)), v.isFinite, v >= 0 else {
+            throw BenchError("\(option) takes numbers >= 0 separated by commas (got '\(item)')")
+        }
+        return v
+    }
+    guard !values.isEmpty else { throw BenchError("\(option) is empty") }
+    return values
+}

@@ -1,0 +1,61 @@
+import Foundation
+
+/// What one `bench collab` invocation will run.
+package struct CollabBenchPlan: Sendable {
+    package var modelPath: String
+    package var layers: Int
+    package var split: Int
+    package var exits: String
+    package var wire: String
+    package var maxTokens: Int
+    package var qaMaxTokens: Int
+    package var threads: Int
+    package var generateArgs: [String]
+    package var modes: [BenchMode]
+    package var links: [LinkSetting]
+    package var thresholds: [Double]
+    package var prompts: [BenchPrompt]
+    package var launcher: ChildLauncher
+    package var edgeCPU: Int?
+    package var cloudCPU: Int?
+    package var timeout: Double
+    package var quick: Bool
+
+    /// Configurations in run order: (mode, link, threshold); link-free modes once, cloud modes per link.
+    package var configurations: [(mode: BenchMode, link: LinkSetting?, threshold: Double?)] {
+        var out: [(BenchMode, LinkSetting?, Double?)] = []
+        let perThreshold = { (mode: BenchMode) -> [Double?] in
+            mode.usesThreshold && !exits.isEmpty ? thresholds.map { $0 } : [nil]
+        }
+        for mode in modes where !mode.needsCloud {
+            for t in perThreshold(mode) { out.append((mode, nil, t)) }
+        }
+        for link in links {
+            for mode in modes where mode.needsCloud {
+                for t in perThreshold(mode) { out.append((mode, link, t)) }
+            }
+        }
+        return out
+    }
+
+    package init(modelPath: String, layers: Int, split: Int, exits: String, wire: String, maxTokens: Int, qaMaxTokens: Int, threads: Int, generateArgs: [String], modes: [BenchMode], links: [LinkSetting], thresholds: [Double], prompts: [BenchPrompt], launcher: ChildLauncher, edgeCPU: Int? = nil, cloudCPU: Int? = nil, timeout: Double, quick: Bool) {
+        self.modelPath = modelPath
+        self.layers = layers
+        self.split = split
+        self.exits = exits
+        self.wire = wire
+        self.maxTokens = maxTokens
+        self.qaMaxTokens = qaMaxTokens
+        self.threads = threads
+        self.generateArgs = generateArgs
+        self.modes = modes
+        self.links = links
+        self.thresholds = thresholds
+        self.prompts = prompts
+        self.launcher = launcher
+        self.edgeCPU = edgeCPU
+        self.cloudCPU = cloudCPU
+        self.timeout = timeout
+        self.quick = quick
+    }
+}

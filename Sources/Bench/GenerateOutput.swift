@@ -1,0 +1,123 @@
+import CollabCore
+import Edge
+import Exits
+import LLM
+
+/// The `generate --json` object (README, "Commands").
+package struct GenerateOutput: Codable {
+    package struct Timings: Codable {
+        package var prefill, decode, total, edge, cloud, network: Double
+
+        package init(prefill: Double, decode: Double, total: Double, edge: Double, cloud: Double, network: Double) {
+            self.prefill = prefill
+            self.decode = decode
+            self.total = total
+            self.edge = edge
+            self.cloud = cloud
+            self.network = network
+        }
+    }
+
+    package var text: String
+    package var tokens: [Int]
+    package var prompt_tokens: Int
+    package var model_path: String
+    package var mode: String
+    package var sources: [String]
+    package var logprobs: [Float]
+    package var stop_reason: String
+    package var timings: Timings
+    package var bytes_up = 0
+    package var bytes_down = 0
+    package var round_trips = 0
+    /// The cloud used: HOST:PORT, "embedded" (in this process), or nil (local and edge modes).
+    package var cloud: String?
+    /// Calibration file used by edge and collab (nil: logit lens or none).
+    package var calibration: String?
+    package var exits: ExitReport?
+    /// Spec mode: VERIFY rounds, draft tokens sent, draft tokens the cloud accepted.
+    package var speculation: SpeculationReport?
+    /// Seconds from the start until each token was decided (edge and collab modes; absent otherwise).
+    package var token_seconds: [Double]?
+    /// Collab and spec modes: how the session survived cloud failures.
+    package var failover: FailoverReport?
+
+    package init(text: String, tokens: [Int], promptTokens: Int, modelPath: String, sources: [String], logprobs: [Float],
+         stopReason: String) {
+        self.text = text
+        self.tokens = tokens
+        prompt_tokens = promptTokens
+        model_path = modelPath
+        mode = ""
+        self.sources = sources
+        self.logprobs = logprobs
+        stop_reason = stopReason
+        timings = Timings(prefill: 0, decode: 0, total: 0, edge: 0, cloud: 0, network: 0)
+    }
+
+    package init(result: GenerationResult, modelPath: String) {
+        self.init(text: result.text, tokens: result.tokens, promptTokens: result.promptTokens, modelPath: modelPath,
+                  sources: Array(repeating: "local", count: result.tokens.count), logprobs: result.logprobs,
+                  stopReason: result.stopReason.rawValue)
+        timings = Timings(prefill: result.prefillSeconds, decode: result.decodeSeconds, total: result.totalSeconds,
+                          edge: 0, cloud: 0, network: 0)
+    }
+}
+
+/// How the exits behaved in one edge or collab run.
+package struct ExitReport: Codable {
+    /// Configured thresholds, and the final ones (they move with --latency-aware).
+    package var thresholds: [String: Float]
+    package var final_thresholds: [String: Float]
+    package var rtt_ms: Double?
+    /// Exit checks, and how many needed the full-vocabulary head (the rest were screened out cheaply).
+    package var checks: Int
+    package var full_head_evaluations: Int
+    /// Share of generated tokens decided on the edge.
+    package var edge_rate: Double
+
+    package init(_ r: EdgeGenerationResult, heads: [ExitHead]) {
+        thresholds = Dictionary(heads.map { (String($0.layer), $0.threshold) }, uniquingKeysWith: { a, _ in a })
+        final_thresholds = Dictionary(r.finalThresholds.map { (String($0.key), $0.value) }, uniquingKeysWith: { a, _ in a })
+        rtt_ms = r.roundTripSeconds.map { $0 * 1000 }
+        checks = r.exitStats.checks
+        full_head_evaluations = r.exitStats.fullHeads
+        let edge = r.sources.filter { $0.hasPrefix("edge:") && !$0.hasSuffix(":degraded") }.count
+        edge_rate = r.sources.isEmpty ? 0 : Double(edge) / Double(r.sources.count)
+    }
+}
+
+package struct SpeculationReport: Codable {
+    package var rounds: Int
+    package var drafted: Int
+    package var accepted: Int
+
+    package init(rounds: Int, drafted: Int, accepted: Int) {
+        self.rounds = rounds
+        self.drafted = drafted
+        self.accepted = accepted
+    }
+}
+
+/// Reconnects, RESYNCs (the session reopened on a replica that did not know it) and their cost.
+package struct FailoverReport: Codable {
+    /// --on-cloud-loss: degrade or wait.
+    package var policy: String
+    package var reconnects: Int
+    package var resyncs: Int
+    /// Upload-log bytes sent to catch a replica up after reconnects (the whole log after a RESYNC).
+    package var replay_bytes: Int
+    /// Per outage the cloud came back from: seconds from the loss to its next answer.
+    package var recovery_seconds: [Double]
+    /// Seconds generation was held waiting for the cloud.
+    package var wait_seconds: Double
+
+    package init(policy: String, reconnects: Int, resyncs: Int, replay_bytes: Int, recovery_seconds: [Double], wait_seconds: Double) {
+        self.policy = policy
+        self.reconnects = reconnects
+        self.resyncs = resyncs
+        self.replay_bytes = replay_bytes
+        self.recovery_seconds = recovery_seconds
+        self.wait_seconds = wait_seconds
+    }
+}

@@ -1,0 +1,61 @@
+import Foundation
+import XCTest
+
+@testable import CollabCore
+@testable import Exits
+@testable import LLM
+
+final class ExitCalibrationFileTests: XCTestCase {
+    private let fingerprint: [UInt8] = Array(0..<32)
+
+    private func sample() -> ExitCalibration {
+        let evaluation = ExitCalibration.Evaluation(
+            agreement: 0.4, exitRateAtPrecision: ["0.8": 0.2, "0.9": 0.1],
+            curve: [.init(threshold: 0.5, exitRate: 0.3, agreement: 0.7)])
+        let lens = ExitCalibration.Evaluation(agreement: 0.1, exitRateAtPrecision: ["0.8": 0, "0.9": 0], curve: [])
+        let width = 4
+        return ExitCalibration(
+            fingerprint: ExitCalibration.hex(fingerprint), split: 15, targetPrecision: 0.9,
+            exits: [
+                .init(layer: 8, block: "ridge", matrix: (0..<width * width).map(Float.init), bias: [1, 2, 3, 4],
+                      threshold: 0.93, testExitRate: 0.05, testPrecision: 0.91, adapter: evaluation, logitLens: lens),
+                .init(layer: 15, block: "identity", matrix: nil, bias: nil, threshold: 1.01, testExitRate: 0,
+                      testPrecision: 1, adapter: lens, logitLens: lens),
+            ],
+            shortlist: [3, 17, 49_151], notes: ["prompts": "220"])
+    }
+
+    private func temporaryPath() -> String {
+        NSTemporaryDirectory() + "collm-cal-\(UInt32.random(in: 0...UInt32.max)).safetensors"
+    }
+
+    func testRoundTrip() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try sample().write(to: path)
+        XCTAssertEqual(try ExitCalibration(path: path), sample())
+    }
+
+    func testRefusesAnotherModel() throws {
+        XCTAssertNoThrow(try sample().check(fingerprint: fingerprint))
+        XCTAssertThrowsError(try sample().check(fingerprint: Array(repeating: 7, count: 32))) {
+            XCTAssertEqual(($0 as? CollabError)?.code, .fingerprintMismatch)
+        }
+    }
+
+    func testRejectsBrokenAdapters() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try sample().write(to: path)
+        var file = try SafetensorsFile(path: path)
+        file.tensors["exit.8.bias"] = .init(floats: [1, 2, .nan, 4], shape: [4])
+        try file.write(to: path)
+        XCTAssertThrowsError(try ExitCalibration(path: path), "non-finite bias")
+        file.tensors["exit.8.bias"] = .init(floats: [1, 2, 3], shape: [3])
+        try file.write(to: path)
+        XCTAssertThrowsError(try ExitCalibration(path: path), "matrix and bias disagree")
+        file.metadata = [:]
+        try file.write(to: path)
+        XCTAssertThrowsError(try ExitCalibration(path: path), "not a calibration file")
+    }
+}
