@@ -130,7 +130,7 @@ struct CalibrateCommand: ParsableCommand {
             Console.status("using cached calibration data (\(cached.count) positions) from \(cachePath)")
             return cached
         }
-        let collector = ExitDataCollector(model: model, tokenizer: tokenizer, exitLayers: Array(Set(layers + Self.analysisLayers(split: split))).sorted())
+        let collector = ExitDataCollector(model: model, tokenizer: tokenizer, exitLayers: Array(Set(layers + Self.analysisLayers(split: split, layerCount: model.config.layerCount))).sorted())
         collector.maxTokens = maxTokens
         collector.samplesPerPrompt = samples
         let start = Date()
@@ -167,7 +167,11 @@ struct CalibrateCommand: ParsableCommand {
     }
 
     /// Layers recorded besides the requested exits, so later runs with other exits reuse the data.
-    static func analysisLayers(split: Int) -> [Int] { [8, 12, 15, 18, 20, 24].filter { $0 <= max(split, 24) } }
+    /// Layers recorded besides the exits, for the report's per-layer analysis: SmolLM2's 8, 12, 15, 18, 20
+    /// and 24 of 30, at the same depths in a model of another length (Gemma 3 270M: 4, 7, 9, 10, 12, 14 of 18).
+    static func analysisLayers(split: Int, layerCount: Int) -> [Int] {
+        Array(Set([8, 12, 15, 18, 20, 24].map { $0 * layerCount / 30 }.filter { $0 > 0 && $0 < layerCount && $0 <= max(split, layerCount * 4 / 5) })).sorted()
+    }
 
     private func printReport(fingerprint: [UInt8]) throws {
         guard let (c, path) = try CalibrationStore.load(calibration, fingerprint: fingerprint, split: split) else {
