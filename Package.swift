@@ -113,7 +113,19 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Coverage-guided fuzzing (scripts/fuzz.sh, README "Fuzzing"): the targets, and a C driver that is
+        // libFuzzer's callback in the fuzz build and a replayer in the normal one.
+        .target(
+            name: "FuzzTargets",
+            dependencies: [
+                "LLM", "CollabCore", "Cloud", "CollabProtocol", "CollabTransport", "Serve",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        .executableTarget(name: "FuzzDriver", dependencies: ["FuzzTargets"]),
         .testTarget(name: "KernelTests", dependencies: ["CKernels"]),
+        .testTarget(name: "FuzzTests", dependencies: ["FuzzTargets"]),
         .testTarget(name: "LLMTests", dependencies: ["LLM", "CKernels"]),
         .testTarget(name: "CollabCoreTests", dependencies: ["CollabCore", "LLM"]),
         .testTarget(name: "ExitsTests", dependencies: ["Exits", "CollabCore", "LLM"]),

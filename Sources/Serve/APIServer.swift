@@ -94,33 +94,21 @@ public struct APIServer: Sendable {
         }
     }
 
+    /// The request checker with this server's settings.
+    var planner: RequestPlanner {
+        var planner = RequestPlanner(tokenizer: worker.tokenizer, contextLength: worker.contextLength, chatFormat: chatFormat)
+        planner.chatFormatMissing = chatFormatMissing
+        planner.maxTokensLimit = maxTokensLimit
+        return planner
+    }
+
     private func chat(_ request: Request, _ requestBody: RequestBody) async throws -> Response {
-        let body: ChatCompletionRequest = try await decode(request, requestBody)
-        guard !body.messages.isEmpty else { throw APIError.invalid("messages must not be empty") }
-        try checkSingleChoice(body.n)
-        var messages: [ChatMessage] = []
-        for (i, m) in body.messages.enumerated() {
-            guard ["system", "user", "assistant"].contains(m.role) else {
-                throw APIError.invalid("unsupported role '\(m.role)' (use system, user or assistant)")
-            }
-            // OpenAI accepts a null content for assistant messages (those that only called tools).
-            guard m.content != nil || m.role == "assistant" else {
-                throw APIError.invalid("messages[\(i)].content must be a string or an array of text parts (null only for assistant messages)")
-            }
-            guard let text = m.content.map({ $0.text }) ?? "" else {
-                throw APIError.invalid("messages[\(i)].content: only text parts are supported")
-            }
-            messages.append(ChatMessage(role: m.role, content: text))
-        }
-        guard let chatFormat else { throw APIError.invalid(chatFormatMissing) }
-        let text = chatFormat.render(messages)
-        let prompt = worker.tokenizer.encode(text, addSpecial: true, parseSpecial: true)
-        let generation = try generationRequest(prompt: prompt, maxTokens: body.max_completion_tokens ?? body.max_tokens,
-                                               temperature: body.temperature, topP: body.top_p, seed: body.seed)
+        let plan = try planner.chat(body: try await collect(request, requestBody))
+        let generation = plan.generation
         let id = "chatcmpl-\(UUID().uuidString.lowercased())"
         let created = Int(Date().timeIntervalSince1970)
-        if body.stream == true {
-            let usageChunk = body.stream_options?.include_usage == true ? { @Sendable (usage: Usage) in
+        if plan.stream {
+            let usageChunk = plan.includeUsage ? { @Sendable (usage: Usage) in
                 ChatCompletionChunk(id: id, created: created, model: modelName, choices: [], usage: usage)
             } : nil
             try worker.queue.checkRoom()  // a full queue is a 503 before the stream's 200
@@ -139,16 +127,12 @@ public struct APIServer: Sendable {
     }
 
     private func complete(_ request: Request, _ requestBody: RequestBody) async throws -> Response {
-        let body: CompletionRequest = try await decode(request, requestBody)
-        guard !body.prompt.isEmpty else { throw APIError.invalid("prompt must not be empty") }
-        try checkSingleChoice(body.n)
-        let prompt = worker.tokenizer.encode(body.prompt, addSpecial: true, parseSpecial: false)
-        let generation = try generationRequest(prompt: prompt, maxTokens: body.max_tokens, temperature: body.temperature,
-                                               topP: body.top_p, seed: body.seed)
+        let plan = try planner.completion(body: try await collect(request, requestBody))
+        let generation = plan.generation
         let id = "cmpl-\(UUID().uuidString.lowercased())"
         let created = Int(Date().timeIntervalSince1970)
-        if body.stream == true {
-            let usageChunk = body.stream_options?.include_usage == true ? { @Sendable (usage: Usage) in
+        if plan.stream {
+            let usageChunk = plan.includeUsage ? { @Sendable (usage: Usage) in
                 TextChunk(id: id, created: created, model: modelName, choices: [], usage: usage)
             } : nil
             try worker.queue.checkRoom()  // a full queue is a 503 before the stream's 200
@@ -164,64 +148,17 @@ public struct APIServer: Sendable {
 
     // MARK: - Shared steps
 
-    private func decode<T: Decodable>(_ request: Request, _ body: RequestBody) async throws -> T {
-        // A JSON body only: a form or text body is refused rather than guessed at (no header: JSON assumed).
+    /// The body of a JSON request (no Content-Type: JSON assumed; a form or text body is refused rather than guessed at).
+    private func collect(_ request: Request, _ body: RequestBody) async throws -> Data {
         if let type = request.headers[.contentType],
            type.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() != "application/json" {
             throw APIError(.unsupportedMediaType, "invalid_request_error", "Content-Type must be application/json (got '\(type)')")
         }
-        let buffer: ByteBuffer
         do {
-            buffer = try await body.collect(upTo: maxBodyBytes)
+            return Data(buffer: try await body.collect(upTo: maxBodyBytes))
         } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, "invalid_request_error", "request body over \(maxBodyBytes) bytes")
         }
-        do {
-            return try JSONDecoder().decode(T.self, from: Data(buffer: buffer))
-        } catch let DecodingError.keyNotFound(key, _) {
-            throw APIError.invalid("missing field '\(key.stringValue)'")
-        } catch let DecodingError.typeMismatch(_, context) {
-            throw APIError.invalid("wrong type at '\(Self.path(context))'")
-        } catch let DecodingError.valueNotFound(_, context) {
-            throw APIError.invalid("'\(Self.path(context))' must not be null")
-        } catch {
-            throw APIError.invalid("the body is not valid JSON for this endpoint")
-        }
-    }
-
-    /// A decoding error's place in the body, e.g. "messages.0.content".
-    private static func path(_ context: DecodingError.Context) -> String {
-        context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
-    }
-
-    /// One choice per request: `n` other than 1 is refused rather than silently answered once.
-    private func checkSingleChoice(_ n: Int?) throws {
-        guard let n, n != 1 else { return }
-        throw APIError.invalid("n must be 1: this server returns one choice per request (got \(n))")
-    }
-
-    private func generationRequest(prompt: [Int], maxTokens requested: Int?, temperature: Float?, topP: Float?, seed: UInt64?) throws -> GenerationRequest {
-        if let requested, requested < 1 || requested > maxTokensLimit {
-            throw APIError.invalid("max_tokens must be in 1...\(maxTokensLimit)")
-        }
-        let context = worker.contextLength
-        guard prompt.count < context else {
-            throw APIError.invalid("the prompt has \(prompt.count) tokens; this server's context is \(context)", code: "context_length_exceeded")
-        }
-        // Prompt and answer share the context: an explicit max_tokens that cannot fit is refused (as
-        // OpenAI does) instead of ending early; the default shrinks to what fits.
-        let room = context - prompt.count
-        if let requested, requested > room {
-            throw APIError.invalid("this server's context is \(context) tokens: the prompt has \(prompt.count) and max_tokens asks for "
-                                   + "\(requested) more (at most \(room) fit)", code: "context_length_exceeded")
-        }
-        let maxTokens = requested ?? min(256, room)
-        var sampling = SamplingParameters()
-        sampling.temperature = temperature ?? 0
-        sampling.topP = topP ?? 1
-        sampling.seed = seed
-        do { try sampling.validate() } catch { throw APIError.invalid("\(error)") }
-        return GenerationRequest(prompt: prompt, maxTokens: maxTokens, sampling: sampling)
     }
 
     private func run(_ generation: GenerationRequest, onText: @escaping @Sendable (String) -> Void) async throws -> (EdgeGenerationResult, CollabInfo) {

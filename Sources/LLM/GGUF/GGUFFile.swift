@@ -18,6 +18,11 @@ public final class GGUFFile: Sendable {
         try self.init(mapping: MappedFile(path: path))
     }
 
+    /// Parses GGUF bytes held in memory (`path` names them in errors).
+    public convenience init(bytes: [UInt8], path: String = "<memory>") throws {
+        try self.init(mapping: MappedFile(copying: bytes, path: path))
+    }
+
     init(mapping: MappedFile) throws {
         self.mapping = mapping
         path = mapping.path

@@ -8,6 +8,8 @@ import Darwin
 public final class MappedFile: @unchecked Sendable {
     public let path: String
     public let bytes: UnsafeRawBufferPointer
+    /// Bytes copied into memory (`init(copying:path:)`) rather than mapped.
+    private let owned: Bool
 
     public init(path: String) throws {
         self.path = path
@@ -32,9 +34,24 @@ public final class MappedFile: @unchecked Sendable {
             throw GGUFError(path: path, reason: "cannot map (\(String(cString: strerror(errno))))")
         }
         bytes = UnsafeRawBufferPointer(start: address, count: size)
+        owned = false
+    }
+
+    /// An in-memory copy of `data`, read like a mapped file (the fuzz targets parse inputs this way). The
+    /// buffer has exactly `data.count` bytes, so a read past the end is caught by a memory checker.
+    public init(copying data: [UInt8], path: String = "<memory>") {
+        self.path = path
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: data.count, alignment: 64)
+        buffer.copyBytes(from: data)
+        bytes = UnsafeRawBufferPointer(buffer)
+        owned = true
     }
 
     deinit {
-        munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count)
+        if owned {
+            bytes.deallocate()
+        } else {
+            munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count)
+        }
     }
 }

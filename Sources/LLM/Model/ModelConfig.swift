@@ -76,6 +76,11 @@ public struct ModelConfig: Sendable, Equatable {
         hiddenSize = try required("embedding_length")
         feedForwardSize = try required("feed_forward_length")
         headCount = try required("attention.head_count")
+        // Before anything is sized by them: a corrupt block_count of 2^34 would otherwise allocate per-layer
+        // tables of that length (found by the gguf fuzz target, Tests/FuzzRegressions/gguf).
+        guard layerCount <= 1024, hiddenSize <= 1 << 16, feedForwardSize <= 1 << 18, headCount <= 1024 else {
+            throw fail("hyperparameters out of range: \(layerCount) layers, hidden \(hiddenSize), feed-forward \(feedForwardSize), \(headCount) heads")
+        }
         kvHeadCount = gguf.int("\(arch).attention.head_count_kv") ?? headCount
         headDim = gguf.int("\(arch).attention.key_length") ?? hiddenSize / headCount
         contextLength = gguf.int("\(arch).context_length") ?? 2048
@@ -117,9 +122,6 @@ public struct ModelConfig: Sendable, Equatable {
         }
         guard contextLength > 0, contextLength <= 1 << 24 else {
             throw fail("\(arch).context_length \(contextLength) is out of range")
-        }
-        guard layerCount <= 1024, hiddenSize <= 1 << 16, feedForwardSize <= 1 << 18, headCount <= 1024 else {
-            throw fail("hyperparameters out of range: \(layerCount) layers, hidden \(hiddenSize), feed-forward \(feedForwardSize), \(headCount) heads")
         }
         guard let embedding = gguf.tensor(named: "token_embd.weight"), embedding.shape.count == 2 else {
             throw fail("missing token_embd.weight")
