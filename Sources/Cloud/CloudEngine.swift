@@ -28,10 +28,11 @@ public final class CloudEngine: @unchecked Sendable {
     private var arrivals = 0
     private var passes = 0
     /// Rows a long work's chunk may have, adapted to the pass-time target.
-    private var contendedChunk = 0
+    private var chunkLimit: Int
 
     public init(manager: ContextManager) {
         self.manager = manager
+        chunkLimit = max(1, manager.limits.maxBatchRows / 2)
         let thread = Thread { [self] in self.loop() }
         thread.name = "collm-cloud-engine"
         thread.stackSize = 4 << 20
@@ -225,9 +226,8 @@ public final class CloudEngine: @unchecked Sendable {
             }
         }
         let budget = manager.limits.maxBatchRows
-        if contendedChunk == 0 { contendedChunk = max(1, budget / 2) }
         let slices = PassPlanner.plan(candidates.map { PassPlanner.Demand(remaining: $0.1.remaining, scored: $0.1.scored) },
-                                      budget: budget, chunkLimit: contendedChunk)
+                                      budget: budget, chunkLimit: chunkLimit)
         let items = slices.map { PassItem(work: candidates[$0.index].0, demand: candidates[$0.index].1, rows: $0.rows, final: $0.final) }
         passes += 1
         items.forEach { $0.work.lastServedPass = passes }
@@ -241,9 +241,9 @@ public final class CloudEngine: @unchecked Sendable {
             let seconds = Date().timeIntervalSince(started)
             let target = manager.limits.passTargetSeconds
             if seconds > target {
-                contendedChunk = max(1, contendedChunk / 2)
+                chunkLimit = max(1, chunkLimit / 2)
             } else if seconds < target / 2 {
-                contendedChunk = min(budget, contendedChunk + max(1, contendedChunk / 4))
+                chunkLimit = min(budget, chunkLimit + max(1, chunkLimit / 4))
             }
         }
         works.removeAll { finished.contains(ObjectIdentifier($0)) }

@@ -229,11 +229,11 @@ public final class ContextManager {
         let own = sessions.values.filter { $0.owner == owner }.sorted { $0.lastUse < $1.lastUse }
         // The fewest of its own oldest sessions whose room lets the new one in, found before evicting
         // any, so that a refusal costs the principal nothing.
+        let ownBytes = own.reduce(0) { $0 + $1.reservedBytes }
         var freed = 0
         var victims = 0
         func fits() -> Bool {
-            let ownBytes = own.dropFirst(victims).reduce(0) { $0 + $1.reservedBytes }
-            return own.count - victims < quota.maxSessions && ownBytes + bytes <= (quota.maxBytes ?? .max)
+            own.count - victims < quota.maxSessions && ownBytes - freed + bytes <= (quota.maxBytes ?? .max)
                 && reservedBytes - freed + bytes <= limits.memoryBudgetBytes
         }
         while !fits(), victims < own.count {
