@@ -126,12 +126,14 @@ let package = Package(
         .executableTarget(name: "FuzzDriver", dependencies: ["FuzzTargets"]),
         .testTarget(name: "KernelTests", dependencies: ["CKernels"]),
         .testTarget(name: "FuzzTests", dependencies: ["FuzzTargets"]),
-        .testTarget(name: "LLMTests", dependencies: ["LLM", "CKernels"]),
+        // Shared test fixtures: where the model and data are, the default model and its split parts.
+        .target(name: "TestSupport", dependencies: ["Cloud", "Edge", "CollabCore", "LLM"], path: "Tests/TestSupport"),
+        .testTarget(name: "LLMTests", dependencies: ["LLM", "CKernels", "TestSupport"]),
         .testTarget(name: "CollabCoreTests", dependencies: ["CollabCore", "LLM"]),
         .testTarget(name: "ExitsTests", dependencies: ["Exits", "CollabCore", "LLM"]),
-        .testTarget(name: "ExitTrainingTests", dependencies: ["ExitTraining", "Exits", "LLM", "CKernels"]),
-        .testTarget(name: "CLITests", dependencies: ["collm", "CollabTransport", "CollabCore", "Exits", "LLM"]),
-        .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "CollabCore", "Exits", "ExitTraining", "Edge", "LLM", "CKernels"]),
+        .testTarget(name: "ExitTrainingTests", dependencies: ["ExitTraining", "Exits", "LLM", "CKernels", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["collm", "CollabTransport", "CollabCore", "Exits", "LLM", "TestSupport"]),
+        .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "CollabCore", "Exits", "ExitTraining", "Edge", "LLM", "CKernels", "TestSupport"]),
         .testTarget(
             name: "LinkEmulatorTests",
             dependencies: [
@@ -140,11 +142,13 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "CloudTests", dependencies: ["Cloud", "Edge", "CollabCore", "CollabTransport", "Exits", "LLM"]),
+        .testTarget(name: "CloudTests", dependencies: ["Cloud", "CollabCore", "CollabTransport", "LLM", "TestSupport"]),
+        .testTarget(name: "EdgeTests", dependencies: ["Edge", "Cloud", "CollabCore", "Exits", "LLM", "TestSupport"]),
         .testTarget(
             name: "CollabProtocolTests",
             dependencies: [
                 "CollabProtocol",
+                "CollabCore",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             ]

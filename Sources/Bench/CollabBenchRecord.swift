@@ -25,7 +25,7 @@ package struct CollabRunRecord: Codable {
     package var steps: Int { output.tokens.count + (output.stop_reason == "eos" ? 1 : 0) }
     /// Positions the model ran over: the prompt and every generated token but the last.
     package var positions: Int { output.prompt_tokens + steps - 1 }
-    package var cloudTokens: Int { output.sources.filter { $0 == "cloud" }.count }
+    package var cloudTokens: Int { output.sources.filter { $0 == .cloud }.count }
 }
 
 /// Means over the prompts of one configuration (mode x link x threshold): the comparison table's row.

@@ -23,7 +23,7 @@ package struct GenerateOutput: Codable {
     package var prompt_tokens: Int
     package var model_path: String
     package var mode: String
-    package var sources: [String]
+    package var sources: [TokenSource]
     package var logprobs: [Float]
     package var stop_reason: String
     package var timings: Timings
@@ -42,7 +42,7 @@ package struct GenerateOutput: Codable {
     /// Collab and spec modes: how the session survived cloud failures.
     package var failover: FailoverReport?
 
-    package init(text: String, tokens: [Int], promptTokens: Int, modelPath: String, sources: [String], logprobs: [Float],
+    package init(text: String, tokens: [Int], promptTokens: Int, modelPath: String, sources: [TokenSource], logprobs: [Float],
          stopReason: String) {
         self.text = text
         self.tokens = tokens
@@ -57,10 +57,12 @@ package struct GenerateOutput: Codable {
 
     package init(result: GenerationResult, modelPath: String) {
         self.init(text: result.text, tokens: result.tokens, promptTokens: result.promptTokens, modelPath: modelPath,
-                  sources: Array(repeating: "local", count: result.tokens.count), logprobs: result.logprobs,
-                  stopReason: result.stopReason.rawValue)
+                  sources: result.sources, logprobs: result.logprobs, stopReason: result.stopReason.rawValue)
         timings = Timings(prefill: result.prefillSeconds, decode: result.decodeSeconds, total: result.totalSeconds,
-                          edge: 0, cloud: 0, network: 0)
+                          edge: result.edgeSeconds, cloud: result.cloudSeconds, network: result.networkSeconds)
+        bytes_up = result.traffic.bytesUp
+        bytes_down = result.traffic.bytesDown
+        round_trips = result.traffic.roundTrips
     }
 }
 
@@ -76,14 +78,13 @@ package struct ExitReport: Codable {
     /// Share of generated tokens decided on the edge.
     package var edge_rate: Double
 
-    package init(_ r: EdgeGenerationResult, heads: [ExitHead]) {
+    package init(_ r: EdgeGeneration, heads: [ExitHead]) {
         thresholds = Dictionary(heads.map { (String($0.layer), $0.threshold) }, uniquingKeysWith: { a, _ in a })
         final_thresholds = Dictionary(r.finalThresholds.map { (String($0.key), $0.value) }, uniquingKeysWith: { a, _ in a })
         rtt_ms = r.roundTripSeconds.map { $0 * 1000 }
         checks = r.exitStats.checks
         full_head_evaluations = r.exitStats.fullHeads
-        let edge = r.sources.filter { $0.hasPrefix("edge:") && !$0.hasSuffix(":degraded") }.count
-        edge_rate = r.sources.isEmpty ? 0 : Double(edge) / Double(r.sources.count)
+        edge_rate = r.result.sources.edgeShare
     }
 }
 

@@ -42,7 +42,7 @@ package struct ScaleRound: Codable {
         largest_batch_sessions = health.largestBatchSessions
         cloud_rss_mib = cloudRSS
         edge_peak_rss_mib = edgePeakRSS
-        let cloudTokens = outputs.flatMap(\.sources).filter { $0 == "cloud" }.count
+        let cloudTokens = outputs.flatMap(\.sources).filter { $0 == .cloud }.count
         cloud_token_share = tokens == 0 ? 0 : Double(cloudTokens) / Double(tokens)
     }
 }

@@ -49,7 +49,6 @@ public final class ExitDataCollector {
     /// `progress(done prompts, total, positions so far)`.
     public func collect(_ prompts: [CalibrationPrompt], progress: (Int, Int, Int) -> Void = { _, _, _ in }) throws -> ExitDataset {
         var data = ExitDataset(width: model.config.hiddenSize, exitLayers: exitLayers, teacherK: teacherK)
-        let stops = TextGenerator.stopTokens(of: tokenizer)
         var pending = prompts.enumerated().flatMap { item in (0..<max(1, samplesPerPrompt)).map { (item.offset, item.element, $0) } }
             .reversed().map { $0 }
         let total = pending.count
@@ -71,7 +70,7 @@ public final class ExitDataCollector {
             }
             // Drop finished sequences, then decode one token for every remaining one in one pass.
             active.removeAll { sequence in
-                let finished = stops.contains(sequence.next) || sequence.generated >= maxTokens
+                let finished = tokenizer.isEndOfGeneration(sequence.next) || sequence.generated >= maxTokens
                 if finished { done += 1 }
                 return finished
             }

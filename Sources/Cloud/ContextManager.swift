@@ -56,8 +56,8 @@ public final class ContextManager {
     }
 
     public func open(_ request: OpenRequest, owner: String, now: Date = Date()) throws -> OpenReply {
-        guard request.protocolVersion == CollabProtocol.version else {
-            throw CollabError(.invalidArgument, "protocol version \(request.protocolVersion) is not supported (this cloud speaks \(CollabProtocol.version))")
+        guard request.protocolVersion == ProtocolVersion.current else {
+            throw CollabError(.invalidArgument, "protocol version \(request.protocolVersion) is not supported (this cloud speaks \(ProtocolVersion.current))")
         }
         guard request.fingerprint == fingerprint else {
             throw CollabError(.fingerprintMismatch, "the edge's model differs from the cloud's model")

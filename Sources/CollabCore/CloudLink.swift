@@ -16,22 +16,6 @@ public protocol CloudLink: AnyObject, Sendable {
     var traffic: LinkTraffic { get }
 }
 
-public struct LinkTraffic: Sendable, Equatable {
-    public var bytesUp = 0
-    public var bytesDown = 0
-    public var roundTrips = 0
-    public var networkSeconds = 0.0
-
-    public init() {}
-
-    public static func += (total: inout LinkTraffic, more: LinkTraffic) {
-        total.bytesUp += more.bytesUp
-        total.bytesDown += more.bytesDown
-        total.roundTrips += more.roundTrips
-        total.networkSeconds += more.networkSeconds
-    }
-}
-
 /// Opens cloud sessions (a new gRPC stream, or an in-process link in tests).
 public protocol CloudConnector: Sendable {
     func connect() async throws -> CloudLink

@@ -2,12 +2,14 @@ import LLM
 
 /// Transport-independent forms of the session messages (docs/ARCHITECTURE.md section 3). The gRPC layer maps
 /// its protobuf messages to these, and in-process links use them directly.
-public enum CollabProtocol {
-    public static let version = 1
+public enum ProtocolVersion {
+    /// Sent by the edge in OPEN and echoed by the cloud in OPENED. Bump when a change is not
+    /// backward compatible (field meaning changes, not additions).
+    public static let current = 1
 }
 
 public struct OpenRequest: Sendable, Equatable {
-    public var protocolVersion = CollabProtocol.version
+    public var protocolVersion = ProtocolVersion.current
     public var fingerprint: [UInt8]
     public var splitLayer: Int
     public var wire: WireFormat

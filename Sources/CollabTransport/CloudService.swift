@@ -42,13 +42,7 @@ public struct CloudService: Collm_V1_Collab.SimpleServiceProtocol {
             do {
                 switch message.body {
                 case .open(let open)?:
-                    let resume = open.resumeSessionID.isEmpty ? nil : SessionID(bytes: Array(open.resumeSessionID))
-                    if !open.resumeSessionID.isEmpty && resume == nil {
-                        throw CollabError(.invalidArgument, "session ids have 16 bytes")
-                    }
-                    var req = OpenRequest(fingerprint: Array(open.modelFingerprint), splitLayer: Int(open.splitLayer),
-                                          wire: try WireFormat(open.wire), maxPositions: Int(open.maxPositions), resume: resume)
-                    req.protocolVersion = Int(open.protocolVersion)
+                    let req = try OpenRequest(open)
                     let reply: OpenReply
                     do {
                         reply = try await engine.open(req, owner: owner)
@@ -62,13 +56,7 @@ public struct CloudService: Collm_V1_Collab.SimpleServiceProtocol {
                     session = reply.session
                     try await response.write(.with {
                         $0.requestID = id
-                        $0.opened = .with {
-                            $0.sessionID = Data(reply.session.bytes)
-                            $0.maxPositions = UInt32(reply.maxPositions)
-                            $0.maxRowsPerAppend = UInt32(reply.maxRowsPerAppend)
-                            $0.protocolVersion = UInt32(CollabProtocol.version)
-                            $0.positionsHeld = UInt64(reply.positionsHeld)
-                        }
+                        $0.opened = reply.proto
                     })
                 case .append(let append)?:
                     guard let session else { throw CollabError(.invalidArgument, "APPEND before OPEN") }

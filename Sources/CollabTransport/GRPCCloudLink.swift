@@ -117,22 +117,10 @@ public final class GRPCCloudLink: CloudLink, @unchecked Sendable {
     }
 
     public func open(_ request: OpenRequest) async throws -> OpenReply {
-        let reply = try await send({
-            $0.open = .with {
-                $0.protocolVersion = UInt32(request.protocolVersion)
-                $0.modelFingerprint = Data(request.fingerprint)
-                $0.splitLayer = UInt32(request.splitLayer)
-                $0.wire = request.wire.proto
-                $0.maxPositions = UInt32(request.maxPositions)
-                if let resume = request.resume { $0.resumeSessionID = Data(resume.bytes) }
-            }
-        }, wait: true)
+        let reply = try await send({ $0.open = request.proto }, wait: true)
         if case .resync(let r)? = reply?.body { throw CollabError(.resync, r.reason) }
-        guard case .opened(let o)? = reply?.body, let id = SessionID(bytes: Array(o.sessionID)) else {
-            throw CollabError(.internal, "unexpected reply to OPEN")
-        }
-        return OpenReply(session: id, maxPositions: Int(o.maxPositions), maxRowsPerAppend: Int(o.maxRowsPerAppend),
-                         positionsHeld: Int(o.positionsHeld))
+        guard case .opened(let opened)? = reply?.body else { throw CollabError(.internal, "unexpected reply to OPEN") }
+        return try OpenReply(opened)
     }
 
     public func append(firstPosition: Int, rows: Int, payload: [UInt8]) async throws {

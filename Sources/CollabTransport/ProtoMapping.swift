@@ -1,4 +1,5 @@
 import CollabCore
+import Foundation
 import CollabProtocol
 import LLM
 
@@ -98,6 +99,45 @@ extension TokenReply {
                 $0.batchRows = UInt32(batchRows)
                 $0.cloudSeconds = cloudSeconds
             }
+        }
+    }
+}
+
+extension OpenRequest {
+    init(_ p: Collm_V1_Open) throws {
+        let resume = p.resumeSessionID.isEmpty ? nil : SessionID(bytes: Array(p.resumeSessionID))
+        if !p.resumeSessionID.isEmpty && resume == nil { throw CollabError(.invalidArgument, "session ids have 16 bytes") }
+        self.init(fingerprint: Array(p.modelFingerprint), splitLayer: Int(p.splitLayer), wire: try WireFormat(p.wire),
+                  maxPositions: Int(p.maxPositions), resume: resume)
+        protocolVersion = Int(p.protocolVersion)
+    }
+
+    var proto: Collm_V1_Open {
+        .with {
+            $0.protocolVersion = UInt32(protocolVersion)
+            $0.modelFingerprint = Data(fingerprint)
+            $0.splitLayer = UInt32(splitLayer)
+            $0.wire = wire.proto
+            $0.maxPositions = UInt32(maxPositions)
+            if let resume { $0.resumeSessionID = Data(resume.bytes) }
+        }
+    }
+}
+
+extension OpenReply {
+    init(_ p: Collm_V1_Opened) throws {
+        guard let id = SessionID(bytes: Array(p.sessionID)) else { throw CollabError(.internal, "OPENED without a valid session id") }
+        self.init(session: id, maxPositions: Int(p.maxPositions), maxRowsPerAppend: Int(p.maxRowsPerAppend),
+                  positionsHeld: Int(p.positionsHeld))
+    }
+
+    var proto: Collm_V1_Opened {
+        .with {
+            $0.sessionID = Data(session.bytes)
+            $0.maxPositions = UInt32(maxPositions)
+            $0.maxRowsPerAppend = UInt32(maxRowsPerAppend)
+            $0.protocolVersion = UInt32(ProtocolVersion.current)
+            $0.positionsHeld = UInt64(positionsHeld)
         }
     }
 }

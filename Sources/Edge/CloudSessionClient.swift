@@ -70,19 +70,16 @@ final class CloudSessionClient {
     }
 
     /// Closes the session and writes its traffic, reconnects and network time into `result`.
-    func finish(into result: inout EdgeGenerationResult) async {
+    func finish(into generation: inout EdgeGeneration) async {
         if let link {
             await link.close()
             finishedTraffic += link.traffic
         }
         link = nil
-        result.traffic = traffic
-        result.reconnects = reconnects
-        result.resyncs = resyncs
-        result.replayBytes = replayBytes
-        result.recoverySeconds = recoveries
-        result.cloudWaitSeconds = waited
-        result.networkSeconds = max(0, traffic.networkSeconds - result.cloudSeconds)
+        generation.result.traffic = traffic
+        generation.failover = FailoverStatistics(reconnects: reconnects, resyncs: resyncs, replayBytes: replayBytes,
+                                                 recoverySeconds: recoveries, cloudWaitSeconds: waited)
+        generation.result.networkSeconds = max(0, traffic.networkSeconds - generation.result.cloudSeconds)
     }
 
     /// Closes the session of an abandoned generation (cancelled, or ended by an error).

@@ -28,12 +28,12 @@ public final class EdgeRunner {
         }
     }
 
-    public func generate(prompt: [Int], onText: (String) -> Void = { _ in }) async throws -> EdgeGenerationResult {
+    public func generate(prompt: [Int], onText: (String) -> Void = { _ in }) async throws -> EdgeGeneration {
         try await generate(prompt: prompt, onPiece: { text, _ in onText(text) })
     }
 
-    /// As `generate(prompt:onText:)`, with each piece's token source ("edge:<layer>", "cloud", ...).
-    public func generate(prompt: [Int], onPiece: (_ text: String, _ source: String) -> Void) async throws -> EdgeGenerationResult {
+    /// As `generate(prompt:onText:)`, with each piece's token source.
+    public func generate(prompt: [Int], onPiece: (_ text: String, _ source: TokenSource) -> Void) async throws -> EdgeGeneration {
         do {
             return try await run(prompt: prompt, onPiece: onPiece)
         } catch {
@@ -43,7 +43,7 @@ public final class EdgeRunner {
         }
     }
 
-    private func run(prompt: [Int], onPiece: (_ text: String, _ source: String) -> Void) async throws -> EdgeGenerationResult {
+    private func run(prompt: [Int], onPiece: (_ text: String, _ source: TokenSource) -> Void) async throws -> EdgeGeneration {
         guard !prompt.isEmpty else { throw EngineError.emptyInput }
         let capacity = min(options.maxPositions, model.config.contextLength)
         guard prompt.count < capacity else { throw EngineError.contextFull(needed: prompt.count + 1, capacity: capacity) }
@@ -61,7 +61,7 @@ public final class EdgeRunner {
         var (edgeSeconds, cloudSeconds) = (0.0, 0.0)
         var input = prompt
         var rtt = RoundTripEstimate()
-        let cloud = options.mode == .collaborative ? self.cloud : nil
+        let cloud = options.mode == .collab ? self.cloud : nil
         try await cloud?.start(capacity: capacity, log: log)
 
         while options.maxTokens > 0 {
@@ -94,13 +94,13 @@ public final class EdgeRunner {
                     try extra.observe(reached.rows, at: reached.position)
                 }
             }
-            if let reached, options.mode == .collaborative, let head = splitExit.map({ exitsByLayer[$0.layer] ?? $0 }) {
+            if let reached, options.mode == .collab, let head = splitExit.map({ exitsByLayer[$0.layer] ?? $0 }) {
                 _ = try check(head, reached.rows)
             }
-            var decided: (token: Int, logprob: Float, source: String)?
+            var decided: (token: Int, logprob: Float, source: TokenSource)?
             if let exitDecision {
                 let token = sampler.sample(logits: exitDecision.logits, history: transcript.history)
-                decided = (token, logProbability(of: token, in: exitDecision.logits), "edge:\(exitDecision.layer)")
+                decided = (token, logProbability(of: token, in: exitDecision.logits), .edge(layer: exitDecision.layer))
             }
             if let reached {
                 try log.record(reached.rows, codec: codec)
@@ -113,7 +113,7 @@ public final class EdgeRunner {
                     let position = reached.position + reached.rows.rows - 1
                     let asked = Date()
                     if let reply = try await cloud.infer(position: position, history: transcript.history, log: log) {
-                        decided = (reply.token, reply.logprob, "cloud")
+                        decided = (reply.token, reply.logprob, .cloud)
                         cloudSeconds += reply.cloudSeconds
                         if let policy = options.latencyAware {
                             rtt.record(Date().timeIntervalSince(asked) - reply.cloudSeconds)
@@ -128,8 +128,8 @@ public final class EdgeRunner {
                 // Standalone, or the cloud failed: the deepest exit answers.
                 let logits = try splitHead.logits(for: reached.rows, model: model)
                 let token = sampler.sample(logits: logits, history: transcript.history)
-                let degraded = options.mode == .collaborative ? ":degraded" : ""
-                decided = (token, logProbability(of: token, in: logits), "edge:\(layers.split)\(degraded)")
+                let source: TokenSource = options.mode == .collab ? .degraded(layer: layers.split) : .edge(layer: layers.split)
+                decided = (token, logProbability(of: token, in: logits), source)
             }
             guard let (token, logprob, source) = decided else { throw EngineError.emptyInput }
             guard transcript.emit(token, logprob: logprob, source: source, onPiece: onPiece) else { break }
@@ -139,13 +139,13 @@ public final class EdgeRunner {
             }
             input = [token]
         }
-        var result = transcript.finish(onPiece: onPiece)
-        result.exitStats = stats
-        result.edgeSeconds = edgeSeconds
-        result.cloudSeconds = cloudSeconds
-        await cloud?.finish(into: &result)
-        result.roundTripSeconds = rtt.seconds
-        result.finalThresholds = Dictionary(exitsByLayer.map { ($0.key, $0.value.threshold) }, uniquingKeysWith: { a, _ in a })
-        return result
+        var generation = EdgeGeneration(result: transcript.finish(onPiece: onPiece))
+        generation.exitStats = stats
+        generation.result.edgeSeconds = edgeSeconds
+        generation.result.cloudSeconds = cloudSeconds
+        await cloud?.finish(into: &generation)
+        generation.roundTripSeconds = rtt.seconds
+        generation.finalThresholds = Dictionary(exitsByLayer.map { ($0.key, $0.value.threshold) }, uniquingKeysWith: { a, _ in a })
+        return generation
     }
 }

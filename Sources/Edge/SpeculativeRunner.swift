@@ -27,12 +27,12 @@ public final class SpeculativeRunner {
         }
     }
 
-    public func generate(prompt: [Int], onText: (String) -> Void = { _ in }) async throws -> EdgeGenerationResult {
+    public func generate(prompt: [Int], onText: (String) -> Void = { _ in }) async throws -> EdgeGeneration {
         try await generate(prompt: prompt, onPiece: { text, _ in onText(text) })
     }
 
-    /// As `generate(prompt:onText:)`, with each piece's token source ("edge:<layer>", "cloud", ...).
-    public func generate(prompt: [Int], onPiece: (_ text: String, _ source: String) -> Void) async throws -> EdgeGenerationResult {
+    /// As `generate(prompt:onText:)`, with each piece's token source.
+    public func generate(prompt: [Int], onPiece: (_ text: String, _ source: TokenSource) -> Void) async throws -> EdgeGeneration {
         do {
             return try await run(prompt: prompt, onPiece: onPiece)
         } catch {
@@ -42,7 +42,7 @@ public final class SpeculativeRunner {
         }
     }
 
-    private func run(prompt: [Int], onPiece: (_ text: String, _ source: String) -> Void) async throws -> EdgeGenerationResult {
+    private func run(prompt: [Int], onPiece: (_ text: String, _ source: TokenSource) -> Void) async throws -> EdgeGeneration {
         guard !prompt.isEmpty else { throw EngineError.emptyInput }
         let capacity = min(options.maxPositions, model.config.contextLength)
         guard prompt.count < capacity else { throw EngineError.contextFull(needed: prompt.count + 1, capacity: capacity) }
@@ -88,7 +88,7 @@ public final class SpeculativeRunner {
             speculation.rounds += 1
             speculation.drafted += drafts.count
 
-            var emitted: [(token: Int, logprob: Float, source: String)] = []
+            var emitted: [(token: Int, logprob: Float, source: TokenSource)] = []
             var reply: TokenReply?
             if let cloud {
                 try await cloud.upload(log: log)
@@ -97,12 +97,13 @@ public final class SpeculativeRunner {
                     : try await cloud.verify(firstPosition: position, draft: drafts.map(\.token), log: log)
             }
             var next: Int?  // a token still to run through the edge layers
-            let degraded = cloud == nil ? "" : ":degraded"
+            // Without a cloud configured the drafts are the standalone answer; with one that failed, degraded.
+            let alone: TokenSource = cloud == nil ? .edge(layer: split) : .degraded(layer: split)
             if let reply {
                 cloudSeconds += reply.cloudSeconds
                 speculation.accepted += reply.accepted
-                emitted = drafts.prefix(reply.accepted).map { ($0.token, $0.logprob, "edge:\(split)") }
-                emitted.append((reply.token, reply.logprob, "cloud"))
+                emitted = drafts.prefix(reply.accepted).map { ($0.token, $0.logprob, TokenSource.edge(layer: split)) }
+                emitted.append((reply.token, reply.logprob, .cloud))
                 let keep = position + reply.accepted + 1
                 if cache.count > keep {
                     cache.truncate(to: keep)
@@ -114,10 +115,10 @@ public final class SpeculativeRunner {
                 // Standalone or the cloud failed: the split exit answers alone.
                 let logits = try drafter.logits(for: last, model: model)
                 let token = sampler.sample(logits: logits, history: transcript.history)
-                emitted = [(token, logProbability(of: token, in: logits), "edge:\(split)\(degraded)")]
+                emitted = [(token, logProbability(of: token, in: logits), alone)]
                 next = token
             } else {
-                emitted = drafts.map { ($0.token, $0.logprob, "edge:\(split)\(degraded)") }
+                emitted = drafts.map { ($0.token, $0.logprob, alone) }
                 last = cursor  // every draft already ran through the edge
             }
             for (token, logprob, source) in emitted {
@@ -131,12 +132,12 @@ public final class SpeculativeRunner {
                 last = try runEdge([next])
             }
         }
-        var result = transcript.finish(onPiece: onPiece)
-        result.exitStats = stats
-        result.speculation = speculation
-        result.edgeSeconds = edgeSeconds
-        result.cloudSeconds = cloudSeconds
-        await cloud?.finish(into: &result)
-        return result
+        var generation = EdgeGeneration(result: transcript.finish(onPiece: onPiece))
+        generation.exitStats = stats
+        generation.speculation = speculation
+        generation.result.edgeSeconds = edgeSeconds
+        generation.result.cloudSeconds = cloudSeconds
+        await cloud?.finish(into: &generation)
+        return generation
     }
 }

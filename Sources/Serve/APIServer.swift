@@ -161,15 +161,13 @@ public struct APIServer: Sendable {
         }
     }
 
-    private func run(_ generation: GenerationRequest, onText: @escaping @Sendable (String) -> Void) async throws -> (EdgeGenerationResult, CollabInfo) {
+    private func run(_ generation: GenerationRequest, onText: @escaping @Sendable (String) -> Void) async throws -> (GenerationResult, CollabInfo) {
         let start = Date()
         let r = try await worker.generate(generation, onText: onText)
         let seconds = Date().timeIntervalSince(start)
         metrics.record(sources: r.sources, promptTokens: r.promptTokens, bytesUp: r.traffic.bytesUp,
                        bytesDown: r.traffic.bytesDown, seconds: seconds)
-        let edge = r.sources.filter { $0.hasPrefix("edge:") && !$0.hasSuffix(":degraded") }.count
-        let info = CollabInfo(mode: worker.mode.rawValue, sources: r.sources,
-                              edge_rate: r.sources.isEmpty ? 0 : Double(edge) / Double(r.sources.count),
+        let info = CollabInfo(mode: worker.mode.rawValue, sources: r.sources, edge_rate: r.sources.edgeShare,
                               bytes_up: r.traffic.bytesUp, bytes_down: r.traffic.bytesDown,
                               round_trips: r.traffic.roundTrips, seconds: seconds)
         return (r, info)
@@ -218,9 +216,9 @@ public struct APIServer: Sendable {
         return ByteBuffer(string: "data: " + String(decoding: data, as: UTF8.self) + "\n\n")
     }
 
-    private func finishReason(_ r: EdgeGenerationResult) -> String { r.stopReason == .endOfSequence ? "stop" : "length" }
+    private func finishReason(_ r: GenerationResult) -> String { r.stopReason == .endOfSequence ? "stop" : "length" }
 
-    private func usage(_ r: EdgeGenerationResult) -> Usage {
+    private func usage(_ r: GenerationResult) -> Usage {
         Usage(prompt_tokens: r.promptTokens, completion_tokens: r.tokens.count, total_tokens: r.promptTokens + r.tokens.count)
     }
 }

@@ -13,57 +13,41 @@ public struct GenerationRequest: Sendable {
 /// Runs generations on the edge model one at a time, in arrival order (the model holds one KV
 /// cache and its kernels already use every core), in the configured mode, with a bounded queue. A
 /// generation whose task is cancelled (its client left) stops within one token.
-public final class EdgeWorker: Sendable {
-    public enum Mode: String, Sendable, CaseIterable { case local, edge, collab, spec }
+public final class EdgeWorker: @unchecked Sendable {
+    /// The modes `serve` offers: those that generate here.
+    public static let modes: [GenerationMode] = [.local, .edge, .collab, .spec]
 
-    public let mode: Mode
-    public let model: LlamaModel
-    public let tokenizer: Tokenizer
-    private let fingerprint: [UInt8]
-    private let options: EdgeOptions
+    /// Immutable after init; generations run one at a time (`queue`).
+    private let setup: EdgeSetup
     private let connector: CloudConnector?
     let queue: RequestQueue
 
-    /// `model` is the full model for `local`, else the edge part [0, s) with its head. At most
-    /// `maxQueue` requests wait behind the running one; more are refused (`RequestQueue.QueueFull`).
-    public init(mode: Mode, model: LlamaModel, tokenizer: Tokenizer, fingerprint: [UInt8], options: EdgeOptions,
-                connector: CloudConnector?, maxQueue: Int = 16) {
+    /// `setup` is built for one of `modes`. At most `maxQueue` requests wait behind the running one;
+    /// more are refused (`RequestQueue.QueueFull`).
+    public init(setup: EdgeSetup, connector: CloudConnector?, maxQueue: Int = 16) {
+        precondition(Self.modes.contains(setup.mode), "serve runs \(Self.modes.map(\.rawValue)), not \(setup.mode)")
         queue = RequestQueue(capacity: maxQueue)
-        self.mode = mode
-        self.model = model
-        self.tokenizer = tokenizer
-        self.fingerprint = fingerprint
-        self.options = options
+        self.setup = setup
         self.connector = connector
     }
 
-    public var contextLength: Int { min(options.maxPositions, model.config.contextLength) }
+    public var mode: GenerationMode { setup.mode }
+    public var tokenizer: Tokenizer { setup.tokenizer }
+    public var contextLength: Int { min(setup.options.maxPositions, setup.model.config.contextLength) }
 
-    public func generate(_ request: GenerationRequest, onText: @Sendable (String) -> Void) async throws -> EdgeGenerationResult {
+    public func generate(_ request: GenerationRequest, onText: @Sendable (String) -> Void) async throws -> GenerationResult {
         try await queue.acquire()
         defer { queue.release() }
         try Task.checkCancellation()
-        var options = self.options
-        options.sampling = request.sampling
-        options.maxTokens = request.maxTokens
-        switch mode {
-        case .local:
-            let r = try TextGenerator(model: model, tokenizer: tokenizer)
+        if mode == .local {
+            return try TextGenerator(model: setup.model, tokenizer: setup.tokenizer)
                 .generate(prompt: request.prompt, maxTokens: request.maxTokens, sampling: request.sampling,
                           contextCapacity: contextLength, onText: onText)
-            var out = EdgeGenerationResult(text: r.text, tokens: r.tokens, logprobs: r.logprobs,
-                                           sources: Array(repeating: "local", count: r.tokens.count),
-                                           promptTokens: r.promptTokens, stopReason: r.stopReason)
-            out.prefillSeconds = r.prefillSeconds
-            out.decodeSeconds = r.decodeSeconds
-            return out
-        case .edge, .collab:
-            options.mode = mode == .edge ? .standalone : .collaborative
-            return try await EdgeRunner(model: model, tokenizer: tokenizer, fingerprint: fingerprint, options: options,
-                                        connector: mode == .collab ? connector : nil).generate(prompt: request.prompt, onText: onText)
-        case .spec:
-            return try await SpeculativeRunner(model: model, tokenizer: tokenizer, fingerprint: fingerprint, options: options,
-                                               connector: connector).generate(prompt: request.prompt, onText: onText)
         }
+        var options = setup.options
+        options.sampling = request.sampling
+        options.maxTokens = request.maxTokens
+        return try await setup.makeRunner(connector: connector, options: options)
+            .generate(prompt: request.prompt, onPiece: { text, _ in onText(text) }).result
     }
 }

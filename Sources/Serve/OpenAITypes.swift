@@ -1,4 +1,5 @@
 import Foundation
+import LLM
 
 /// The OpenAI-compatible request and response bodies we accept and produce. Fields we do not
 /// implement are ignored on input (like most compatible servers); unknown roles are rejected.
@@ -77,7 +78,7 @@ struct Usage: Encodable, Sendable {
 /// How the edge produced the answer: our extension of the OpenAI object, under "collm".
 struct CollabInfo: Encodable, Sendable {
     var mode: String
-    var sources: [String]
+    var sources: [TokenSource]
     var edge_rate: Double
     var bytes_up: Int
     var bytes_down: Int

@@ -1,5 +1,6 @@
 import Edge
 import Foundation
+import LLM
 import Prometheus
 
 /// Prometheus metrics of the edge API, in a registry owned by the server (no global state).
@@ -48,16 +49,14 @@ public final class ServeMetrics: Sendable {
                                              help: "Generations stopped because the client disconnected")
     }
 
-    func record(sources: [String], promptTokens prompt: Int, bytesUp up: Int, bytesDown down: Int, seconds: Double) {
+    func record(sources: [TokenSource], promptTokens prompt: Int, bytesUp up: Int, bytesDown down: Int, seconds: Double) {
         requests.increment()
         promptTokens.increment(by: Int64(prompt))
         for source in sources {
-            if source.hasSuffix(":degraded") {
-                degradedTokens.increment()
-            } else if source == "cloud" {
-                cloudTokens.increment()
-            } else {
-                edgeTokens.increment()
+            switch source {
+            case .degraded: degradedTokens.increment()
+            case .cloud: cloudTokens.increment()
+            case .edge, .local: edgeTokens.increment()
             }
         }
         bytesUp.increment(by: Int64(up))

@@ -7,10 +7,7 @@ import Exits
 import Foundation
 import LLM
 
-/// Execution modes (docs/ARCHITECTURE.md section 2).
-enum GenerationMode: String, ExpressibleByArgument, CaseIterable {
-    case local, edge, collab, cloud, naive, spec
-}
+extension GenerationMode: ExpressibleByArgument {}
 
 struct GenerateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -102,7 +99,7 @@ struct GenerateCommand: AsyncParsableCommand {
         // Without --cloud, the split modes talk to a cloud in this process: nothing crosses a network,
         // so states travel as f32 and the cloud's answers are the full model's.
         var embedded: EmbeddedCloud?
-        if mode != .local && mode != .edge && cloud == nil {
+        if mode.needsCloud && cloud == nil {
             embedded = try await EmbeddedCloud.start(file: gguf, split: split ?? 15, activations: modelOptions.activations,
                                                      threads: modelOptions.threadCount)
         }
@@ -124,9 +121,9 @@ struct GenerateCommand: AsyncParsableCommand {
     private func report(_ output: GenerateOutput) {
         guard !json else { return }
         Console.write("\n")
-        let edge = output.sources.filter { $0.hasPrefix("edge") && !$0.hasSuffix(":degraded") }.count
-        let degraded = output.sources.filter { $0.hasSuffix(":degraded") }.count
-        let cloudTokens = output.sources.filter { $0 == "cloud" }.count
+        let edge = output.sources.filter(\.isEdgeDecision).count
+        let degraded = output.sources.filter(\.isDegraded).count
+        let cloudTokens = output.sources.filter { $0 == .cloud }.count
         var line = String(format: "[%d prompt tokens, %d generated", output.prompt_tokens, output.tokens.count)
         if mode != .local {
             line += ": \(edge) by the edge, \(cloudTokens) by the cloud" + (degraded > 0 ? ", \(degraded) degraded" : "")
@@ -145,60 +142,39 @@ struct GenerateCommand: AsyncParsableCommand {
                           wire: String) async throws -> GenerateOutput {
         let json = self.json
         let stream: (String) -> Void = { piece in if !json { Console.write(piece) } }
-        var output: GenerateOutput
+        let connector = try cloud.map { try GRPCConnector(address: $0, token: CloudClientEnvironment.token, trustRoots: trustRoots) }
         switch mode {
         case .local:
-            let model = try LlamaModel(file: gguf, activations: modelOptions.activations, pool: ThreadPool(threadCount: modelOptions.threadCount))
-            let result = try TextGenerator(model: model, tokenizer: tokenizer)
+            let setup = try makeSetup(gguf: gguf, tokenizer: tokenizer)
+            let result = try TextGenerator(model: setup.model, tokenizer: tokenizer)
                 .generate(prompt: ids, maxTokens: maxTokens, sampling: sampling, contextCapacity: ctx, onText: stream)
-            output = GenerateOutput(result: result, modelPath: path)
+            return GenerateOutput(result: result, modelPath: path)
         case .edge, .collab, .spec:
-            output = try await runEdge(gguf: gguf, tokenizer: tokenizer, prompt: ids, path: path, cloud: cloud, wire: wire)
+            return try await runEdge(setup: try makeSetup(gguf: gguf, tokenizer: tokenizer), prompt: ids, path: path,
+                                     connector: connector, wire: wire)
         case .cloud:
-            let r = try await CloudModeClient(address: cloud!, token: CloudClientEnvironment.token, trustRoots: trustRoots)
+            let result = try await CloudOnlyClient(tokenizer: tokenizer)
                 .generate(prompt: ids, maxTokens: maxTokens, sampling: sampling,
-                          stopTokens: TextGenerator.stopTokens(of: tokenizer), tokenizer: tokenizer) { piece in
-                    if !json { Console.write(piece) }
-                }
-            output = GenerateOutput(text: r.text, tokens: r.tokens, promptTokens: ids.count, modelPath: path,
-                                    sources: Array(repeating: "cloud", count: r.tokens.count), logprobs: r.logprobs,
-                                    stopReason: r.stoppedAtEOS ? "eos" : "length")
-            output.timings = .init(prefill: r.firstTokenSeconds, decode: r.totalSeconds - r.firstTokenSeconds,
-                                   total: r.totalSeconds, edge: 0, cloud: r.cloudSeconds,
-                                   network: max(0, r.totalSeconds - r.cloudSeconds))
-            output.bytes_up = r.bytesUp
-            output.bytes_down = r.bytesDown
-            output.round_trips = 1
+                          link: GRPCCloudGeneration(connector: connector!), onText: stream)
+            return GenerateOutput(result: result, modelPath: path)
         case .naive:
-            let s = split ?? 15
-            let config = try ModelConfig(gguf: gguf)
-            guard s > 0, s < config.layerCount else { throw ValidationError("--split must be in 1..<\(config.layerCount)") }
-            let model = try LlamaModel(file: gguf, layers: 0..<s, activations: modelOptions.activations, pool: ThreadPool(threadCount: modelOptions.threadCount))
-            let r = try await NaiveRunner(model: model, tokenizer: tokenizer, address: cloud!,
-                                          token: CloudClientEnvironment.token, trustRoots: trustRoots,
-                                          fingerprint: gguf.fingerprint(), wire: WireFormat(rawValue: wire)!)
-                .generate(prompt: ids, maxTokens: maxTokens, sampling: sampling) { piece in
-                    if !json { Console.write(piece) }
-                }
-            output = GenerateOutput(text: r.text, tokens: r.tokens, promptTokens: ids.count, modelPath: path,
-                                    sources: Array(repeating: "cloud", count: r.tokens.count), logprobs: r.logprobs,
-                                    stopReason: r.stoppedAtEOS ? "eos" : "length")
-            output.timings = .init(prefill: r.firstTokenSeconds, decode: r.totalSeconds - r.firstTokenSeconds,
-                                   total: r.totalSeconds, edge: r.edgeSeconds, cloud: r.cloudSeconds, network: r.networkSeconds)
-            output.bytes_up = r.bytesUp
-            output.bytes_down = r.bytesDown
-            output.round_trips = r.roundTrips
+            let setup = try makeSetup(gguf: gguf, tokenizer: tokenizer)
+            let link = try GRPCNaiveLink(connector: connector!, fingerprint: setup.fingerprint, splitLayer: split ?? 15)
+            let result = try await NaiveRunner(model: setup.model, tokenizer: tokenizer, wire: WireFormat(rawValue: wire)!)
+                .generate(prompt: ids, maxTokens: maxTokens, sampling: sampling, link: link, onText: stream)
+            await link.close()
+            return GenerateOutput(result: result, modelPath: path)
         }
-        return output
     }
 
-    private func runEdge(gguf: GGUFFile, tokenizer: Tokenizer, prompt: [Int], path: String, cloud: String?,
+    private func makeSetup(gguf: GGUFFile, tokenizer: Tokenizer) throws -> EdgeSetup {
+        try EdgeSetup(gguf: gguf, tokenizer: tokenizer, mode: mode, split: split ?? 15, exitLayers: try exitLayers(),
+                      threshold: threshold, calibration: calibration, activations: modelOptions.activations,
+                      threads: modelOptions.threadCount)
+    }
+
+    private func runEdge(setup: EdgeSetup, prompt: [Int], path: String, connector: GRPCConnector?,
                          wire: String) async throws -> GenerateOutput {
-        let fingerprint = gguf.fingerprint()
-        let setup = try EdgeSetup.make(gguf: gguf, split: split ?? 15, speculative: mode == .spec, standalone: mode == .edge,
-                                       exitLayers: try exitLayers(), threshold: threshold, calibration: calibration,
-                                       activations: modelOptions.activations, threads: modelOptions.threadCount)
-        let (model, heads) = (setup.model, setup.heads)
         var options = setup.options
         if let latencyAware {
             let (low, high) = try ListArgument.bounds(latencyAware, option: "--latency-aware")
@@ -209,47 +185,37 @@ struct GenerateCommand: AsyncParsableCommand {
         options.maxTokens = maxTokens
         if let ctx { options.maxPositions = ctx }
         cloudLoss.apply(to: &options)
-        let connector = try mode == .collab || mode == .spec
-            ? GRPCConnector(address: cloud!, token: CloudClientEnvironment.token, trustRoots: trustRoots) : nil
         // Degradation is announced on stderr when it begins and ends, not only in the token sources.
         let outages = CloudOutageMonitor { Console.status($0.message) }
         options.outageMonitor = outages
         // On a terminal, tokens the edge decided are shown in colour (degraded ones in yellow).
         let json = self.json
         let colour = !json && isatty(1) != 0
-        let onPiece = { (piece: String, source: String) in
+        let onPiece = { (piece: String, source: TokenSource) in
             guard !json else { return }
-            guard colour, source.hasPrefix("edge") else { return Console.write(piece) }
-            Console.write((source.hasSuffix(":degraded") ? "\u{1B}[33m" : "\u{1B}[32m") + piece + "\u{1B}[0m")
+            switch source {
+            case .edge where colour: Console.write("\u{1B}[32m" + piece + "\u{1B}[0m")
+            case .degraded where colour: Console.write("\u{1B}[33m" + piece + "\u{1B}[0m")
+            default: Console.write(piece)
+            }
         }
-        let r: EdgeGenerationResult
-        if mode == .spec {
-            r = try await SpeculativeRunner(model: model, tokenizer: tokenizer, fingerprint: fingerprint, options: options,
-                                            connector: connector).generate(prompt: prompt, onPiece: onPiece)
-        } else {
-            r = try await EdgeRunner(model: model, tokenizer: tokenizer, fingerprint: fingerprint, options: options,
-                                     connector: connector).generate(prompt: prompt, onPiece: onPiece)
-        }
+        let run = try await setup.makeRunner(connector: connector, options: options).generate(prompt: prompt, onPiece: onPiece)
         if let since = outages.degradedSince {
             Console.status("collm: the generation ended with the cloud still unreachable (degraded since \(CloudOutageMonitor.clock(since)))")
         }
-        var out = GenerateOutput(text: r.text, tokens: r.tokens, promptTokens: r.promptTokens, modelPath: path,
-                                 sources: r.sources, logprobs: r.logprobs, stopReason: r.stopReason.rawValue)
-        out.timings = .init(prefill: r.prefillSeconds, decode: r.decodeSeconds, total: r.prefillSeconds + r.decodeSeconds,
-                            edge: r.edgeSeconds, cloud: r.cloudSeconds, network: r.networkSeconds)
-        out.bytes_up = r.traffic.bytesUp
-        out.bytes_down = r.traffic.bytesDown
-        out.round_trips = r.traffic.roundTrips
+        var out = GenerateOutput(result: run.result, modelPath: path)
         out.calibration = setup.calibrationPath
-        out.exits = ExitReport(r, heads: heads)
+        out.exits = ExitReport(run, heads: setup.heads)
         if mode == .spec {
-            out.speculation = .init(rounds: r.speculation.rounds, drafted: r.speculation.drafted, accepted: r.speculation.accepted)
+            out.speculation = .init(rounds: run.speculation.rounds, drafted: run.speculation.drafted,
+                                    accepted: run.speculation.accepted)
         }
-        out.token_seconds = r.tokenSeconds
-        if connector != nil {
-            out.failover = .init(policy: cloudLoss.onCloudLoss.rawValue, reconnects: r.reconnects, resyncs: r.resyncs,
-                                 replay_bytes: r.replayBytes, recovery_seconds: r.recoverySeconds,
-                                 wait_seconds: r.cloudWaitSeconds)
+        out.token_seconds = run.result.tokenSeconds
+        if mode.needsCloud {
+            let f = run.failover
+            out.failover = .init(policy: cloudLoss.onCloudLoss.rawValue, reconnects: f.reconnects, resyncs: f.resyncs,
+                                 replay_bytes: f.replayBytes, recovery_seconds: f.recoverySeconds,
+                                 wait_seconds: f.cloudWaitSeconds)
         }
         return out
     }

@@ -26,7 +26,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var chatTemplate: ChatTemplateOptions
     @Option(name: .long, help: "Address to listen on.") var host = "127.0.0.1"
     @Option(name: .long, help: "Port (0 picks a free one; the chosen port is printed).") var port = 8080
-    @Option(name: .long, help: "Mode: local|edge|collab|spec.") var mode = "collab"
+    @Option(name: .long, help: "Mode: \(EdgeWorker.modes.map(\.rawValue).joined(separator: "|")).") var mode: GenerationMode = .collab
     @Option(name: .long, help: "Cloud server HOST:PORT (collab, spec; default: a cloud embedded in this process).") var cloud: String?
     @Option(name: .long, help: "Split layer s: the edge runs layers [0, s).") var split = 15
     @Option(name: .long, help: "Exit threshold for every exit (default: the calibration's; spec drafts at 0.5).") var threshold: Float?
@@ -39,7 +39,9 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var cloudLoss: CloudLossOptions
 
     func validate() throws {
-        guard let mode = EdgeWorker.Mode(rawValue: mode) else { throw ValidationError("--mode must be local, edge, collab or spec") }
+        guard EdgeWorker.modes.contains(mode) else {
+            throw ValidationError("--mode must be \(EdgeWorker.modes.map(\.rawValue).joined(separator: ", "))")
+        }
         if port < 0 || port > 65535 { throw ValidationError("--port must be 0...65535") }
         if let wire, WireFormat(rawValue: wire) == nil { throw ValidationError("--wire must be f32, f16 or q8") }
         if ctx < 16 { throw ValidationError("--ctx must be at least 16") }
@@ -63,10 +65,8 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let mode = EdgeWorker.Mode(rawValue: self.mode)!
         let path = try modelOptions.resolvedModelPath()
         let (gguf, tokenizer) = try modelOptions.openModelFile()
-        let config = try ModelConfig(gguf: gguf)
         // A model without a known template still serves /v1/completions; chat requests get the error.
         let chatFormat: ChatFormat?
         var chatFormatMissing: String?
@@ -77,31 +77,24 @@ struct ServeCommand: AsyncParsableCommand {
             chatFormatMissing = "\(error)"
             Console.status("note: /v1/chat/completions is off: \(error)")
         }
-        guard split > 0, split < config.layerCount else { throw ValidationError("--split must be in 1..<\(config.layerCount)") }
-        let pool = ThreadPool(threadCount: modelOptions.threadCount)
-        let fingerprint = gguf.fingerprint()
-        let model = mode == .local
-            ? try LlamaModel(file: gguf, activations: modelOptions.activations, pool: pool)
-            : try LlamaModel(file: gguf, layers: 0..<split, head: true, activations: modelOptions.activations, pool: pool)
-        let loaded = mode == .local ? nil : try CalibrationStore.load(calibration, fingerprint: fingerprint, split: split)
-        let override = mode == .spec ? (threshold ?? 0.5) : threshold
-        var options = EdgeOptions(mode: .collaborative, exits: try loaded?.0.heads(for: model, threshold: override) ?? [])
-        options.draftThreshold = override ?? options.draftThreshold
-        options.maxPositions = ctx
+        var setup = try EdgeSetup(gguf: gguf, tokenizer: tokenizer, mode: mode, split: split, threshold: threshold,
+                                  calibration: calibration, activations: modelOptions.activations,
+                                  threads: modelOptions.threadCount)
+        setup.options.maxPositions = ctx
         // Without --cloud, collab and spec use a cloud in this process (loopback gRPC, f32 states).
         let embedded = (mode == .collab || mode == .spec) && cloud == nil
             ? try await EmbeddedCloud.start(file: gguf, split: split, activations: modelOptions.activations,
                                             threads: modelOptions.threadCount)
             : nil
-        options.wire = WireFormat(rawValue: wire ?? (embedded == nil ? "f16" : "f32"))!
-        cloudLoss.apply(to: &options)
+        setup.options.wire = WireFormat(rawValue: wire ?? (embedded == nil ? "f16" : "f32"))!
+        cloudLoss.apply(to: &setup.options)
         let connector = try (embedded?.address ?? cloud).map {
             try GRPCConnector(address: $0, token: CloudClientEnvironment.token,
                               trustRoots: embedded == nil ? CloudClientEnvironment.trustRoots(tlsCA) : nil)
         }
         // Degradation episodes go to stderr and to /metrics.
         let metrics = ServeMetrics()
-        options.outageMonitor = CloudOutageMonitor { event in
+        setup.options.outageMonitor = CloudOutageMonitor { event in
             Console.status(event.message)
             metrics.record(event)
         }
@@ -109,18 +102,18 @@ struct ServeCommand: AsyncParsableCommand {
             // A cloud that refuses this edge (token, TLS, model or split) stops the server now, not at
             // the first request; an unreachable one is announced and requests degrade until it answers.
             do {
-                try await CloudPreflight.check(connector: connector, fingerprint: fingerprint, splitLayer: split, options: options)
+                try await CloudPreflight.check(connector: connector, fingerprint: setup.fingerprint, splitLayer: split,
+                                               options: setup.options)
             } catch {
                 await embedded?.shutdown()
                 throw error
             }
         }
-        let worker = EdgeWorker(mode: mode, model: model, tokenizer: tokenizer, fingerprint: fingerprint, options: options,
-                                connector: connector, maxQueue: maxQueue)
+        let worker = EdgeWorker(setup: setup, connector: connector, maxQueue: maxQueue)
         let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         var server = APIServer(worker: worker, metrics: metrics, modelName: name, chatFormat: chatFormat, apiKey: resolvedAPIKey)
         if let chatFormatMissing { server.chatFormatMissing = chatFormatMissing }
-        let (host, modeName, calibrationNote) = (self.host, self.mode, loaded.map { " calibration \($0.1)," } ?? "")
+        let (host, modeName, calibrationNote) = (self.host, mode.rawValue, setup.calibrationPath.map { " calibration \($0)," } ?? "")
         let cloudNote = embedded == nil ? "" : " embedded cloud,"
         do {
             try await server.run(host: host, port: port) { port in

@@ -1,11 +1,10 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// Runs the built `collm` binary as a separate process, as a user or script would.
 enum CollmProcess {
-    static var repoRoot: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    }
+    static var repoRoot: URL { TestResources.repoRoot }
 
     static func binary() throws -> String {
         let env = ProcessInfo.processInfo.environment
@@ -52,8 +51,7 @@ enum CollmProcess {
 
     /// The default model file (as scripts/test.sh installs it).
     static var modelPath: String {
-        ProcessInfo.processInfo.environment["COLLM_MODEL"]
-            ?? repoRoot.appendingPathComponent(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf").path
+        (try? TestResources.modelPath()) ?? repoRoot.appendingPathComponent(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf").path
     }
 
     static func json(_ text: String) throws -> [String: Any] {

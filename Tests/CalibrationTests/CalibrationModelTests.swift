@@ -6,6 +6,7 @@ import XCTest
 @testable import Exits
 @testable import LLM
 import ExitTraining
+import TestSupport
 
 /// Calibration on the default model at a small scale (seconds): the fitted adapters must beat the
 /// logit lens on held-out prompts, and the vocabulary screen must not change any exit decision.
@@ -16,14 +17,7 @@ final class CalibrationModelTests: XCTestCase {
     /// The model and a small dataset (30 prompts x 3 answers, exits 8 and 15), shared by the calibration tests.
     static func loadData() throws -> (LlamaModel, Tokenizer, ExitDataset) {
         if let cachedData { return cachedData }
-        let env = ProcessInfo.processInfo.environment
-        let path = env["COLLM_MODEL"] ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf").path
-        guard FileManager.default.fileExists(atPath: path) else {
-            XCTFail("model missing at \(path): run scripts/test.sh")
-            throw CocoaError(.fileNoSuchFile)
-        }
+        let path = try TestResources.modelPath()
         let file = try GGUFFile(path: path)
         let tokenizer = try Tokenizer(gguf: file)
         let model = try LlamaModel(file: file, pool: ThreadPool(threadCount: 2))

@@ -56,18 +56,18 @@ final class LayerExitBlockTests: XCTestCase {
         let edge = try LlamaModel(file: model.file, layers: 0..<15, head: true, pool: model.pool)
         let block = try TransformerExitBlock(copying: 29, of: model.file)
         let layerExit = ExitLayer(block: block, capacity: 256, pool: model.pool)
-        var options = EdgeOptions(mode: .standalone, exits: [ExitHead(layer: 5, threshold: 0.4),
+        var options = EdgeOptions(mode: .edge, exits: [ExitHead(layer: 5, threshold: 0.4),
                                                              ExitHead(layer: 10, threshold: 0.9, adapter: layerExit)])
         options.maxTokens = 24
         let runner = try EdgeRunner(model: edge, tokenizer: tokenizer, fingerprint: [], options: options, connector: nil)
         let prompt = tokenizer.encode(ChatTemplate.chatML.render([ChatMessage(role: "user", content: "Tell me about the sea.")]))
         let r = try await runner.generate(prompt: prompt)
-        XCTAssertTrue(r.sources.contains("edge:5"), "the exit below must fire, so rows reach layer 10 late: \(r.sources)")
+        XCTAssertTrue(r.result.sources.contains(.edge(layer: 5)), "the exit below must fire, so rows reach layer 10 late: \(r.result.sources)")
         let observed = layerExit.observed
         XCTAssertGreaterThan(observed, prompt.count)
         let z = try layerExit.applyLast()
 
-        var h = try edge.embed(Array((prompt + r.tokens).prefix(observed)))
+        var h = try edge.embed(Array((prompt + r.result.tokens).prefix(observed)))
         try edge.forward(&h, cache: edge.makeCache(capacity: observed), only: 0..<10)
         let reference = TransformerExitRunner(block: block, pool: model.pool, capacity: observed)
         let expected = try reference.apply(h).rows(observed - 1..<observed)

@@ -1,9 +1,9 @@
 import CollabCore
 import Foundation
 import XCTest
+import TestSupport
 
 @testable import Cloud
-@testable import Edge
 @testable import LLM
 
 /// The cloud context manager (docs/ARCHITECTURE.md section 3) driven directly and synchronously, with real

@@ -2,6 +2,7 @@ import CollabCore
 import CollabTransport
 import Foundation
 import XCTest
+import TestSupport
 
 @testable import Cloud
 @testable import LLM

@@ -1,6 +1,7 @@
 import CollabCore
 import Foundation
 import XCTest
+import TestSupport
 
 @testable import Cloud
 @testable import LLM

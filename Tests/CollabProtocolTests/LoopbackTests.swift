@@ -1,3 +1,4 @@
+import CollabCore
 import CollabProtocol
 import Foundation
 import GRPCCore
@@ -24,7 +25,7 @@ private struct LoopbackCollabService: Collm_V1_Collab.SimpleServiceProtocol {
                     $0.sessionID = Data(repeating: 0x5A, count: 16)
                     $0.maxPositions = open.maxPositions
                     $0.maxRowsPerAppend = 64
-                    $0.protocolVersion = CollabProtocolVersion.current
+                    $0.protocolVersion = UInt32(ProtocolVersion.current)
                 }
             case .append(let append):
                 reply.ack = .with { $0.positionsHeld = append.firstPosition + UInt64(append.rows) }
@@ -147,7 +148,7 @@ final class LoopbackTests: XCTestCase {
             sender.yield(.with {
                 $0.requestID = 1
                 $0.open = .with {
-                    $0.protocolVersion = CollabProtocolVersion.current
+                    $0.protocolVersion = UInt32(ProtocolVersion.current)
                     $0.modelFingerprint = LoopbackCollabService.fingerprint
                     $0.splitLayer = 12
                     $0.wire = .f16
@@ -216,7 +217,7 @@ final class LoopbackTests: XCTestCase {
         guard case .opened(let opened)? = received[0].body else { return XCTFail("expected opened: \(received[0])") }
         XCTAssertEqual(opened.sessionID.count, 16)
         XCTAssertEqual(opened.maxPositions, 2048)
-        XCTAssertEqual(opened.protocolVersion, CollabProtocolVersion.current)
+        XCTAssertEqual(opened.protocolVersion, UInt32(ProtocolVersion.current))
 
         guard case .ack(let ack1)? = received[1].body else { return XCTFail("expected ack: \(received[1])") }
         XCTAssertEqual(ack1.positionsHeld, 5)
@@ -275,7 +276,7 @@ final class SerializationTests: XCTestCase {
         }
         let bodies: [Collm_V1_EdgeMessage.OneOf_Body] = [
             .open(.with {
-                $0.protocolVersion = CollabProtocolVersion.current
+                $0.protocolVersion = UInt32(ProtocolVersion.current)
                 $0.modelFingerprint = Data([1, 2, 3, 4])
                 $0.splitLayer = 15
                 $0.wire = .q8

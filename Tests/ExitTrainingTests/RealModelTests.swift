@@ -1,6 +1,7 @@
 import Foundation
 import LLM
 import XCTest
+import TestSupport
 
 @testable import ExitTraining
 @testable import Exits
@@ -12,7 +13,7 @@ final class RealModelTests: XCTestCase {
     /// Hidden states after 15 layers and the full model's top-32, for windows of 256 tokens of
     /// Botchan (each window its own sequence, as calibration prompts are). Cached across tests.
     func collect(windows: Range<Int>) throws -> DistillationSet {
-        let (tokenizer, model, _) = try ModelFixture.load()
+        let (tokenizer, model, _) = try HeadFixture.load()
         var set = DistillationSet(width: model.config.hiddenSize, topK: 32)
         for w in windows {
             if Self.windows[w] == nil {
@@ -27,9 +28,9 @@ final class RealModelTests: XCTestCase {
     }
 
     func testTrainedBlockBeatsTheLogitLensOnHeldOutText() throws {
-        let (_, _, head) = try ModelFixture.load()
+        let (_, _, head) = try HeadFixture.load()
         let train = try collect(windows: 0..<3), validation = try collect(windows: 3..<4), test = try collect(windows: 4..<5)
-        let trainer = ExitBlockTrainer(head: head, pool: ModelFixture.pool)
+        let trainer = ExitBlockTrainer(head: head, pool: HeadFixture.pool)
         let lens = try ExitBlock(width: head.width, hiddenWidth: 256, seed: 1)
         var options = TrainingOptions()
         options.maxEpochs = 8
@@ -46,7 +47,7 @@ final class RealModelTests: XCTestCase {
 
     /// The block's output through the model's own (quantized) head agrees with the f32 head used in training.
     func testBlockOutputFeedsTheModelsHead() throws {
-        let (_, model, head) = try ModelFixture.load()
+        let (_, model, head) = try HeadFixture.load()
         let set = try collect(windows: 0..<1).subset(Array(0..<8))
         var block = try ExitBlock(width: head.width, hiddenWidth: 64, seed: 3)
         var r = TestRandom(4)
@@ -63,9 +64,9 @@ final class RealModelTests: XCTestCase {
 
     /// Block (b): the model's last layer, copied and fine-tuned as the exit block after layer 15.
     func testTransformerBlockBeatsTheLogitLensOnHeldOutText() throws {
-        let (_, model, head) = try ModelFixture.load()
+        let (_, model, head) = try HeadFixture.load()
         let train = try collect(windows: 0..<3), validation = try collect(windows: 3..<4), test = try collect(windows: 4..<5)
-        let trainer = ExitBlockTrainer(head: head, pool: ModelFixture.pool)
+        let trainer = ExitBlockTrainer(head: head, pool: HeadFixture.pool)
         let lens = try trainer.evaluate(try ExitBlock(width: head.width, hiddenWidth: 8), on: test).summary
         let copy = try TransformerExitBlock(copying: model.config.layerCount - 1, of: model.file)
         var options = TrainingOptions()
@@ -84,7 +85,7 @@ final class RealModelTests: XCTestCase {
 
     /// One model run serves several exits: the same rows as collecting each exit alone.
     func testCollectingSeveralExitsAtOnce() throws {
-        let (tokenizer, model, _) = try ModelFixture.load()
+        let (tokenizer, model, _) = try HeadFixture.load()
         let tokens = tokenizer.encode("It was a bright cold day in April, and the clocks were striking thirteen.", addSpecial: false)
         let both = try DistillationSet.collect(model: model, tokens: tokens, exitLayers: [20, 8], chunk: 5)
         let alone = try DistillationSet.collect(model: model, tokens: tokens, exitLayer: 8)

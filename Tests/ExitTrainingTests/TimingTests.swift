@@ -16,7 +16,7 @@ final class TimingTests: XCTestCase {
     }
 
     func testTrainingStepAndHeadProducts() throws {
-        let (_, model, head) = try ModelFixture.load()
+        let (_, model, head) = try HeadFixture.load()
         let (d, vocab, batch) = (head.width, head.vocabularySize, 64)
         var r = TestRandom(1)
         let y = r.array(batch * d)
@@ -53,7 +53,7 @@ final class TimingTests: XCTestCase {
 
     /// Inference cost per token of the block (width 512) next to one transformer layer of the model.
     func testBlockCostPerTokenAgainstOneLayer() throws {
-        let (_, model, head) = try ModelFixture.load()
+        let (_, model, head) = try HeadFixture.load()
         var r = TestRandom(2)
         let block = try ExitBlock(width: head.width, hiddenWidth: 512, seed: 1)
         let h = r.array(head.width)

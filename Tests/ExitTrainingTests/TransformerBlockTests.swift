@@ -1,6 +1,7 @@
 import CKernels
 import LLM
 import XCTest
+import TestSupport
 
 @testable import ExitTraining
 @testable import Exits
@@ -92,7 +93,7 @@ final class TransformerBlockTests: XCTestCase {
     }
 
     func testCopiedLayerMatchesTheEnginesLayer() throws {
-        let (tokenizer, model, _) = try ModelFixture.load()
+        let (tokenizer, model, _) = try HeadFixture.load()
         let tokens = tokenizer.encode("The quick brown fox jumps over the lazy dog, and then it runs away into the forest.", addSpecial: false)
         let cache = model.makeCache(capacity: 64)
         var h = try model.embed(tokens)

@@ -1,6 +1,7 @@
 import CKernels
 import Foundation
 import XCTest
+import TestSupport
 
 @testable import LLM
 

@@ -79,30 +79,33 @@ package struct ReplayTarget: LoadTarget {
 package struct CloudOnlyTarget: LoadTarget {
     package let prompts: [(prompt: [Int], tokens: Int)]
     package let address: String
-    package let tokenizer: Tokenizer
 
     package func run(session index: Int) async -> RequestSample {
         let (prompt, tokens) = prompts[index % prompts.count]
         do {
-            let output = try await CloudModeClient(address: address, token: nil)
-                .generate(prompt: prompt, maxTokens: tokens, sampling: .greedy, stopTokens: [], tokenizer: tokenizer) { _ in }
+            // Exactly `tokens` tokens, end-of-generation or not, as the recorded session produced.
+            let start = Date()
+            var (count, firstTokenSeconds) = (0, 0.0)
+            _ = try await GRPCCloudGeneration(connector: try GRPCConnector(address: address, token: nil))
+                .generate(prompt: prompt, maxTokens: tokens, sampling: .greedy, stopTokens: []) { _ in
+                    if count == 0 { firstTokenSeconds = Date().timeIntervalSince(start) }
+                    count += 1
+                }
+            let totalSeconds = Date().timeIntervalSince(start)
             var sample = RequestSample()
-            sample.tokens = output.tokens.count
-            sample.ttft = output.firstTokenSeconds
-            if output.tokens.count > 1 {
-                sample.tpot = (output.totalSeconds - output.firstTokenSeconds) / Double(output.tokens.count - 1)
-            }
-            if output.tokens.count != tokens { sample.error = "got \(output.tokens.count) of \(tokens) tokens" }
+            sample.tokens = count
+            sample.ttft = firstTokenSeconds
+            if count > 1 { sample.tpot = (totalSeconds - firstTokenSeconds) / Double(count - 1) }
+            if count != tokens { sample.error = "got \(count) of \(tokens) tokens" }
             return sample
         } catch {
             return RequestSample(error: "\(error)")
         }
     }
 
-    package init(prompts: [(prompt: [Int], tokens: Int)], address: String, tokenizer: Tokenizer) {
+    package init(prompts: [(prompt: [Int], tokens: Int)], address: String) {
         self.prompts = prompts
         self.address = address
-        self.tokenizer = tokenizer
     }
 }
 

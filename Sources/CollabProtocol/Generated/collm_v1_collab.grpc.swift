@@ -1,7 +1,7 @@
 /// CE-CoLLM edge <-> cloud protocol (docs/ARCHITECTURE.md sections 2 and 3).
 ///
 /// Generated Swift code lives in Sources/CollabProtocol/Generated/ and is committed; regenerate it with
-/// scripts/generate-protos.sh after editing this file. Protocol version: 1 (CollabProtocolVersion.current).
+/// scripts/generate-protos.sh after editing this file. Protocol version: 1 (CollabCore.ProtocolVersion.current).
 ///
 /// Positions are 0-based token positions of the session's sequence. Hidden states travel as rows of the split layer's
 /// output (one row per position, row-major, `hidden_size` values each), encoded in the session's wire format.

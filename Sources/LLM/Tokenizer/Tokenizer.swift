@@ -40,6 +40,9 @@ public final class Tokenizer: Sendable {
     /// Tokens that end generation: EOS plus end-of-turn tokens found by text, as llama.cpp does
     /// (`<|im_end|>`, `<|eot_id|>`, `<|endoftext|>`, `<end_of_turn>`, ...).
     public let endOfGenerationIds: Set<Int>
+
+    /// Whether `token` ends generation: the one answer every token loop uses (llama.cpp's `is_eog`).
+    public func isEndOfGeneration(_ token: Int) -> Bool { endOfGenerationIds.contains(token) }
     /// `tokenizer.ggml.pre`, and whether it is one this tokenizer knows (when not, the llama.cpp
     /// "default" pre-tokenizer is used, as llama.cpp itself does).
     public let preTokenizerName: String?

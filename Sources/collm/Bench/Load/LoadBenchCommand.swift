@@ -169,7 +169,7 @@ struct LoadBench: AsyncParsableCommand {
                                        cpu: cloudCPU >= 0 ? cloudCPU : nil)
             defer { cloud.stop() }
             let emulator = try await emulate(cloud.port)
-            let points = try await sweep("cloud", CloudOnlyTarget(prompts: fixed, address: "127.0.0.1:\(emulator.address.port)", tokenizer: tokenizer),
+            let points = try await sweep("cloud", CloudOnlyTarget(prompts: fixed, address: "127.0.0.1:\(emulator.address.port)"),
                                          ProcessMeter(pid: cloud.process.processIdentifier), cloud.address)
             await emulator.stop()
             cloud.stop()
@@ -247,8 +247,8 @@ struct LoadBench: AsyncParsableCommand {
         let engine = CloudEngine(manager: ContextManager(model: cloudModel, fingerprint: fingerprint))
         defer { engine.shutdown() }
         let recorder = RecordingConnector(inner: InProcessConnector(engine: engine, owner: "recorder"))
-        let setup = try EdgeSetup.make(gguf: gguf, split: split, speculative: speculative, standalone: false, exitLayers: [],
-                                       threshold: nil, calibration: nil, activations: modelOptions.activations, threads: 1)
+        let setup = try EdgeSetup(gguf: gguf, tokenizer: tokenizer, mode: speculative ? .spec : .collab, split: split,
+                                  activations: modelOptions.activations, threads: 1)
         var options = setup.options
         options.maxTokens = tokens
         let note = setup.calibrationPath == nil
@@ -259,16 +259,10 @@ struct LoadBench: AsyncParsableCommand {
         var (edge, total) = (0, 0)
         for (k, prompt) in prompts.enumerated() {
             recorder.begin()
-            let result: EdgeGenerationResult
-            if speculative {
-                result = try await SpeculativeRunner(model: setup.model, tokenizer: tokenizer, fingerprint: fingerprint, options: options,
-                                                     connector: recorder).generate(prompt: prompt)
-            } else {
-                result = try await EdgeRunner(model: setup.model, tokenizer: tokenizer, fingerprint: fingerprint, options: options,
-                                              connector: recorder).generate(prompt: prompt)
-            }
+            let result = try await setup.makeRunner(connector: recorder, options: options)
+                .generate(prompt: prompt, onPiece: { _, _ in }).result
             sessions.append(recorder.finish(prompt: prompt, tokenSeconds: result.tokenSeconds, sampling: options.sampling))
-            edge += result.sources.filter { $0.hasPrefix("edge") }.count
+            edge += result.sources.filter { $0 != .cloud }.count  // decided on the edge, degraded or not
             total += result.tokens.count
             Console.progress("  recorded \(k + 1)/\(prompts.count) sessions")
         }

@@ -27,7 +27,7 @@ extension LoadBench {
         let fixed = zip(prompts, collab.map(\.tokens.count)).map { (prompt: $0, tokens: max(2, $1)) }
         let target = MixedTarget(targets: [ReplayTarget(sessions: collab, connector: connector, open: open),
                                            ReplayTarget(sessions: spec, connector: connector, open: open),
-                                           CloudOnlyTarget(prompts: fixed, address: address, tokenizer: tokenizer)])
+                                           CloudOnlyTarget(prompts: fixed, address: address)])
         let meter = ProcessMeter(pid: cloud.process.processIdentifier)
         let health = cloud.address
         let seconds = minutes * 60

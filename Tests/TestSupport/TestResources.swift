@@ -1,39 +1,22 @@
 import Foundation
-import LLM
 import XCTest
 
-@testable import ExitTraining
-
-/// The default model and its f32 head, loaded once for all tests in the process.
-enum ModelFixture {
-    nonisolated(unsafe) private static var cached: (Tokenizer, LlamaModel, FrozenHead)?
-    static let pool = ThreadPool(threadCount: 2)
-
-    static func load() throws -> (tokenizer: Tokenizer, model: LlamaModel, head: FrozenHead) {
-        if let cached { return cached }
-        let file = try GGUFFile(path: try TestResources.modelPath())
-        let value = (try Tokenizer(gguf: file), try LlamaModel(file: file, pool: pool), try FrozenHead(file: file))
-        cached = value
-        return value
-    }
-}
-
-/// Locates data the tests need but git does not hold (installed by scripts/test.sh).
-enum TestResources {
-    static var repoRoot: URL {
+/// Locates data the tests need (shared by every test target) but git does not hold (installed by scripts/test.sh).
+public enum TestResources {
+    public static var repoRoot: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }
 
     /// The default model: $COLLM_MODEL, else <repo>/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf.
-    static func modelPath() throws -> String {
+    public static func modelPath() throws -> String {
         let env = ProcessInfo.processInfo.environment
         let path = env["COLLM_MODEL"] ?? repoRoot.appendingPathComponent(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf").path
         try require(path, hint: "run scripts/test.sh (it fetches the model)")
         return path
     }
 
-    /// The Gemma 3 270M file: $COLLM_GEMMA_MODEL, else <repo>/.cache/models/gemma-3-270m-q4_k_m.gguf.
-    static func gemmaModelPath() throws -> String {
+    /// The Gemma 3 270M Q4_K_M file: $COLLM_GEMMA_MODEL, else <repo>/.cache/models/gemma-3-270m-q4_k_m.gguf.
+    public static func gemmaModelPath() throws -> String {
         let env = ProcessInfo.processInfo.environment
         let path = env["COLLM_GEMMA_MODEL"] ?? repoRoot.appendingPathComponent(".cache/models/gemma-3-270m-q4_k_m.gguf").path
         try require(path, hint: "run scripts/test.sh (scripts/fetch-gemma.sh fetches it)")
@@ -41,7 +24,7 @@ enum TestResources {
     }
 
     /// A file from the test-data folder ($COLLM_TEST_DATA or <repo>/.cache/test-data).
-    static func dataFile(_ name: String) throws -> String {
+    public static func dataFile(_ name: String) throws -> String {
         let env = ProcessInfo.processInfo.environment
         let dir = env["COLLM_TEST_DATA"] ?? repoRoot.appendingPathComponent(".cache/test-data").path
         let path = (dir as NSString).appendingPathComponent(name)

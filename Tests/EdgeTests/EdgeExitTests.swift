@@ -1,5 +1,6 @@
 import CollabCore
 import XCTest
+import TestSupport
 
 @testable import Edge
 @testable import Exits
@@ -11,20 +12,20 @@ final class EdgeExitTests: XCTestCase {
     func testKVCacheAfterEarlyExitsEqualsEveryLayerRun() async throws {
         let p = try CollabFixture.load()
         // Logit-lens exits at low thresholds fire often but not always, so rows are deferred and completed.
-        var options = EdgeOptions(mode: .standalone, exits: [ExitHead(layer: 5, threshold: 0.95), ExitHead(layer: 10, threshold: 0.6)])
+        var options = EdgeOptions(mode: .edge, exits: [ExitHead(layer: 5, threshold: 0.95), ExitHead(layer: 10, threshold: 0.6)])
         options.maxTokens = 24
         let runner = try EdgeRunner(model: p.edge, tokenizer: p.tokenizer, fingerprint: p.fingerprint, options: options, connector: nil)
         let prompt = CollabFixture.chat("Tell me about the sea.", p.tokenizer)
         let r = try await runner.generate(prompt: prompt)
-        let sources = Set(r.sources)
-        XCTAssertTrue(sources.contains("edge:15") && !sources.isDisjoint(with: ["edge:5", "edge:10"]),
-                      "exits must both fire and not fire: \(r.sources)")
+        let sources = Set(r.result.sources)
+        XCTAssertTrue(sources.contains(.edge(layer: 15)) && !sources.isDisjoint(with: [.edge(layer: 5), .edge(layer: 10)]),
+                      "exits must both fire and not fire: \(r.result.sources)")
         let cache = try XCTUnwrap(runner.lastCache)
         let complete = cache.count(layer: 14)
         guard complete > prompt.count else { return XCTFail("no generated position completed every edge layer") }
 
         let reference = p.edge.makeCache(capacity: complete + 1)
-        var h = try p.edge.embed(Array((prompt + r.tokens).prefix(complete)))
+        var h = try p.edge.embed(Array((prompt + r.result.tokens).prefix(complete)))
         try p.edge.forward(&h, cache: reference)
         for layer in [0, 4, 5, 9, 10, 14] {
             let a = cache.snapshot(layer: layer), b = reference.snapshot(layer: layer)

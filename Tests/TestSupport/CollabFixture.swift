@@ -2,36 +2,29 @@ import CollabCore
 import Foundation
 import XCTest
 
-@testable import Cloud
-@testable import Edge
-@testable import LLM
+import Cloud
+import Edge
+import LLM
 
 /// The default model split at layer 15: a cloud engine for [15, 30) and an edge model for [0, 15).
-enum CollabFixture {
-    struct Parts {
-        let file: GGUFFile
-        let tokenizer: Tokenizer
-        let full: LlamaModel
-        let edge: LlamaModel
-        let fingerprint: [UInt8]
-        let engine: CloudEngine
-        let manager: ContextManager
+public enum CollabFixture {
+    public struct Parts {
+        public let file: GGUFFile
+        public let tokenizer: Tokenizer
+        public let full: LlamaModel
+        public let edge: LlamaModel
+        public let fingerprint: [UInt8]
+        public let engine: CloudEngine
+        public let manager: ContextManager
     }
 
     nonisolated(unsafe) private static var cached: [ActivationPrecision: Parts] = [:]
-    static let split = 15
+    public static let split = 15
 
     /// The parts with every matrix product in the given activation precision (edge, cloud and full model alike).
-    static func load(activations: ActivationPrecision = .int8) throws -> Parts {
+    public static func load(activations: ActivationPrecision = .int8) throws -> Parts {
         if let parts = cached[activations] { return parts }
-        let env = ProcessInfo.processInfo.environment
-        let path = env["COLLM_MODEL"] ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf").path
-        guard FileManager.default.fileExists(atPath: path) else {
-            XCTFail("model missing at \(path): run scripts/test.sh")
-            throw CocoaError(.fileNoSuchFile)
-        }
+        let path = try TestResources.modelPath()
         let file = try GGUFFile(path: path)
         let edgePool = ThreadPool(threadCount: 1)
         let cloudPool = ThreadPool(threadCount: 1)
@@ -46,11 +39,11 @@ enum CollabFixture {
         return parts
     }
 
-    static func chat(_ text: String, _ tokenizer: Tokenizer) -> [Int] {
+    public static func chat(_ text: String, _ tokenizer: Tokenizer) -> [Int] {
         tokenizer.encode(ChatTemplate.chatML.render([ChatMessage(role: "user", content: text)]))
     }
 
-    static let prompts = [
+    public static let prompts = [
         "What is the capital of France?", "Name three primary colors.", "Write a haiku about the sea.",
         "What is 12 times 12?", "Give me a synonym for happy.", "Who wrote Romeo and Juliet?",
         "Explain photosynthesis in one sentence.", "List two uses of copper.", "What does a thermometer measure?",

@@ -1,6 +1,7 @@
 import CollabCore
 import Foundation
 import XCTest
+import TestSupport
 
 @testable import Cloud
 @testable import Edge
@@ -10,9 +11,9 @@ import XCTest
 final class CollabExactnessTests: XCTestCase {
     private func collab(_ prompt: [Int], wire: WireFormat, exits: [ExitHead] = [], maxTokens: Int = 24,
                         connector: InProcessConnector? = nil,
-                        activations: ActivationPrecision = .int8) async throws -> EdgeGenerationResult {
+                        activations: ActivationPrecision = .int8) async throws -> EdgeGeneration {
         let p = try CollabFixture.load(activations: activations)
-        var options = EdgeOptions(mode: .collaborative, exits: exits)
+        var options = EdgeOptions(mode: .collab, exits: exits)
         options.wire = wire
         options.maxTokens = maxTokens
         options.initialBackoffSeconds = 0
@@ -32,8 +33,8 @@ final class CollabExactnessTests: XCTestCase {
             let ids = CollabFixture.chat(text, p.tokenizer)
             let reference = try local.generate(prompt: ids, maxTokens: 24, sampling: .greedy)
             let f16 = try await collab(ids, wire: .f16, activations: .f32)
-            XCTAssertTrue(f16.sources.allSatisfy { $0 == "cloud" })
-            if f16.tokens == reference.tokens { matches += 1 } else { print("f16 differs for: \(text)") }
+            XCTAssertTrue(f16.result.sources.allSatisfy { $0 == .cloud })
+            if f16.result.tokens == reference.tokens { matches += 1 } else { print("f16 differs for: \(text)") }
         }
         print("f16 wire, f32 activations: \(matches)/10 prompts identical")
         XCTAssertGreaterThanOrEqual(matches, 9)
@@ -50,11 +51,11 @@ final class CollabExactnessTests: XCTestCase {
             let ids = CollabFixture.chat(text, p.tokenizer)
             let reference = try local.generate(prompt: ids, maxTokens: 24, sampling: .greedy)
             let f32 = try await collab(ids, wire: .f32, exits: [ExitHead(layer: 8, threshold: 1.01)])
-            XCTAssertEqual(f32.tokens, reference.tokens, "f32 collab differs for: \(text)")
-            XCTAssertTrue(f32.sources.allSatisfy { $0 == "cloud" })
+            XCTAssertEqual(f32.result.tokens, reference.tokens, "f32 collab differs for: \(text)")
+            XCTAssertTrue(f32.result.sources.allSatisfy { $0 == .cloud })
             let f16 = try await collab(ids, wire: .f16)
-            if f16.tokens == reference.tokens { f16Matches += 1 }
-            f16Prefix += zip(f16.tokens, reference.tokens).prefix { $0 == $1 }.count
+            if f16.result.tokens == reference.tokens { f16Matches += 1 }
+            f16Prefix += zip(f16.result.tokens, reference.tokens).prefix { $0 == $1 }.count
             total += reference.tokens.count
         }
         // f16 rounding of the boundary state flips near-ties of greedy decoding on this model (measured:
@@ -73,13 +74,13 @@ final class CollabExactnessTests: XCTestCase {
         let rowBytes = 576 * 2
         // Every position that reached the split was uploaded once: the prompt and all generated
         // tokens but the last (its state is never needed).
-        let positions = ids.count + r.tokens.count - (r.stopReason == .endOfSequence ? 0 : 1)
+        let positions = ids.count + r.result.tokens.count - (r.result.stopReason == .endOfSequence ? 0 : 1)
         let payload = positions * rowBytes
-        XCTAssertGreaterThanOrEqual(r.traffic.bytesUp, payload)
-        let overhead = Double(r.traffic.bytesUp - payload) / Double(payload)
-        print("bytes up \(r.traffic.bytesUp) for \(positions) positions: payload \(payload), overhead \(overhead * 100)%")
+        XCTAssertGreaterThanOrEqual(r.result.traffic.bytesUp, payload)
+        let overhead = Double(r.result.traffic.bytesUp - payload) / Double(payload)
+        print("bytes up \(r.result.traffic.bytesUp) for \(positions) positions: payload \(payload), overhead \(overhead * 100)%")
         XCTAssertLessThan(overhead, 0.10)
-        XCTAssertEqual(r.traffic.roundTrips, 1 + r.tokens.count + (r.stopReason == .endOfSequence ? 1 : 0))
+        XCTAssertEqual(r.result.traffic.roundTrips, 1 + r.result.tokens.count + (r.result.stopReason == .endOfSequence ? 1 : 0))
     }
 
     /// The cloud unreachable: the edge still answers (degraded), and uses the cloud again once it is back.
@@ -89,23 +90,23 @@ final class CollabExactnessTests: XCTestCase {
         connector.available = false
         let ids = CollabFixture.chat("What is the capital of France?", p.tokenizer)
         let offline = try await collab(ids, wire: .f16, maxTokens: 6, connector: connector)
-        XCTAssertEqual(offline.tokens.count, 6)
-        XCTAssertTrue(offline.sources.allSatisfy { $0 == "edge:15:degraded" }, "\(offline.sources)")
+        XCTAssertEqual(offline.result.tokens.count, 6)
+        XCTAssertTrue(offline.result.sources.allSatisfy { $0 == TokenSource.degraded(layer: 15) }, "\(offline.result.sources)")
         connector.available = true
         let online = try await collab(ids, wire: .f16, maxTokens: 6, connector: connector)
-        XCTAssertTrue(online.sources.allSatisfy { $0 == "cloud" })
+        XCTAssertTrue(online.result.sources.allSatisfy { $0 == .cloud })
     }
 
     func testStandaloneEdgeUsesOnlyExits() async throws {
         let p = try CollabFixture.load()
-        var options = EdgeOptions(mode: .standalone, exits: [ExitHead(layer: 8, threshold: 0.5)])
+        var options = EdgeOptions(mode: .edge, exits: [ExitHead(layer: 8, threshold: 0.5)])
         options.maxTokens = 8
         let runner = try EdgeRunner(model: p.edge, tokenizer: p.tokenizer, fingerprint: p.fingerprint,
                                     options: options, connector: nil)
         let r = try await runner.generate(prompt: CollabFixture.chat("Hello!", p.tokenizer))
-        XCTAssertFalse(r.tokens.isEmpty)
-        XCTAssertTrue(r.sources.allSatisfy { $0 == "edge:8" || $0 == "edge:15" }, "\(r.sources)")
-        XCTAssertEqual(r.traffic, LinkTraffic())
+        XCTAssertFalse(r.result.tokens.isEmpty)
+        XCTAssertTrue(r.result.sources.allSatisfy { $0 == .edge(layer: 8) || $0 == .edge(layer: 15) }, "\(r.result.sources)")
+        XCTAssertEqual(r.result.traffic, LinkTraffic())
     }
 }
 
@@ -117,7 +118,7 @@ extension CollabExactnessTests {
         let p = try CollabFixture.load()
         for cloudLosesSession in [false, true] {
             let connector = InProcessConnector(engine: p.engine, owner: "replay-\(cloudLosesSession)")
-            var options = EdgeOptions(mode: .collaborative)
+            var options = EdgeOptions(mode: .collab)
             options.maxTokens = 12
             options.initialBackoffSeconds = 0
             options.maxBackoffSeconds = 0
@@ -138,12 +139,12 @@ extension CollabExactnessTests {
                 }
                 if emitted == 6 { connector.available = true }
             }
-            let sources = r.sources
-            XCTAssertTrue(sources.contains("edge:15:degraded"), "\(sources)")
-            XCTAssertEqual(sources.last, "cloud", "\(sources)")
-            let firstDegraded = try XCTUnwrap(sources.firstIndex(of: "edge:15:degraded"))
-            XCTAssertTrue(sources[..<firstDegraded].allSatisfy { $0 == "cloud" })
-            XCTAssertGreaterThanOrEqual(r.reconnects, 1)
+            let sources = r.result.sources
+            XCTAssertTrue(sources.contains(TokenSource.degraded(layer: 15)), "\(sources)")
+            XCTAssertEqual(sources.last, .cloud, "\(sources)")
+            let firstDegraded = try XCTUnwrap(sources.firstIndex(of: TokenSource.degraded(layer: 15)))
+            XCTAssertTrue(sources[..<firstDegraded].allSatisfy { $0 == .cloud })
+            XCTAssertGreaterThanOrEqual(r.failover.reconnects, 1)
         }
     }
 }

@@ -1,5 +1,6 @@
 import CollabCore
 import XCTest
+import TestSupport
 
 @testable import Cloud
 @testable import Edge
@@ -10,9 +11,9 @@ import XCTest
 /// and each VERIFY round trip decides at least one token.
 final class SpeculativeTests: XCTestCase {
     private func spec(_ ids: [Int], threshold: Float, maxTokens: Int = 24, maxDraft: Int = 6,
-                      connector: InProcessConnector? = nil, adapter: (any ExitTransform)? = nil) async throws -> EdgeGenerationResult {
+                      connector: InProcessConnector? = nil, adapter: (any ExitTransform)? = nil) async throws -> EdgeGeneration {
         let p = try CollabFixture.load()
-        var options = EdgeOptions(mode: .collaborative,
+        var options = EdgeOptions(mode: .spec,
                                   exits: [ExitHead(layer: CollabFixture.split, threshold: threshold, adapter: adapter)])
         options.wire = .f32
         options.maxTokens = maxTokens
@@ -31,15 +32,15 @@ final class SpeculativeTests: XCTestCase {
             let reference = try local.generate(prompt: ids, maxTokens: 24, sampling: .greedy)
             // A low threshold drafts eagerly, so many drafts are rejected and rolled back on both sides.
             let r = try await spec(ids, threshold: 0.2)
-            XCTAssertEqual(r.tokens, reference.tokens, "spec differs for: \(text)")
-            XCTAssertFalse(r.sources.contains { $0.hasSuffix("degraded") })
+            XCTAssertEqual(r.result.tokens, reference.tokens, "spec differs for: \(text)")
+            XCTAssertFalse(r.result.sources.contains { $0.isDegraded })
             drafted += r.speculation.drafted
             accepted += r.speculation.accepted
             rounds += r.speculation.rounds
-            tokens += r.tokens.count
+            tokens += r.result.tokens.count
             // One OPEN plus one round trip per round; every round decides at least one token.
-            XCTAssertEqual(r.traffic.roundTrips, 1 + r.speculation.rounds)
-            XCTAssertLessThanOrEqual(r.speculation.rounds, r.tokens.count + 1)
+            XCTAssertEqual(r.result.traffic.roundTrips, 1 + r.speculation.rounds)
+            XCTAssertLessThanOrEqual(r.speculation.rounds, r.result.tokens.count + 1)
         }
         print("spec: \(tokens) tokens in \(rounds) rounds, \(accepted) of \(drafted) draft tokens accepted")
         XCTAssertGreaterThan(drafted, accepted, "some drafts must have been rejected to exercise the rollback")
@@ -58,13 +59,13 @@ final class SpeculativeTests: XCTestCase {
             let ids = CollabFixture.chat(text, p.tokenizer)
             let reference = try local.generate(prompt: ids, maxTokens: 16, sampling: .greedy)
             let r = try await spec(ids, threshold: 0.05, maxTokens: 16, adapter: drafter)
-            XCTAssertEqual(r.tokens, reference.tokens, "spec with a layer drafter differs for: \(text)")
+            XCTAssertEqual(r.result.tokens, reference.tokens, "spec with a layer drafter differs for: \(text)")
             // Its cache holds exactly the kept positions (rejected drafts forgotten): re-running the last
             // one against it equals the block over the final sequence.
             let n = drafter.observed
             XCTAssertGreaterThan(n, ids.count)
-            XCTAssertLessThanOrEqual(n, ids.count + r.tokens.count, "rejected drafts left in the block's cache")
-            var h = try p.edge.embed(Array((ids + r.tokens).prefix(n)))
+            XCTAssertLessThanOrEqual(n, ids.count + r.result.tokens.count, "rejected drafts left in the block's cache")
+            var h = try p.edge.embed(Array((ids + r.result.tokens).prefix(n)))
             try p.edge.forward(&h, cache: p.edge.makeCache(capacity: n))
             let expected = try TransformerExitRunner(block: drafter.block, pool: p.edge.pool, capacity: n).apply(h).row(n - 1)
             try drafter.observe(h.rows(n - 1..<n), at: n - 1)
@@ -83,8 +84,8 @@ final class SpeculativeTests: XCTestCase {
         connector.available = false
         let r = try await spec(CollabFixture.chat("What is the capital of France?", p.tokenizer), threshold: 0.5,
                                maxTokens: 8, connector: connector)
-        XCTAssertEqual(r.tokens.count, 8)
-        XCTAssertTrue(r.sources.allSatisfy { $0 == "edge:15:degraded" }, "\(r.sources)")
+        XCTAssertEqual(r.result.tokens.count, 8)
+        XCTAssertTrue(r.result.sources.allSatisfy { $0 == TokenSource.degraded(layer: 15) }, "\(r.result.sources)")
     }
 
     /// Hostile VERIFYs get errors and leave the session usable.

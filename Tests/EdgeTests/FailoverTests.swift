@@ -1,6 +1,7 @@
 import CollabCore
 import Foundation
 import XCTest
+import TestSupport
 
 @testable import Cloud
 @testable import Edge
@@ -39,7 +40,7 @@ final class FailoverTests: XCTestCase {
     }
 
     private func options(_ policy: CloudLossPolicy, maxTokens: Int) -> EdgeOptions {
-        var options = EdgeOptions(mode: .collaborative)  // no exits: the cloud decides every token
+        var options = EdgeOptions(mode: .collab)  // no exits: the cloud decides every token
         options.wire = .f32
         options.maxTokens = maxTokens
         options.onCloudLoss = policy
@@ -59,7 +60,7 @@ final class FailoverTests: XCTestCase {
                                              options: options(.wait, maxTokens: 12),
                                              connector: InProcessConnector(engine: p.engine, owner: "reference"))
             .generate(prompt: ids)
-        XCTAssertEqual(reference.sources, Array(repeating: "cloud", count: 12))
+        XCTAssertEqual(reference.result.sources, Array(repeating: TokenSource.cloud, count: 12))
 
         let first = InProcessConnector(engine: p.engine, owner: "edge")
         let balancer = SwitchingConnector([first, InProcessConnector(engine: other, owner: "edge")])
@@ -77,15 +78,15 @@ final class FailoverTests: XCTestCase {
                 }
             }
         }
-        XCTAssertEqual(r.tokens, reference.tokens)
-        XCTAssertEqual(r.sources, Array(repeating: "cloud", count: r.tokens.count))
-        XCTAssertEqual(r.resyncs, 1)
-        XCTAssertGreaterThanOrEqual(r.reconnects, 1)
+        XCTAssertEqual(r.result.tokens, reference.result.tokens)
+        XCTAssertEqual(r.result.sources, Array(repeating: TokenSource.cloud, count: r.result.tokens.count))
+        XCTAssertEqual(r.failover.resyncs, 1)
+        XCTAssertGreaterThanOrEqual(r.failover.reconnects, 1)
         // The whole log so far went to the new replica: prompt and the 4 emitted tokens, 576 f32 each.
-        XCTAssertEqual(r.replayBytes, (ids.count + 4) * 576 * 4)
-        XCTAssertEqual(r.recoverySeconds.count, 1)
-        XCTAssertGreaterThanOrEqual(r.recoverySeconds.first ?? 0, 0.25)
-        XCTAssertGreaterThanOrEqual(r.cloudWaitSeconds, 0.25)
+        XCTAssertEqual(r.failover.replayBytes, (ids.count + 4) * 576 * 4)
+        XCTAssertEqual(r.failover.recoverySeconds.count, 1)
+        XCTAssertGreaterThanOrEqual(r.failover.recoverySeconds.first ?? 0, 0.25)
+        XCTAssertGreaterThanOrEqual(r.failover.cloudWaitSeconds, 0.25)
         // One routing key for every stream of the session; the next session gets another one.
         XCTAssertGreaterThanOrEqual(balancer.keys.count, 2)
         XCTAssertEqual(Set(balancer.keys).count, 1)
@@ -112,13 +113,13 @@ final class FailoverTests: XCTestCase {
                 connector.breakLinks()
             }
         }
-        XCTAssertEqual(r.tokens.count, 8)
-        XCTAssertEqual(Array(r.sources.prefix(2)), ["cloud", "cloud"])
-        XCTAssertEqual(Array(r.sources.dropFirst(2)), Array(repeating: "edge:15:degraded", count: 6))
-        XCTAssertGreaterThanOrEqual(r.cloudWaitSeconds, 0.3)
-        XCTAssertLessThan(r.cloudWaitSeconds, 1.5, "one wait per outage, not one per token")
+        XCTAssertEqual(r.result.tokens.count, 8)
+        XCTAssertEqual(Array(r.result.sources.prefix(2)), [TokenSource.cloud, .cloud])
+        XCTAssertEqual(Array(r.result.sources.dropFirst(2)), Array(repeating: TokenSource.degraded(layer: 15), count: 6))
+        XCTAssertGreaterThanOrEqual(r.failover.cloudWaitSeconds, 0.3)
+        XCTAssertLessThan(r.failover.cloudWaitSeconds, 1.5, "one wait per outage, not one per token")
         XCTAssertLessThan(Date().timeIntervalSince(start), 20)
-        XCTAssertTrue(r.recoverySeconds.isEmpty)
+        XCTAssertTrue(r.failover.recoverySeconds.isEmpty)
     }
 
     /// `degrade` (the default) does not hold: the first token after the loss is already degraded.
@@ -135,7 +136,7 @@ final class FailoverTests: XCTestCase {
                 connector.breakLinks()
             }
         }
-        XCTAssertEqual(Array(r.sources.dropFirst(2)), Array(repeating: "edge:15:degraded", count: 3))
-        XCTAssertEqual(r.cloudWaitSeconds, 0)
+        XCTAssertEqual(Array(r.result.sources.dropFirst(2)), Array(repeating: TokenSource.degraded(layer: 15), count: 3))
+        XCTAssertEqual(r.failover.cloudWaitSeconds, 0)
     }
 }
