@@ -1,4 +1,5 @@
 import Foundation
+import LLM
 
 /// What one `bench collab` invocation will run.
 package struct CollabBenchPlan: Sendable {
@@ -11,7 +12,7 @@ package struct CollabBenchPlan: Sendable {
     package var qaMaxTokens: Int
     package var threads: Int
     package var generateArgs: [String]
-    package var modes: [BenchMode]
+    package var modes: [GenerationMode]
     package var links: [LinkSetting]
     package var thresholds: [Double]
     package var prompts: [BenchPrompt]
@@ -22,10 +23,10 @@ package struct CollabBenchPlan: Sendable {
     package var quick: Bool
 
     /// Configurations in run order: (mode, link, threshold); link-free modes once, cloud modes per link.
-    package var configurations: [(mode: BenchMode, link: LinkSetting?, threshold: Double?)] {
-        var out: [(BenchMode, LinkSetting?, Double?)] = []
-        let perThreshold = { (mode: BenchMode) -> [Double?] in
-            mode.usesThreshold && !exits.isEmpty ? thresholds.map { $0 } : [nil]
+    package var configurations: [(mode: GenerationMode, link: LinkSetting?, threshold: Double?)] {
+        var out: [(GenerationMode, LinkSetting?, Double?)] = []
+        let perThreshold = { (mode: GenerationMode) -> [Double?] in
+            mode.usesExits && !exits.isEmpty ? thresholds.map { $0 } : [nil]
         }
         for mode in modes where !mode.needsCloud {
             for t in perThreshold(mode) { out.append((mode, nil, t)) }
@@ -38,7 +39,7 @@ package struct CollabBenchPlan: Sendable {
         return out
     }
 
-    package init(modelPath: String, layers: Int, split: Int, exits: String, wire: String, maxTokens: Int, qaMaxTokens: Int, threads: Int, generateArgs: [String], modes: [BenchMode], links: [LinkSetting], thresholds: [Double], prompts: [BenchPrompt], launcher: ChildLauncher, edgeCPU: Int? = nil, cloudCPU: Int? = nil, timeout: Double, quick: Bool) {
+    package init(modelPath: String, layers: Int, split: Int, exits: String, wire: String, maxTokens: Int, qaMaxTokens: Int, threads: Int, generateArgs: [String], modes: [GenerationMode], links: [LinkSetting], thresholds: [Double], prompts: [BenchPrompt], launcher: ChildLauncher, edgeCPU: Int? = nil, cloudCPU: Int? = nil, timeout: Double, quick: Bool) {
         self.modelPath = modelPath
         self.layers = layers
         self.split = split

@@ -1,6 +1,7 @@
 import CollabTransport
 import Foundation
 import LinkEmulator
+import LLM
 
 /// Executes a `CollabBenchPlan`: owns the cloud child and the link emulator for the whole run,
 /// runs each generation as a pinned child and attributes the link's and the cloud's counters to it
@@ -29,7 +30,7 @@ package struct CollabBenchRunner {
         var done = 0
         for (mode, setting, threshold) in configurations {
             if let setting, let link { try await link.setProfile(LinkProfile(rttMs: setting.rtt_ms, rateMbit: setting.rate_mbit)) }
-            let label = [mode.name, setting?.label, threshold.map { "threshold \($0)" }].compactMap { $0 }.joined(separator: ", ")
+            let label = [mode.rawValue, setting?.label, threshold.map { "threshold \($0)" }].compactMap { $0 }.joined(separator: ", ")
             var runs: [CollabRunRecord] = []
             var failed = 0
             for prompt in plan.prompts {
@@ -37,7 +38,7 @@ package struct CollabBenchRunner {
                 do {
                     var record = try await runOne(prompt, mode: mode, link: setting, threshold: threshold,
                                                   via: link, cloud: cloud)
-                    if mode.name == "local" { references[prompt.id] = record.output }
+                    if mode == .local { references[prompt.id] = record.output }
                     score(&record, prompt: prompt, reference: references[prompt.id])
                     runs.append(record)
                 } catch {
@@ -46,7 +47,7 @@ package struct CollabBenchRunner {
                 }
                 done += 1
             }
-            let summary = CollabSummary(runs, mode: mode.name, link: setting?.name, threshold: threshold, errors: failed)
+            let summary = CollabSummary(runs, mode: mode.rawValue, link: setting?.name, threshold: threshold, errors: failed)
             Console.endProgressLine()
             Console.status(String(format: "%@: %.3f s/response, %.0f bytes, %.1f round trips, cloud tokens %.0f%%, agreement %.2f",
                                   label, summary.total_s, summary.bytes_per_response, summary.round_trips,
@@ -70,11 +71,11 @@ package struct CollabBenchRunner {
     }
 
     /// `collm generate` arguments for one run; the mode's own flags, then the user's extras.
-    package func generateArguments(_ prompt: BenchPrompt, mode: BenchMode, threshold: Double?, cloud: String?) -> [String] {
-        var args = ["generate", "--chat", "--prompt", prompt.text, "--mode", mode.name, "--json",
+    package func generateArguments(_ prompt: BenchPrompt, mode: GenerationMode, threshold: Double?, cloud: String?) -> [String] {
+        var args = ["generate", "--chat", "--prompt", prompt.text, "--mode", mode.rawValue, "--json",
                     "--model", plan.modelPath, "--threads", "\(plan.threads)",
                     "--max-tokens", "\(prompt.kind == "qa" ? plan.qaMaxTokens : plan.maxTokens)"]
-        if mode.name != "local" && mode.name != "cloud" { args += ["--split", "\(plan.split)", "--wire", plan.wire] }
+        if mode != .local && mode != .cloud { args += ["--split", "\(plan.split)", "--wire", plan.wire] }
         if let threshold, !plan.exits.isEmpty {
             // "calibration": the calibrated exits of `collm calibrate` (the default file, or --generate-arg --calibration FILE).
             if plan.exits != "calibration" { args += ["--exits", plan.exits] }
@@ -84,7 +85,7 @@ package struct CollabBenchRunner {
         return args + plan.generateArgs
     }
 
-    private func runOne(_ prompt: BenchPrompt, mode: BenchMode, link setting: LinkSetting?, threshold: Double?,
+    private func runOne(_ prompt: BenchPrompt, mode: GenerationMode, link setting: LinkSetting?, threshold: Double?,
                         via link: LinkEmulator?, cloud: CloudChild?) async throws -> CollabRunRecord {
         let viaLink = mode.needsCloud ? link : nil
         let before = try await viaLink?.status()
@@ -99,7 +100,7 @@ package struct CollabBenchRunner {
               let output = try? JSONDecoder().decode(GenerateOutput.self, from: Data(line.utf8)) else {
             throw BenchError("collm generate printed no JSON object: \(result.out.prefix(200))")
         }
-        var record = CollabRunRecord(prompt_id: prompt.id, kind: prompt.kind, mode: mode.name, link: setting?.name,
+        var record = CollabRunRecord(prompt_id: prompt.id, kind: prompt.kind, mode: mode.rawValue, link: setting?.name,
                                      threshold: threshold, output: output)
         if let viaLink, let before, let healthBefore {
             // Let the last bytes (the stream's close) cross the emulated link before reading its counters.
@@ -111,7 +112,7 @@ package struct CollabBenchRunner {
             record.cloud_split_rows = health.batchedRows
             record.cloud_full_rows = health.fullModelRows
         }
-        let edgeLayers = mode.name == "local" ? plan.layers : (mode.name == "cloud" ? 0 : plan.split)
+        let edgeLayers = mode == .local ? plan.layers : (mode == .cloud ? 0 : plan.split)
         record.edge_layer_work = record.positions * edgeLayers
         record.cloud_layer_work = record.cloud_split_rows * (plan.layers - plan.split) + record.cloud_full_rows * plan.layers
         return record

@@ -46,7 +46,7 @@ struct CollabBench: AsyncParsableCommand {
 
     func validate() throws {
         do {
-            _ = try BenchMode.parseList(modes)
+            _ = try GenerationMode.parseList(modes)
             _ = try LinkSetting.parseList(links)
             _ = try parseNumberList(thresholds, option: "--thresholds")
         } catch let error as BenchError { throw ValidationError(error.description) }
@@ -85,7 +85,7 @@ struct CollabBench: AsyncParsableCommand {
             modelPath: modelPath, layers: config.layerCount, split: split, exits: exits, wire: wire,
             maxTokens: quick ? 8 : maxTokens, qaMaxTokens: quick ? 8 : qaMaxTokens,
             threads: modelOptions.threads ?? 1, generateArgs: generateArgs + cloudLoss.generateArguments,
-            modes: try BenchMode.parseList(modes),
+            modes: try GenerationMode.parseList(modes),
             links: try LinkSetting.parseList(quick ? "20:100" : links),
             thresholds: try parseNumberList(quick ? "0.8,1.0" : thresholds, option: "--thresholds"),
             prompts: set, launcher: ChildLauncher(executable: collm),

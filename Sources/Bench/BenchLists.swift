@@ -1,38 +1,19 @@
-/// What the benchmark needs to know about a generation mode. New modes (e.g. `spec`) are one entry
-/// here; their flags reach `collm generate` unchanged.
-package struct BenchMode: Sendable, Equatable {
-    package var name: String
-    /// Talks to the cloud (so it runs over the emulated link, once per link setting).
-    package var needsCloud: Bool
-    /// Uses the exit heads (so it runs once per threshold).
-    package var usesThreshold: Bool
+import LLM
 
-    package static let known: [BenchMode] = [
-        BenchMode(name: "local", needsCloud: false, usesThreshold: false),
-        BenchMode(name: "edge", needsCloud: false, usesThreshold: true),
-        BenchMode(name: "collab", needsCloud: true, usesThreshold: true),
-        BenchMode(name: "cloud", needsCloud: true, usesThreshold: false),
-        BenchMode(name: "naive", needsCloud: true, usesThreshold: false),
-        BenchMode(name: "spec", needsCloud: true, usesThreshold: true),
-    ]
-
-    /// Parses a comma-separated mode list; `local` is always run first as the accuracy reference.
-    package static func parseList(_ text: String) throws -> [BenchMode] {
-        var modes: [BenchMode] = []
+extension GenerationMode {
+    /// Parses a comma-separated mode list for `bench collab`; `local` is always run first as the accuracy reference.
+    /// A mode uses exit thresholds (`usesExits`: run once per threshold) and may need the cloud (`needsCloud`: run
+    /// over the emulated link, once per link setting).
+    package static func parseList(_ text: String) throws -> [GenerationMode] {
+        var modes: [GenerationMode] = []
         for name in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !name.isEmpty {
-            guard let mode = known.first(where: { $0.name == name }) else {
-                throw BenchError("unknown mode '\(name)' in --modes (known: \(known.map(\.name).joined(separator: ",")))")
+            guard let mode = GenerationMode(rawValue: name) else {
+                throw BenchError("unknown mode '\(name)' in --modes (known: \(allCases.map(\.rawValue).joined(separator: ",")))")
             }
             if !modes.contains(mode) { modes.append(mode) }
         }
         guard !modes.isEmpty else { throw BenchError("--modes is empty") }
-        return [known[0]] + modes.filter { $0.name != "local" }
-    }
-
-    package init(name: String, needsCloud: Bool, usesThreshold: Bool) {
-        self.name = name
-        self.needsCloud = needsCloud
-        self.usesThreshold = usesThreshold
+        return [.local] + modes.filter { $0 != .local }
     }
 }
 
