@@ -6,16 +6,7 @@ import LLM
 /// The `generate --json` object (README, "Commands").
 package struct GenerateOutput: Codable {
     package struct Timings: Codable {
-        package var prefill, decode, total, edge, cloud, network: Double
-
-        package init(prefill: Double, decode: Double, total: Double, edge: Double, cloud: Double, network: Double) {
-            self.prefill = prefill
-            self.decode = decode
-            self.total = total
-            self.edge = edge
-            self.cloud = cloud
-            self.network = network
-        }
+        package var prefill = 0.0, decode = 0.0, total = 0.0, edge = 0.0, cloud = 0.0, network = 0.0
     }
 
     package var text: String
@@ -52,7 +43,7 @@ package struct GenerateOutput: Codable {
         self.sources = sources
         self.logprobs = logprobs
         stop_reason = stopReason
-        timings = Timings(prefill: 0, decode: 0, total: 0, edge: 0, cloud: 0, network: 0)
+        timings = Timings()
     }
 
     package init(result: GenerationResult, modelPath: String) {
@@ -93,10 +84,8 @@ package struct SpeculationReport: Codable {
     package var drafted: Int
     package var accepted: Int
 
-    package init(rounds: Int, drafted: Int, accepted: Int) {
-        self.rounds = rounds
-        self.drafted = drafted
-        self.accepted = accepted
+    package init(_ s: SpeculationStatistics) {
+        (rounds, drafted, accepted) = (s.rounds, s.drafted, s.accepted)
     }
 }
 
@@ -113,12 +102,9 @@ package struct FailoverReport: Codable {
     /// Seconds generation was held waiting for the cloud.
     package var wait_seconds: Double
 
-    package init(policy: String, reconnects: Int, resyncs: Int, replay_bytes: Int, recovery_seconds: [Double], wait_seconds: Double) {
-        self.policy = policy
-        self.reconnects = reconnects
-        self.resyncs = resyncs
-        self.replay_bytes = replay_bytes
-        self.recovery_seconds = recovery_seconds
-        self.wait_seconds = wait_seconds
+    package init(policy: CloudLossPolicy, _ f: FailoverStatistics) {
+        self.policy = policy.rawValue
+        (reconnects, resyncs, replay_bytes) = (f.reconnects, f.resyncs, f.replayBytes)
+        (recovery_seconds, wait_seconds) = (f.recoverySeconds, f.cloudWaitSeconds)
     }
 }

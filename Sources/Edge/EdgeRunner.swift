@@ -7,43 +7,22 @@ import LLM
 /// are finished by the cloud, which receives every token's boundary state once, in order, as it is
 /// produced. If the cloud is unreachable the edge answers alone (tokens marked degraded) and
 /// replays its upload log once a reconnect succeeds.
-public final class EdgeRunner {
-    public let model: LlamaModel
-    public let tokenizer: Tokenizer
-    public let options: EdgeOptions
-    private let codec: HiddenStateCodec
-    private let cloud: CloudSessionClient?
+public final class EdgeRunner: EdgeGenerator {
+    private let parts: EdgeParts
     /// The last generation's edge KV cache (tests compare it with an every-layer run).
     private(set) var lastCache: KVCache?
 
     public init(model: LlamaModel, tokenizer: Tokenizer, fingerprint: [UInt8], options: EdgeOptions,
                 connector: CloudConnector?) throws {
-        precondition(model.hasEmbeddings && model.hasHead, "the edge needs embeddings and the head")
-        self.model = model
-        self.tokenizer = tokenizer
-        self.options = options
-        codec = try HiddenStateCodec(format: options.wire, width: model.config.hiddenSize)
-        cloud = connector.map {
-            CloudSessionClient(connector: $0, fingerprint: fingerprint, splitLayer: model.layers.upperBound, options: options)
-        }
+        parts = try EdgeParts(model: model, tokenizer: tokenizer, fingerprint: fingerprint, options: options, connector: connector)
     }
 
-    public func generate(prompt: [Int], onText: (String) -> Void = { _ in }) async throws -> EdgeGeneration {
-        try await generate(prompt: prompt, onPiece: { text, _ in onText(text) })
-    }
-
-    /// As `generate(prompt:onText:)`, with each piece's token source.
     public func generate(prompt: [Int], onPiece: (_ text: String, _ source: TokenSource) -> Void) async throws -> EdgeGeneration {
-        do {
-            return try await run(prompt: prompt, onPiece: onPiece)
-        } catch {
-            // Cancelled, refused or failed: the cloud session is closed, not left to its idle timeout.
-            await cloud?.close()
-            throw error
-        }
+        try await parts.closingCloudOnError { try await run(prompt: prompt, onPiece: onPiece) }
     }
 
     private func run(prompt: [Int], onPiece: (_ text: String, _ source: TokenSource) -> Void) async throws -> EdgeGeneration {
+        let (model, tokenizer, options, codec) = (parts.model, parts.tokenizer, parts.options, parts.codec)
         guard !prompt.isEmpty else { throw EngineError.emptyInput }
         let capacity = min(options.maxPositions, model.config.contextLength)
         guard prompt.count < capacity else { throw EngineError.contextFull(needed: prompt.count + 1, capacity: capacity) }
@@ -61,7 +40,7 @@ public final class EdgeRunner {
         var (edgeSeconds, cloudSeconds) = (0.0, 0.0)
         var input = prompt
         var rtt = RoundTripEstimate()
-        let cloud = options.mode == .collab ? self.cloud : nil
+        let cloud = options.mode == .collab ? parts.cloud : nil
         try await cloud?.start(capacity: capacity, log: log)
 
         while options.maxTokens > 0 {

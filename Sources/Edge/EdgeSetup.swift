@@ -9,8 +9,11 @@ public protocol EdgeGenerator {
     func generate(prompt: [Int], onPiece: (_ text: String, _ source: TokenSource) -> Void) async throws -> EdgeGeneration
 }
 
-extension EdgeRunner: EdgeGenerator {}
-extension SpeculativeRunner: EdgeGenerator {}
+extension EdgeGenerator {
+    public func generate(prompt: [Int], onText: (String) -> Void = { _ in }) async throws -> EdgeGeneration {
+        try await generate(prompt: prompt, onPiece: { text, _ in onText(text) })
+    }
+}
 
 /// A bad option for the edge (split, exits, calibration); the message names it.
 public struct EdgeSetupError: Error, CustomStringConvertible {

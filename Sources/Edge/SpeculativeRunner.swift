@@ -8,41 +8,20 @@ import LLM
 /// states; one VERIFY per draft lets the cloud keep the longest prefix that equals its own choice
 /// and add its next token. The output is the full model's, with one round trip per draft instead of
 /// one per token. Without the cloud it degrades to the drafts (marked degraded), like `collab`.
-public final class SpeculativeRunner {
-    public let model: LlamaModel
-    public let tokenizer: Tokenizer
-    public let options: EdgeOptions
-    private let codec: HiddenStateCodec
-    private let cloud: CloudSessionClient?
+public final class SpeculativeRunner: EdgeGenerator {
+    private let parts: EdgeParts
 
     public init(model: LlamaModel, tokenizer: Tokenizer, fingerprint: [UInt8], options: EdgeOptions,
                 connector: CloudConnector?) throws {
-        precondition(model.hasEmbeddings && model.hasHead, "the edge needs embeddings and the head")
-        self.model = model
-        self.tokenizer = tokenizer
-        self.options = options
-        codec = try HiddenStateCodec(format: options.wire, width: model.config.hiddenSize)
-        cloud = connector.map {
-            CloudSessionClient(connector: $0, fingerprint: fingerprint, splitLayer: model.layers.upperBound, options: options)
-        }
+        parts = try EdgeParts(model: model, tokenizer: tokenizer, fingerprint: fingerprint, options: options, connector: connector)
     }
 
-    public func generate(prompt: [Int], onText: (String) -> Void = { _ in }) async throws -> EdgeGeneration {
-        try await generate(prompt: prompt, onPiece: { text, _ in onText(text) })
-    }
-
-    /// As `generate(prompt:onText:)`, with each piece's token source.
     public func generate(prompt: [Int], onPiece: (_ text: String, _ source: TokenSource) -> Void) async throws -> EdgeGeneration {
-        do {
-            return try await run(prompt: prompt, onPiece: onPiece)
-        } catch {
-            // Cancelled, refused or failed: the cloud session is closed, not left to its idle timeout.
-            await cloud?.close()
-            throw error
-        }
+        try await parts.closingCloudOnError { try await run(prompt: prompt, onPiece: onPiece) }
     }
 
     private func run(prompt: [Int], onPiece: (_ text: String, _ source: TokenSource) -> Void) async throws -> EdgeGeneration {
+        let (model, tokenizer, options, codec, cloud) = (parts.model, parts.tokenizer, parts.options, parts.codec, parts.cloud)
         guard !prompt.isEmpty else { throw EngineError.emptyInput }
         let capacity = min(options.maxPositions, model.config.contextLength)
         guard prompt.count < capacity else { throw EngineError.contextFull(needed: prompt.count + 1, capacity: capacity) }

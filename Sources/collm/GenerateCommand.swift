@@ -207,15 +207,11 @@ struct GenerateCommand: AsyncParsableCommand {
         out.calibration = setup.calibrationPath
         out.exits = ExitReport(run, heads: setup.heads)
         if mode == .spec {
-            out.speculation = .init(rounds: run.speculation.rounds, drafted: run.speculation.drafted,
-                                    accepted: run.speculation.accepted)
+            out.speculation = SpeculationReport(run.speculation)
         }
         out.token_seconds = run.result.tokenSeconds
         if mode.needsCloud {
-            let f = run.failover
-            out.failover = .init(policy: cloudLoss.onCloudLoss.rawValue, reconnects: f.reconnects, resyncs: f.resyncs,
-                                 replay_bytes: f.replayBytes, recovery_seconds: f.recoverySeconds,
-                                 wait_seconds: f.cloudWaitSeconds)
+            out.failover = FailoverReport(policy: cloudLoss.onCloudLoss, run.failover)
         }
         return out
     }
