@@ -48,14 +48,3 @@ final class EdgeExitTests: XCTestCase {
         XCTAssertEqual(estimate.seconds!, 0.08, accuracy: 1e-12)
     }
 }
-
-/// ||a - b|| / ||b||
-private func relativeError(_ a: [Float], _ b: [Float]) -> Double {
-    precondition(a.count == b.count)
-    var num = 0.0, den = 0.0
-    for (x, y) in zip(a, b) {
-        num += Double(x - y) * Double(x - y)
-        den += Double(y) * Double(y)
-    }
-    return (num / max(den, 1e-30)).squareRoot()
-}

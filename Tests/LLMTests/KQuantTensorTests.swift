@@ -5,33 +5,7 @@ import TestSupport
 
 @testable import LLM
 
-/// Deterministic activations (SplitMix64, roughly normal).
-private struct Rng {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func activation() -> Float {
-        var s: Float = 0
-        for _ in 0..<4 { s += Float(next() >> 40) / Float(1 << 23) - 1 }
-        return s * 0.5
-    }
-}
 
-/// ||a - b|| / ||b||
-private func relError(_ a: [Float], _ b: [Float]) -> Double {
-    var num = 0.0, den = 0.0
-    for (x, y) in zip(a, b) {
-        num += (Double(x) - Double(y)) * (Double(x) - Double(y))
-        den += Double(y) * Double(y)
-    }
-    return (num / den).squareRoot()
-}
 
 private var availableIsas: [ck_isa] { (0...ck_isa_best().rawValue).map { ck_isa(rawValue: $0) } }
 
@@ -83,7 +57,7 @@ final class KQuantTensorTests: XCTestCase {
         for t in file.tensors where t.shape.count == 2 && t.rows <= 4096 && !found.contains(t.type)
             && [.q4_K, .q6_K, .q5_0, .q8_0].contains(t.type) {
             found.insert(t.type)
-            var rng = Rng(UInt64(t.rows))
+            var rng = SplitMix64(UInt64(t.rows))
             let n = 5
             let x = (0..<(n * t.columns)).map { _ in rng.activation() }
             let w = dequantized(file, t)
@@ -101,7 +75,7 @@ final class KQuantTensorTests: XCTestCase {
                 for precision in ActivationPrecision.allCases {
                     let m = try WeightMatrix(file: file, tensors: [t], activations: precision)
                     let y = m.apply(HiddenStates(values: x, width: t.columns), pool: pool)
-                    let err = relError(y, ref)
+                    let err = relativeError(y, ref)
                     XCTAssertLessThan(err, precision == .f32 ? 1e-5 : 1e-2,
                                       "\(t.name) \(t.type) \(String(cString: ck_isa_name(isa))) \(precision)")
                 }
@@ -118,7 +92,7 @@ final class KQuantTensorTests: XCTestCase {
         let names = ["blk.0.attn_q.weight", "blk.0.attn_k.weight", "blk.0.attn_v.weight"]
         let tensors = try names.map { try XCTUnwrap(file.tensor(named: $0), $0) }
         XCTAssertEqual(tensors.map(\.type), [.q5_0, .q5_0, .q8_0])
-        var rng = Rng(3)
+        var rng = SplitMix64(3)
         let x = HiddenStates(values: (0..<(3 * 640)).map { _ in rng.activation() }, width: 640)
         for precision in ActivationPrecision.allCases {
             let stack = try WeightMatrix(file: file, tensors: tensors, activations: precision)

@@ -331,7 +331,7 @@ final class TokenizerTests: XCTestCase {
         } else {
             // synthetic English-like text
             let words = "the of and to in a is that for it as was with be by on not he this are or his from at which but have an they you were her she there one all we their been has when who will more no if out so said what up its about into than them can only other new some time could these two may then do first any my now such like our over man me even most made after also did many before must through back years where much your way well down should because each just those people how too little state good very make world still own see men work long get here between both life being under never day same another know while last might us great old year off come since against go came right used take three".split(separator: " ")
-            var g = SplitMix(seed: 42)
+            var g = SplitMix64(42)
             text = ""
             while text.utf8.count < 100_000 {
                 text += words[Int(g.next() % UInt64(words.count))]
@@ -351,15 +351,3 @@ final class TokenizerTests: XCTestCase {
     }
 }
 
-/// Deterministic generator for synthetic test text.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
