@@ -13,14 +13,14 @@ package struct GenerateOutput: Codable {
     package var tokens: [Int]
     package var prompt_tokens: Int
     package var model_path: String
-    package var mode: String
+    package var mode = ""
     package var sources: [TokenSource]
     package var logprobs: [Float]
     package var stop_reason: String
     package var timings: Timings
-    package var bytes_up = 0
-    package var bytes_down = 0
-    package var round_trips = 0
+    package var bytes_up: Int
+    package var bytes_down: Int
+    package var round_trips: Int
     /// The cloud used: HOST:PORT, "embedded" (in this process), or nil (local and edge modes).
     package var cloud: String?
     /// Calibration file used by edge and collab (nil: logit lens or none).
@@ -33,27 +33,12 @@ package struct GenerateOutput: Codable {
     /// Collab and spec modes: how the session survived cloud failures.
     package var failover: FailoverReport?
 
-    package init(text: String, tokens: [Int], promptTokens: Int, modelPath: String, sources: [TokenSource], logprobs: [Float],
-         stopReason: String) {
-        self.text = text
-        self.tokens = tokens
-        prompt_tokens = promptTokens
-        model_path = modelPath
-        mode = ""
-        self.sources = sources
-        self.logprobs = logprobs
-        stop_reason = stopReason
-        timings = Timings()
-    }
-
     package init(result: GenerationResult, modelPath: String) {
-        self.init(text: result.text, tokens: result.tokens, promptTokens: result.promptTokens, modelPath: modelPath,
-                  sources: result.sources, logprobs: result.logprobs, stopReason: result.stopReason.rawValue)
+        (text, tokens, prompt_tokens, model_path) = (result.text, result.tokens, result.promptTokens, modelPath)
+        (sources, logprobs, stop_reason) = (result.sources, result.logprobs, result.stopReason.rawValue)
         timings = Timings(prefill: result.prefillSeconds, decode: result.decodeSeconds, total: result.totalSeconds,
                           edge: result.edgeSeconds, cloud: result.cloudSeconds, network: result.networkSeconds)
-        bytes_up = result.traffic.bytesUp
-        bytes_down = result.traffic.bytesDown
-        round_trips = result.traffic.roundTrips
+        (bytes_up, bytes_down, round_trips) = (result.traffic.bytesUp, result.traffic.bytesDown, result.traffic.roundTrips)
     }
 }
 
