@@ -109,20 +109,21 @@ public struct APIServer: Sendable {
         let created = Int(Date().timeIntervalSince1970)
         if plan.stream {
             let usageChunk = plan.includeUsage ? { @Sendable (usage: Usage) in
-                ChatCompletionChunk(id: id, created: created, model: modelName, choices: [], usage: usage)
+                Completion<ChatChoice>(id: id, object: "chat.completion.chunk", created: created, model: modelName, choices: [],
+                                       usage: usage)
             } : nil
             try worker.queue.checkRoom()  // a full queue is a 503 before the stream's 200
             return stream(generation, usageChunk: usageChunk) { piece, info, finish in
-                ChatCompletionChunk(id: id, created: created, model: modelName,
-                                    choices: [.init(delta: .init(role: piece == nil && finish == nil ? "assistant" : nil, content: piece),
-                                                    finish_reason: finish)],
-                                    collm: info)
+                Completion(id: id, object: "chat.completion.chunk", created: created, model: modelName,
+                           choices: [ChatChoice(delta: .init(role: piece == nil && finish == nil ? "assistant" : nil, content: piece),
+                                                finish_reason: finish)],
+                           collm: info)
             }
         }
         let (r, info) = try await run(generation, onText: { _ in })
-        return try json(ChatCompletion(
-            id: id, created: created, model: modelName,
-            choices: [.init(message: .init(role: "assistant", content: r.text), finish_reason: finishReason(r))],
+        return try json(Completion(
+            id: id, object: "chat.completion", created: created, model: modelName,
+            choices: [ChatChoice(message: .init(role: "assistant", content: r.text), finish_reason: finishReason(r))],
             usage: usage(r), collm: info))
     }
 
@@ -133,17 +134,18 @@ public struct APIServer: Sendable {
         let created = Int(Date().timeIntervalSince1970)
         if plan.stream {
             let usageChunk = plan.includeUsage ? { @Sendable (usage: Usage) in
-                TextChunk(id: id, created: created, model: modelName, choices: [], usage: usage)
+                Completion<TextChoice>(id: id, object: "text_completion", created: created, model: modelName, choices: [],
+                                       usage: usage)
             } : nil
             try worker.queue.checkRoom()  // a full queue is a 503 before the stream's 200
             return stream(generation, usageChunk: usageChunk) { piece, info, finish in
-                TextChunk(id: id, created: created, model: modelName, choices: [.init(text: piece ?? "", finish_reason: finish)],
-                          collm: info)
+                Completion(id: id, object: "text_completion", created: created, model: modelName,
+                           choices: [TextChoice(text: piece ?? "", finish_reason: finish)], collm: info)
             }
         }
         let (r, info) = try await run(generation, onText: { _ in })
-        return try json(TextCompletion(id: id, created: created, model: modelName,
-                                       choices: [.init(text: r.text, finish_reason: finishReason(r))], usage: usage(r), collm: info))
+        return try json(Completion(id: id, object: "text_completion", created: created, model: modelName,
+                                   choices: [TextChoice(text: r.text, finish_reason: finishReason(r))], usage: usage(r), collm: info))
     }
 
     // MARK: - Shared steps
@@ -221,22 +223,6 @@ public struct APIServer: Sendable {
     private func usage(_ r: GenerationResult) -> Usage {
         Usage(prompt_tokens: r.promptTokens, completion_tokens: r.tokens.count, total_tokens: r.promptTokens + r.tokens.count)
     }
-}
-
-struct TextChunk: Encodable, Sendable {
-    struct Choice: Encodable, Sendable {
-        var index = 0
-        var text: String
-        var finish_reason: String?
-    }
-
-    var id: String
-    var object = "text_completion"
-    var created: Int
-    var model: String
-    var choices: [Choice]
-    var usage: Usage?
-    var collm: CollabInfo?
 }
 
 /// A request the API refuses, with its HTTP status and OpenAI error type.

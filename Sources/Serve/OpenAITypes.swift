@@ -86,41 +86,11 @@ struct CollabInfo: Encodable, Sendable {
     var seconds: Double
 }
 
-struct ChatCompletion: Encodable {
-    struct Message: Encodable {
-        var role: String
-        var content: String
-    }
-
-    struct Choice: Encodable {
-        var index = 0
-        var message: Message
-        var finish_reason: String
-    }
-
+/// The envelope of every completion body and stream chunk (OpenAI's schema), over its kind of choice.
+/// `usage` and `collm` are left out of a chunk that does not carry them.
+struct Completion<Choice: Encodable & Sendable>: Encodable, Sendable {
     var id: String
-    var object = "chat.completion"
-    var created: Int
-    var model: String
-    var choices: [Choice]
-    var usage: Usage
-    var collm: CollabInfo
-}
-
-struct ChatCompletionChunk: Encodable, Sendable {
-    struct Delta: Encodable, Sendable {
-        var role: String?
-        var content: String?
-    }
-
-    struct Choice: Encodable, Sendable {
-        var index = 0
-        var delta: Delta
-        var finish_reason: String?
-    }
-
-    var id: String
-    var object = "chat.completion.chunk"
+    var object: String
     var created: Int
     var model: String
     var choices: [Choice]
@@ -128,20 +98,24 @@ struct ChatCompletionChunk: Encodable, Sendable {
     var collm: CollabInfo?
 }
 
-struct TextCompletion: Encodable {
-    struct Choice: Encodable {
-        var index = 0
-        var text: String
-        var finish_reason: String
+/// A chat answer's choice: the whole message (`chat.completion`) or a stream's delta (`chat.completion.chunk`).
+struct ChatChoice: Encodable, Sendable {
+    struct Message: Encodable, Sendable {
+        var role: String?
+        var content: String?
     }
 
-    var id: String
-    var object = "text_completion"
-    var created: Int
-    var model: String
-    var choices: [Choice]
-    var usage: Usage
-    var collm: CollabInfo
+    var index = 0
+    var message: Message?
+    var delta: Message?
+    var finish_reason: String?
+}
+
+/// A text completion's choice (`text_completion`, whole or streamed).
+struct TextChoice: Encodable, Sendable {
+    var index = 0
+    var text: String
+    var finish_reason: String?
 }
 
 struct ModelList: Encodable {
