@@ -137,6 +137,7 @@ let package = Package(
         .testTarget(
             name: "LinkEmulatorTests",
             dependencies: [
+                "TestSupport",
                 "LinkEmulator",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

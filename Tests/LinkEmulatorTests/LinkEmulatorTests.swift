@@ -1,5 +1,6 @@
 import Foundation
 import LinkEmulator
+import TestSupport
 import XCTest
 
 /// The proxy on loopback: delay and rate must be applied within 10%, bytes never reordered,

@@ -4,11 +4,12 @@ import Glibc
 #endif
 
 /// A blocking loopback TCP client with a receive timeout, so tests read like a user's program.
-final class TestSocket {
+public final class TestSocket {
     let fd: Int32
+    private var closed = false
 
     /// Connects to 127.0.0.1:port; throws when refused.
-    init(port: Int, timeout: Double = 5) throws {
+    public init(port: Int, timeout: Double = 5) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestSocketError("socket: errno \(errno)") }
         var one: Int32 = 1
@@ -24,14 +25,21 @@ final class TestSocket {
         }
         guard result == 0 else {
             let e = errno
-            close(fd)
+            Glibc.close(fd)
             throw TestSocketError("connect: errno \(e)")
         }
     }
 
-    deinit { close(fd) }
+    deinit { close() }
 
-    func send(_ bytes: [UInt8]) throws {
+    /// Closes the connection, whatever the peer is doing (a client that leaves).
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        Glibc.close(fd)
+    }
+
+    public func send(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
             let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -40,10 +48,10 @@ final class TestSocket {
         }
     }
 
-    func send(_ text: String) throws { try send(Array(text.utf8)) }
+    public func send(_ text: String) throws { try send(Array(text.utf8)) }
 
     /// Reads up to `max` bytes; an empty result means the peer closed (or reset) the connection.
-    func receive(max: Int = 65536) throws -> [UInt8] {
+    public func receive(max: Int = 65536) throws -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: max)
         let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, max, 0) }
         if n < 0 {
@@ -54,7 +62,7 @@ final class TestSocket {
     }
 
     /// Reads exactly `count` bytes, calling `onChunk` with the time of each read.
-    func receive(exactly count: Int, onChunk: (UInt64, Int) -> Void = { _, _ in }) throws -> [UInt8] {
+    public func receive(exactly count: Int, onChunk: (UInt64, Int) -> Void = { _, _ in }) throws -> [UInt8] {
         var out: [UInt8] = []
         while out.count < count {
             let chunk = try receive(max: count - out.count)
@@ -66,7 +74,7 @@ final class TestSocket {
     }
 }
 
-struct TestSocketError: Error, CustomStringConvertible {
-    let description: String
+public struct TestSocketError: Error, CustomStringConvertible {
+    public let description: String
     init(_ description: String) { self.description = description }
 }
