@@ -69,14 +69,7 @@ final class GemmaModelTests: XCTestCase {
         let upper = try LlamaModel(file: file, layers: 9..<18, pool: ModelFixture.pool)
         XCTAssertTrue(lower.hasEmbeddings && !lower.hasHead && !upper.hasEmbeddings && upper.hasHead)
         let ids = tokenizer.encode("The capital of France is", addSpecial: true)
-        let (c0, c1, cf) = (lower.makeCache(capacity: 32), upper.makeCache(capacity: 32), full.makeCache(capacity: 32))
-        var h = try lower.embed(ids)
-        try lower.forward(&h, cache: c0)
-        try upper.forward(&h, cache: c1)
-        let split = try upper.logits(h)
-        var hf = try full.embed(ids)
-        try full.forward(&hf, cache: cf)
-        let whole = try full.logits(hf)
+        let (split, whole) = try splitAndWholeLogits(lower: lower, upper: upper, full: full, ids: ids)
         XCTAssertEqual(split, whole)
         // And the answer is sensible: greedy next token after the prompt.
         let vocab = full.config.vocabularySize

@@ -99,14 +99,7 @@ final class ModelTests: XCTestCase {
         XCTAssertLessThan(upper.weightBytes, full.weightBytes * 3 / 4)
 
         let ids = tokenizer.encode(ModelFixture.francePrompt, addSpecial: true)
-        let (c0, c1, cf) = (lower.makeCache(capacity: 64), upper.makeCache(capacity: 64), full.makeCache(capacity: 64))
-        var h = try lower.embed(ids)
-        try lower.forward(&h, cache: c0)
-        try upper.forward(&h, cache: c1)
-        let split = try upper.logits(h)
-        var hf = try full.embed(ids)
-        try full.forward(&hf, cache: cf)
-        let whole = try full.logits(hf)
+        let (split, whole) = try splitAndWholeLogits(lower: lower, upper: upper, full: full, ids: ids)
         XCTAssertLessThan(relativeError(split, whole), 1e-4)
     }
 
