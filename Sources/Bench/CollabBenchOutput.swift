@@ -51,8 +51,8 @@ package enum CollabBenchOutput {
             \(s.pinned ? "pinned to CPUs \(s.edge_cpu.map(String.init) ?? "-") and \(s.cloud_cpu.map(String.init) ?? "-")" : "not pinned"); \
             \(s.quick ? "quick smoke run; " : "")\(String(format: "%.0f", s.wall_seconds)) s wall.
 
-            | mode | link | threshold | total s | edge s | cloud s | network s | bytes/resp | link bytes/resp | round trips | cloud tokens | cloud work | token agr. | exact | ROUGE-L | QA acc. |
-            |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+            | mode | link | threshold | total s | edge s | cloud s | network s | bytes/resp | link bytes/resp | round trips | RT/token | accepted/VERIFY | cloud tokens | cloud work | token agr. | exact | ROUGE-L | QA acc. |
+            |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
 
             """
         for r in report.summaries {
@@ -61,6 +61,7 @@ package enum CollabBenchOutput {
                 String(format: "%.3f", r.total_s), String(format: "%.3f", r.edge_s), String(format: "%.3f", r.cloud_s),
                 String(format: "%.3f", r.network_s), String(format: "%.0f", r.bytes_per_response),
                 String(format: "%.0f", r.link_bytes_per_response), String(format: "%.1f", r.round_trips),
+                String(format: "%.2f", r.round_trips_per_token), r.accepted_per_verify.map { String(format: "%.2f", $0) } ?? "-",
                 String(format: "%.0f%%", r.cloud_token_share * 100), String(format: "%.0f%%", r.cloud_work_share * 100),
                 String(format: "%.2f", r.token_agreement), String(format: "%.2f", r.exact_match),
                 String(format: "%.2f", r.rouge_l), r.qa_accuracy.map { String(format: "%.2f", $0) } ?? "-",
@@ -71,7 +72,8 @@ package enum CollabBenchOutput {
 
             Means per response. Times are measured by the edge process (`collm generate --json`): edge = its layers \
             and exit heads, cloud = compute time the cloud reported, network = the rest of the waiting. bytes/resp is \
-            the protocol's count (messages plus gRPC framing); link bytes/resp is what the emulated link carried (TCP \
+            the protocol's count (messages plus gRPC framing); RT/token = round trips per generated token; accepted/VERIFY = \
+            spec's draft tokens the cloud kept per VERIFY; link bytes/resp is what the emulated link carried (TCP \
             payload, including HTTP/2). cloud tokens = share of tokens decided by the cloud; cloud work = share of \
             layer-token work (positions x transformer layers, from the cloud's Health counters) done in the cloud. \
             Accuracy is against the full model (mode local): token agreement = matching positions / longer length, \

@@ -42,6 +42,10 @@ package struct CollabSummary: Codable {
     package var bytes_per_response: Double
     package var link_bytes_per_response: Double
     package var round_trips: Double
+    /// Round trips per generated token (the edge's cost of the cloud's help).
+    package var round_trips_per_token: Double
+    /// Spec: draft tokens the cloud accepted per VERIFY round.
+    package var accepted_per_verify: Double?
     package var cloud_token_share: Double
     package var cloud_work_share: Double
     package var token_agreement: Double
@@ -65,6 +69,10 @@ package struct CollabSummary: Codable {
         link_bytes_per_response = mean { Double($0.link_bytes_up + $0.link_bytes_down) }
         round_trips = mean { Double($0.output.round_trips) }
         let tokens = runs.map(\.output.tokens.count).reduce(0, +)
+        round_trips_per_token = tokens == 0 ? 0 : Double(runs.map(\.output.round_trips).reduce(0, +)) / Double(tokens)
+        let rounds = runs.compactMap(\.output.speculation)
+        let verifies = rounds.map(\.rounds).reduce(0, +)
+        accepted_per_verify = verifies == 0 ? nil : Double(rounds.map(\.accepted).reduce(0, +)) / Double(verifies)
         cloud_token_share = tokens == 0 ? 0 : Double(runs.map(\.cloudTokens).reduce(0, +)) / Double(tokens)
         let cloudWork = runs.map(\.cloud_layer_work).reduce(0, +)
         let work = cloudWork + runs.map(\.edge_layer_work).reduce(0, +)
