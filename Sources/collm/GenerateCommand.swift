@@ -130,6 +130,9 @@ struct GenerateCommand: AsyncParsableCommand {
             line += String(format: "; %.1f KB up, %.1f KB down, %d round trips", Double(output.bytes_up) / 1000,
                            Double(output.bytes_down) / 1000, output.round_trips)
         }
+        if let s = output.speculation, s.rounds > 0 {
+            line += String(format: "; %.2f drafts accepted per VERIFY", Double(s.accepted) / Double(s.rounds))
+        }
         line += String(format: "; %.2f s, %.1f tok/s decode]", output.timings.total,
                        Double(output.tokens.count) / max(output.timings.decode, 1e-9))
         Console.status(line)
