@@ -59,7 +59,7 @@ package struct CollabBenchRunner {
         let setup = CollabBenchReport.Setup(
             model_path: plan.modelPath, layers: plan.layers, split: plan.split, exits: plan.exits, wire: plan.wire,
             max_tokens: plan.maxTokens, qa_max_tokens: plan.qaMaxTokens, generate_args: plan.generateArgs,
-            modes: plan.modes.map(\.name), links: plan.links, thresholds: plan.thresholds,
+            modes: plan.modes.map(\.rawValue), links: plan.links, thresholds: plan.thresholds,
             prompts: plan.prompts.count, qa_prompts: plan.prompts.filter { $0.kind == "qa" }.count,
             pinned: plan.launcher.canPin && (plan.edgeCPU != nil || plan.cloudCPU != nil),
             edge_cpu: plan.edgeCPU, cloud_cpu: plan.cloudCPU, quick: plan.quick, wall_seconds: 0)

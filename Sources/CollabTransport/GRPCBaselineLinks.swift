@@ -80,23 +80,35 @@ public struct GRPCCloudGeneration: CloudGenerationLink {
         }
         let metadata = connector.metadata(routingKey: RoutingKey.random())
         let start = Date()
-        var traffic = LinkTraffic()
-        traffic.bytesUp = (try request.serializedBytes() as [UInt8]).count + GRPCCloudLink.framing
-        traffic.roundTrips = 1
-        traffic = try await withoutActuallyEscaping(onToken) { onToken in
-            try await withGRPCClient(transport: try connector.makeTransport()) { client in
-                try await Collm_V1_Collab.Client(wrapping: client).cloudGenerate(
-                    request: ClientRequest(message: request, metadata: metadata)
-                ) { response in
-                    var traffic = traffic
-                    for try await event in response.messages {
-                        traffic.bytesDown += (try event.serializedBytes() as [UInt8]).count + GRPCCloudLink.framing
-                        onToken(TokenReply(event.token))
+        let connector = self.connector
+        // The call streams into `tokens` (its handler must be Sendable); this task hands each token on.
+        let (tokens, continuation) = AsyncThrowingStream<TokenReply, Error>.makeStream()
+        async let call: LinkTraffic = {
+            var traffic = LinkTraffic()
+            traffic.bytesUp = (try request.serializedBytes() as [UInt8]).count + GRPCCloudLink.framing
+            traffic.roundTrips = 1
+            do {
+                traffic.bytesDown = try await withGRPCClient(transport: try connector.makeTransport()) { client in
+                    try await Collm_V1_Collab.Client(wrapping: client).cloudGenerate(
+                        request: ClientRequest(message: request, metadata: metadata)
+                    ) { response in
+                        var bytesDown = 0
+                        for try await event in response.messages {
+                            bytesDown += (try event.serializedBytes() as [UInt8]).count + GRPCCloudLink.framing
+                            continuation.yield(TokenReply(event.token))
+                        }
+                        return bytesDown
                     }
-                    return traffic
                 }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+                throw error
             }
-        }
+            return traffic
+        }()
+        for try await reply in tokens { onToken(reply) }
+        var traffic = try await call
         traffic.networkSeconds = Date().timeIntervalSince(start)
         return traffic
     }

@@ -10,7 +10,7 @@ public struct CloudOnlyClient {
     }
 
     public func generate(prompt: [Int], maxTokens: Int, sampling: SamplingParameters, link: CloudGenerationLink,
-                         onText: (String) -> Void) async throws -> GenerationResult {
+                         onText: @escaping (String) -> Void) async throws -> GenerationResult {
         var transcript = GenerationTranscript(prompt: prompt, tokenizer: tokenizer, maxTokens: maxTokens)
         let onPiece = { (text: String, _: TokenSource) in onText(text) }
         var ended = false

@@ -40,9 +40,6 @@ public final class Tokenizer: Sendable {
     /// Tokens that end generation: EOS plus end-of-turn tokens found by text, as llama.cpp does
     /// (`<|im_end|>`, `<|eot_id|>`, `<|endoftext|>`, `<end_of_turn>`, ...).
     public let endOfGenerationIds: Set<Int>
-
-    /// Whether `token` ends generation: the one answer every token loop uses (llama.cpp's `is_eog`).
-    public func isEndOfGeneration(_ token: Int) -> Bool { endOfGenerationIds.contains(token) }
     /// `tokenizer.ggml.pre`, and whether it is one this tokenizer knows (when not, the llama.cpp
     /// "default" pre-tokenizer is used, as llama.cpp itself does).
     public let preTokenizerName: String?
@@ -324,7 +321,7 @@ public final class Tokenizer: Sendable {
 
     public func isControl(_ id: Int) -> Bool { tokenType(id) == .control }
 
-    /// Whether generation should stop at this token.
+    /// Whether generation stops at this token: the one answer every token loop uses (llama.cpp's `is_eog`).
     public func isEndOfGeneration(_ id: Int) -> Bool { endOfGenerationIds.contains(id) }
 
     /// The bytes this token stands for in decoded text (control tokens: their text).
