@@ -124,7 +124,7 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "FuzzDriver", dependencies: ["FuzzTargets"]),
-        .testTarget(name: "KernelTests", dependencies: ["CKernels", "TestSupport"]),
+        .testTarget(name: "KernelTests", dependencies: ["CKernels", "LLM", "TestSupport"]),
         .testTarget(name: "FuzzTests", dependencies: ["FuzzTargets"]),
         // Shared test fixtures: where the model and data are, the default model and its split parts.
         .target(name: "TestSupport", dependencies: ["Cloud", "Edge", "CollabCore", "LLM"], path: "Tests/TestSupport"),

@@ -104,48 +104,45 @@ public struct APIServer: Sendable {
 
     private func chat(_ request: Request, _ requestBody: RequestBody) async throws -> Response {
         let plan = try planner.chat(body: try await collect(request, requestBody))
-        let generation = plan.generation
-        let id = "chatcmpl-\(UUID().uuidString.lowercased())"
-        let created = Int(Date().timeIntervalSince1970)
-        if plan.stream {
-            let usageChunk = plan.includeUsage ? { @Sendable (usage: Usage) in
-                Completion<ChatChoice>(id: id, object: "chat.completion.chunk", created: created, model: modelName, choices: [],
-                                       usage: usage)
-            } : nil
-            try worker.queue.checkRoom()  // a full queue is a 503 before the stream's 200
-            return stream(generation, usageChunk: usageChunk) { piece, info, finish in
-                Completion(id: id, object: "chat.completion.chunk", created: created, model: modelName,
-                           choices: [ChatChoice(delta: .init(role: piece == nil && finish == nil ? "assistant" : nil, content: piece),
-                                                finish_reason: finish)],
-                           collm: info)
-            }
-        }
-        let (r, info) = try await run(generation, onText: { _ in })
-        return try json(Completion(
-            id: id, object: "chat.completion", created: created, model: modelName,
-            choices: [ChatChoice(message: .init(role: "assistant", content: r.text), finish_reason: finishReason(r))],
-            usage: usage(r), collm: info))
+        return try await answer(plan, id: "chatcmpl", object: "chat.completion", chunkObject: "chat.completion.chunk",
+                                chunkChoice: { piece, finish in
+                                    // The opening chunk carries the role, as OpenAI's do.
+                                    ChatChoice(delta: .init(role: piece == nil && finish == nil ? "assistant" : nil, content: piece),
+                                               finish_reason: finish)
+                                },
+                                choice: { text, finish in ChatChoice(message: .init(role: "assistant", content: text), finish_reason: finish) })
     }
 
     private func complete(_ request: Request, _ requestBody: RequestBody) async throws -> Response {
         let plan = try planner.completion(body: try await collect(request, requestBody))
-        let generation = plan.generation
-        let id = "cmpl-\(UUID().uuidString.lowercased())"
+        return try await answer(plan, id: "cmpl", object: "text_completion", chunkObject: "text_completion",
+                                chunkChoice: { piece, finish in TextChoice(text: piece ?? "", finish_reason: finish) },
+                                choice: { text, finish in TextChoice(text: text, finish_reason: finish) })
+    }
+
+    /// Runs a planned request and answers it: a stream of chunks (`chunkChoice` makes a piece's choice;
+    /// nil piece: the opening or the closing chunk) or one body (`choice` from the whole text).
+    private func answer<Choice: Encodable & Sendable>(
+        _ plan: PlannedRequest, id prefix: String, object: String, chunkObject: String,
+        chunkChoice: @escaping @Sendable (_ piece: String?, _ finish: String?) -> Choice,
+        choice: (_ text: String, _ finish: String) -> Choice
+    ) async throws -> Response {
+        let id = "\(prefix)-\(UUID().uuidString.lowercased())"
         let created = Int(Date().timeIntervalSince1970)
+        let modelName = self.modelName
         if plan.stream {
             let usageChunk = plan.includeUsage ? { @Sendable (usage: Usage) in
-                Completion<TextChoice>(id: id, object: "text_completion", created: created, model: modelName, choices: [],
-                                       usage: usage)
+                Completion<Choice>(id: id, object: chunkObject, created: created, model: modelName, choices: [], usage: usage)
             } : nil
             try worker.queue.checkRoom()  // a full queue is a 503 before the stream's 200
-            return stream(generation, usageChunk: usageChunk) { piece, info, finish in
-                Completion(id: id, object: "text_completion", created: created, model: modelName,
-                           choices: [TextChoice(text: piece ?? "", finish_reason: finish)], collm: info)
+            return stream(plan.generation, usageChunk: usageChunk) { piece, info, finish in
+                Completion(id: id, object: chunkObject, created: created, model: modelName,
+                           choices: [chunkChoice(piece, finish)], collm: info)
             }
         }
-        let (r, info) = try await run(generation, onText: { _ in })
-        return try json(Completion(id: id, object: "text_completion", created: created, model: modelName,
-                                   choices: [TextChoice(text: r.text, finish_reason: finishReason(r))], usage: usage(r), collm: info))
+        let (r, info) = try await run(plan.generation, onText: { _ in })
+        return try json(Completion(id: id, object: object, created: created, model: modelName,
+                                   choices: [choice(r.text, finishReason(r))], usage: usage(r), collm: info))
     }
 
     // MARK: - Shared steps

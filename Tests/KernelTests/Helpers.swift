@@ -1,4 +1,5 @@
 import CKernels
+import LLM
 import TestSupport
 
 /// The kernel tests' short name for the shared seeded generator.

@@ -22,7 +22,7 @@ struct ScaleBench: AsyncParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @Option(name: .long, help: "Client counts, comma separated.") var clients = "1,2,4,8,16"
-    @Option(name: .long, help: "Mode of every client: collab (default), cloud or naive.") var mode = "collab"
+    @Option(name: .long, help: "Mode of every client: \(Self.modes.map(\.rawValue).joined(separator: ", ")).") var mode: GenerationMode = .collab
     @Option(name: .customLong("max-tokens"), help: "Tokens per client.") var maxTokens = 32
     @Option(name: .long, help: "Split layer s.") var split = 15
     @Option(name: .long, help: "Optional emulated link RTT_MS:MBIT between the clients and the cloud (default: direct).")
@@ -37,12 +37,15 @@ struct ScaleBench: AsyncParsableCommand {
     @Option(name: .long, help: "collm binary for the child processes (default: this one).") var collm: String?
     @Flag(name: .long, help: "Smoke run: clients 1,2 and 8 tokens.") var quick = false
 
+    /// The modes whose clients all talk to one cloud.
+    static let modes: [GenerationMode] = [.collab, .cloud, .naive]
+
     func validate() throws {
         let counts = clients.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         if counts.isEmpty || counts.contains(where: { $0 == nil || $0! < 1 || $0! > 256 }) {
             throw ValidationError("--clients takes counts 1...256 separated by commas (got \(clients))")
         }
-        if !["collab", "cloud", "naive"].contains(mode) { throw ValidationError("--mode must be collab, cloud or naive") }
+        if !Self.modes.contains(mode) { throw ValidationError("--mode must be one of \(Self.modes.map(\.rawValue).joined(separator: ", "))") }
         if maxTokens < 2 { throw ValidationError("--max-tokens must be at least 2 (latency needs two tokens)") }
         if let link {
             do { _ = try LinkSetting.parseList(link) } catch let error as BenchError { throw ValidationError(error.description) }
@@ -73,7 +76,7 @@ struct ScaleBench: AsyncParsableCommand {
             let started = Date()
             var running: [(Process, TempFile, TempFile)] = []
             for i in 0..<n {
-                let args = ["generate", "--chat", "--prompt", prompts[i % prompts.count], "--mode", mode, "--cloud", address,
+                let args = ["generate", "--chat", "--prompt", prompts[i % prompts.count], "--mode", mode.rawValue, "--cloud", address,
                             "--json", "--model", modelPath, "--threads", "1", "--split", "\(split)", "--max-tokens", "\(tokens)"]
                     + generateArgs
                 let process = launcher.makeProcess(args, cpu: edgeCPU >= 0 ? edgeCPU : nil)
@@ -108,7 +111,7 @@ struct ScaleBench: AsyncParsableCommand {
             rounds.append(round)
         }
         await emulator?.stop()
-        let report = ScaleReport(model_path: modelPath, mode: mode, max_tokens: tokens, split: split, link: setting,
+        let report = ScaleReport(model_path: modelPath, mode: mode.rawValue, max_tokens: tokens, split: split, link: setting,
                                  generate_args: generateArgs, pinned: launcher.canPin && edgeCPU >= 0,
                                  edge_cpu: edgeCPU >= 0 ? edgeCPU : nil, cloud_cpu: cloudCPU >= 0 ? cloudCPU : nil,
                                  rounds: rounds)
