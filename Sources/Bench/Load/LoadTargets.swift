@@ -85,18 +85,13 @@ package struct CloudOnlyTarget: LoadTarget {
         do {
             // Exactly `tokens` tokens, end-of-generation or not, as the recorded session produced.
             let start = Date()
-            var (count, firstTokenSeconds) = (0, 0.0)
+            var times: [Double] = []
             _ = try await GRPCCloudGeneration(connector: try GRPCConnector(address: address, token: nil))
                 .generate(prompt: prompt, maxTokens: tokens, sampling: .greedy, stopTokens: []) { _ in
-                    if count == 0 { firstTokenSeconds = Date().timeIntervalSince(start) }
-                    count += 1
+                    times.append(Date().timeIntervalSince(start))
                 }
-            let totalSeconds = Date().timeIntervalSince(start)
-            var sample = RequestSample()
-            sample.tokens = count
-            sample.ttft = firstTokenSeconds
-            if count > 1 { sample.tpot = (totalSeconds - firstTokenSeconds) / Double(count - 1) }
-            if count != tokens { sample.error = "got \(count) of \(tokens) tokens" }
+            var sample = RequestSample(tokenTimes: times)
+            if times.count != tokens { sample.error = "got \(times.count) of \(tokens) tokens" }
             return sample
         } catch {
             return RequestSample(error: "\(error)")
