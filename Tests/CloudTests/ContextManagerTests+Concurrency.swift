@@ -28,6 +28,18 @@ extension ContextManagerTests {
         }
     }
 
+    /// Eight prompts' boundary states with their single-session answers, and eight sessions opened on a
+    /// batching engine (the caller shuts it down).
+    private static func batchingSetup(_ texts: [String]) async throws
+        -> (prompts: [Prompt], references: [TokenReply], payloads: [[UInt8]], rows: [Int], engine: CloudEngine, ids: [SessionID]) {
+        let prompts = try texts.map { try boundary($0) }
+        let references = try singleSessionReplies(prompts)
+        let payloads = try prompts.map { try payload($0, 0..<$0.count) }
+        let engine = CloudEngine(manager: try makeManager(limits: unchunked, ownModel: true))
+        let ids = try await openAll(engine, count: texts.count, request: try request())
+        return (prompts, references, payloads, prompts.map(\.count), engine, ids)
+    }
+
     private static func openAll(_ engine: CloudEngine, count: Int, request: OpenRequest) async throws -> [SessionID] {
         try await withThrowingTaskGroup(of: (Int, SessionID).self) { group in
             for k in 0..<count {
@@ -80,16 +92,9 @@ extension ContextManagerTests {
     }
 
     func testConcurrentSessionsAreBatchedAndEachMatchesItsSingleSessionResult() async throws {
-        let prompts = try CollabFixture.prompts.prefix(8).map { try Self.boundary($0) }
-        XCTAssertEqual(Set(prompts.map(\.ids)).count, 8)
-        let references = try Self.singleSessionReplies(prompts)
-        let payloads = try prompts.map { try Self.payload($0, 0..<$0.count) }
-        let rows = prompts.map(\.count)
-        let request = try Self.request()
-
-        let engine = CloudEngine(manager: try Self.makeManager(limits: Self.unchunked, ownModel: true))
+        let (prompts, references, payloads, rows, engine, ids) = try await Self.batchingSetup(Array(CollabFixture.prompts.prefix(8)))
         defer { engine.shutdown() }
-        let ids = try await Self.openAll(engine, count: 8, request: request)
+        XCTAssertEqual(Set(prompts.map(\.ids)).count, 8)
         XCTAssertEqual(Set(ids).count, 8)
         // All appends first (each task its own session), then all INFERs together.
         let held = try await Self.appendAll(engine, ids, payloads, rows)
@@ -109,15 +114,8 @@ extension ContextManagerTests {
 
     /// With the engine thread held busy while the INFERs queue up, all 8 go into one forward pass.
     func testInfersQueuedDuringAPassShareTheNextPass() async throws {
-        let prompts = try CollabFixture.prompts.suffix(8).map { try Self.boundary($0) }
-        let references = try Self.singleSessionReplies(prompts)
-        let payloads = try prompts.map { try Self.payload($0, 0..<$0.count) }
-        let rows = prompts.map(\.count)
-        let request = try Self.request()
-
-        let engine = CloudEngine(manager: try Self.makeManager(limits: Self.unchunked, ownModel: true))
+        let (prompts, references, payloads, rows, engine, ids) = try await Self.batchingSetup(Array(CollabFixture.prompts.suffix(8)))
         defer { engine.shutdown() }
-        let ids = try await Self.openAll(engine, count: 8, request: request)
         _ = try await Self.appendAll(engine, ids, payloads, rows)
 
         // Hold the engine thread inside an inspect until every INFER has been submitted.

@@ -37,11 +37,8 @@ struct CollabBench: AsyncParsableCommand {
             help: "Extra argument for every `collm generate` run (repeatable), e.g. --generate-arg --calibration --generate-arg FILE.")
     var generateArgs: [String] = []
     @OptionGroup var cloudLoss: CloudLossOptions
-    @Option(name: .long, help: "Output folder.") var output = "bench-results"
-    @Option(name: .customLong("edge-cpu"), help: "CPU for edge processes (-1: no pinning).") var edgeCPU = 1
-    @Option(name: .customLong("cloud-cpu"), help: "CPU for the cloud process (-1: no pinning).") var cloudCPU = 0
+    @OptionGroup var processes: ChildProcessOptions
     @Option(name: .long, help: "Seconds before one generation is given up.") var timeout: Double = 600
-    @Option(name: .long, help: "collm binary for the child processes (default: this one).") var collm: String?
     @Flag(name: .long, help: "Smoke run: 2 prompts, one link (20:100), thresholds 0.8 and 1.0, 8 tokens.") var quick = false
 
     func validate() throws {
@@ -60,7 +57,7 @@ struct CollabBench: AsyncParsableCommand {
         let plan = try makePlan()
         let runner = try CollabBenchRunner(plan: plan)
         let report = try await runner.run()
-        let folder = URL(fileURLWithPath: output)
+        let folder = URL(fileURLWithPath: processes.output)
         try CollabBenchOutput.write(report, to: folder, elapsed: Date().timeIntervalSince(start))
         Console.status("bench collab: \(report.runs.count) runs, \(report.errors.count) errors, \(String(format: "%.0f", Date().timeIntervalSince(start))) s; wrote \(folder.path)/collab.json, collab.md, collab-*.svg")
         if !report.errors.isEmpty { throw CLIError("\(report.errors.count) runs failed; first: \(report.errors[0])") }
@@ -88,8 +85,8 @@ struct CollabBench: AsyncParsableCommand {
             modes: try GenerationMode.parseList(modes),
             links: try LinkSetting.parseList(quick ? "20:100" : links),
             thresholds: try parseNumberList(quick ? "0.8,1.0" : thresholds, option: "--thresholds"),
-            prompts: set, launcher: ChildLauncher(executable: collm),
-            edgeCPU: edgeCPU >= 0 ? edgeCPU : nil, cloudCPU: cloudCPU >= 0 ? cloudCPU : nil,
+            prompts: set, launcher: processes.launcher,
+            edgeCPU: processes.edgeCPUPin, cloudCPU: processes.cloudCPUPin,
             timeout: timeout, quick: quick)
     }
 }

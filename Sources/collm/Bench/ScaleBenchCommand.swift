@@ -30,11 +30,8 @@ struct ScaleBench: AsyncParsableCommand {
     @Option(name: .customLong("generate-arg"), parsing: .unconditionalSingleValue,
             help: "Extra argument for every client (repeatable), e.g. --generate-arg --exits --generate-arg 8.")
     var generateArgs: [String] = []
-    @Option(name: .long, help: "Output folder.") var output = "bench-results"
-    @Option(name: .customLong("edge-cpu"), help: "CPU for all edge processes (-1: no pinning).") var edgeCPU = 1
-    @Option(name: .customLong("cloud-cpu"), help: "CPU for the cloud process (-1: no pinning).") var cloudCPU = 0
+    @OptionGroup var processes: ChildProcessOptions
     @Option(name: .long, help: "Seconds before a round is given up.") var timeout: Double = 900
-    @Option(name: .long, help: "collm binary for the child processes (default: this one).") var collm: String?
     @Flag(name: .long, help: "Smoke run: clients 1,2 and 8 tokens.") var quick = false
 
     /// The modes whose clients all talk to one cloud.
@@ -54,11 +51,11 @@ struct ScaleBench: AsyncParsableCommand {
 
     func run() async throws {
         let modelPath = try modelOptions.resolvedModelPath()
-        let launcher = ChildLauncher(executable: collm)
+        let launcher = processes.launcher
         let counts = quick ? [1, 2] : clients.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         let tokens = quick ? 8 : maxTokens
         let cloud = try CloudChild(launcher: launcher, arguments: ["--model", modelPath, "--split", "\(split)", "--threads", "1"],
-                                   cpu: cloudCPU >= 0 ? cloudCPU : nil)
+                                   cpu: processes.cloudCPUPin)
         defer { cloud.stop() }
         let setting = try link.map { try LinkSetting.parseList($0)[0] }
         var emulator: LinkEmulator?
@@ -79,7 +76,7 @@ struct ScaleBench: AsyncParsableCommand {
                 let args = ["generate", "--chat", "--prompt", prompts[i % prompts.count], "--mode", mode.rawValue, "--cloud", address,
                             "--json", "--model", modelPath, "--threads", "1", "--split", "\(split)", "--max-tokens", "\(tokens)"]
                     + generateArgs
-                let process = launcher.makeProcess(args, cpu: edgeCPU >= 0 ? edgeCPU : nil)
+                let process = launcher.makeProcess(args, cpu: processes.edgeCPUPin)
                 let out = try TempFile(prefix: "collm-scale-out"), err = try TempFile(prefix: "collm-scale-err")
                 process.standardOutput = try out.writer()
                 process.standardError = try err.writer()
@@ -112,11 +109,11 @@ struct ScaleBench: AsyncParsableCommand {
         }
         await emulator?.stop()
         let report = ScaleReport(model_path: modelPath, mode: mode.rawValue, max_tokens: tokens, split: split, link: setting,
-                                 generate_args: generateArgs, pinned: launcher.canPin && edgeCPU >= 0,
-                                 edge_cpu: edgeCPU >= 0 ? edgeCPU : nil, cloud_cpu: cloudCPU >= 0 ? cloudCPU : nil,
+                                 generate_args: generateArgs, pinned: launcher.canPin && processes.edgeCPU >= 0,
+                                 edge_cpu: processes.edgeCPUPin, cloud_cpu: processes.cloudCPUPin,
                                  rounds: rounds)
-        try ScaleBenchOutput.write(report, to: URL(fileURLWithPath: output))
-        Console.status("bench scale: wrote \(output)/scale.json, scale.md, scale-*.svg")
+        try ScaleBenchOutput.write(report, to: URL(fileURLWithPath: processes.output))
+        Console.status("bench scale: wrote \(processes.output)/scale.json, scale.md, scale-*.svg")
     }
 
     /// Largest peak RSS among waited-for children so far (the edges; the cloud is still running).
