@@ -166,22 +166,8 @@ final class LoopbackTests: XCTestCase {
                     if let opened = try await iterator.next() { replies.append(opened) }
                     // Then one message at a time: send, wait for its reply.
                     let followUps: [Collm_V1_EdgeMessage] = [
-                        .with {
-                            $0.requestID = 2
-                            $0.append = .with {
-                                $0.firstPosition = 0
-                                $0.rows = 5
-                                $0.states = Data(count: 5 * 8 * 2)
-                            }
-                        },
-                        .with {
-                            $0.requestID = 3
-                            $0.append = .with {
-                                $0.firstPosition = 5
-                                $0.rows = 3
-                                $0.states = Data(count: 3 * 8 * 2)
-                            }
-                        },
+                        appendMessage(requestID: 2, firstPosition: 0, rows: 5),
+                        appendMessage(requestID: 3, firstPosition: 5, rows: 3),
                         .with {
                             $0.requestID = 4
                             $0.infer = .with {
@@ -337,5 +323,17 @@ final class SerializationTests: XCTestCase {
         let future = Collm_V1_ErrorReply.with { $0.code = .UNRECOGNIZED(42) }
         let decoded = try Collm_V1_ErrorReply(serializedBytes: try future.serializedBytes() as [UInt8])
         XCTAssertEqual(decoded.code, .UNRECOGNIZED(42))
+    }
+}
+
+/// APPEND of `rows` f16 states of width 8 (zeros: the fake engine only counts them).
+private func appendMessage(requestID: UInt64, firstPosition: UInt64, rows: UInt32) -> Collm_V1_EdgeMessage {
+    .with {
+        $0.requestID = requestID
+        $0.append = .with {
+            $0.firstPosition = firstPosition
+            $0.rows = rows
+            $0.states = Data(count: Int(rows) * 8 * 2)
+        }
     }
 }
