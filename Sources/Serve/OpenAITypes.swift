@@ -10,21 +10,35 @@ struct ChatCompletionRequest: Decodable, Sendable {
         var content: MessageContent?
     }
 
-    var model: String?
     var messages: [Message]
-    var max_tokens: Int?
     var max_completion_tokens: Int?
-    var temperature: Float?
-    var top_p: Float?
-    var seed: UInt64?
-    var stream: Bool?
-    var stream_options: StreamOptions?
-    var n: Int?
+    var options: RequestOptions
+
+    private enum CodingKeys: String, CodingKey { case messages, max_completion_tokens }
+
+    init(from decoder: Decoder) throws {
+        let fields = try decoder.container(keyedBy: CodingKeys.self)
+        messages = try fields.decode([Message].self, forKey: .messages)
+        max_completion_tokens = try fields.decodeIfPresent(Int.self, forKey: .max_completion_tokens)
+        options = try RequestOptions(from: decoder)
+    }
 }
 
 struct CompletionRequest: Decodable, Sendable {
-    var model: String?
     var prompt: String
+    var options: RequestOptions
+
+    private enum CodingKeys: String, CodingKey { case prompt }
+
+    init(from decoder: Decoder) throws {
+        prompt = try decoder.container(keyedBy: CodingKeys.self).decode(String.self, forKey: .prompt)
+        options = try RequestOptions(from: decoder)
+    }
+}
+
+/// The fields chat and text completion requests share, read from the same JSON object.
+struct RequestOptions: Decodable, Sendable {
+    var model: String?
     var max_tokens: Int?
     var temperature: Float?
     var top_p: Float?

@@ -30,7 +30,6 @@ public struct RequestPlanner: Sendable {
     public func chat(body: Data) throws -> PlannedRequest {
         let body: ChatCompletionRequest = try Self.decode(body)
         guard !body.messages.isEmpty else { throw APIError.invalid("messages must not be empty") }
-        try checkSingleChoice(body.n)
         var messages: [ChatMessage] = []
         for (i, m) in body.messages.enumerated() {
             guard ["system", "user", "assistant"].contains(m.role) else {
@@ -48,22 +47,23 @@ public struct RequestPlanner: Sendable {
         guard let chatFormat else { throw APIError.invalid(chatFormatMissing) }
         let text = chatFormat.render(messages)
         let prompt = tokenizer.encode(text, addSpecial: true, parseSpecial: true)
-        let generation = try generationRequest(prompt: prompt, maxTokens: body.max_completion_tokens ?? body.max_tokens,
-                                               temperature: body.temperature, topP: body.top_p, seed: body.seed)
-        return PlannedRequest(generation: generation, stream: body.stream == true,
-                              includeUsage: body.stream_options?.include_usage == true)
+        return try plan(prompt: prompt, maxTokens: body.max_completion_tokens ?? body.options.max_tokens, options: body.options)
     }
 
     /// A /v1/completions body.
     public func completion(body: Data) throws -> PlannedRequest {
         let body: CompletionRequest = try Self.decode(body)
         guard !body.prompt.isEmpty else { throw APIError.invalid("prompt must not be empty") }
-        try checkSingleChoice(body.n)
         let prompt = tokenizer.encode(body.prompt, addSpecial: true, parseSpecial: false)
-        let generation = try generationRequest(prompt: prompt, maxTokens: body.max_tokens, temperature: body.temperature,
-                                               topP: body.top_p, seed: body.seed)
-        return PlannedRequest(generation: generation, stream: body.stream == true,
-                              includeUsage: body.stream_options?.include_usage == true)
+        return try plan(prompt: prompt, maxTokens: body.options.max_tokens, options: body.options)
+    }
+
+    private func plan(prompt: [Int], maxTokens: Int?, options: RequestOptions) throws -> PlannedRequest {
+        try checkSingleChoice(options.n)
+        let generation = try generationRequest(prompt: prompt, maxTokens: maxTokens, temperature: options.temperature,
+                                               topP: options.top_p, seed: options.seed)
+        return PlannedRequest(generation: generation, stream: options.stream == true,
+                              includeUsage: options.stream_options?.include_usage == true)
     }
 
     static func decode<T: Decodable>(_ data: Data) throws -> T {
