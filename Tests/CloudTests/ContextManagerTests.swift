@@ -158,7 +158,7 @@ final class ContextManagerTests: XCTestCase {
             try h.check()
         }
 
-        for version in [0, CollabProtocol.version + 1, -1] {
+        for version in [0, ProtocolVersion.current + 1, -1] {
             var wrongVersion = try Self.request()
             wrongVersion.protocolVersion = version
             Self.expect(.invalidArgument, "protocol version \(version)") { try m.open(wrongVersion, owner: "alice") }
