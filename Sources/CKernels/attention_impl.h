@@ -17,6 +17,45 @@
 
 #define ATT_NK 8  // key rows per pass of the score loop
 
+// Weighted values of M lanes (m <= M of them stored), S * ATT_W output columns per pass over the
+// positions, all M * S sums in registers. Fewer lanes take more columns per pass: each pass reads a
+// longer contiguous piece of every value row (decode's few queries would otherwise walk the whole
+// cache once per 32 bytes).
+static ATT_TARGET CK_ALWAYS_INLINE void att_values_ms(const int M, const int S, int m, const float *vg, int64_t kv_stride,
+                                                      const float *sw, int64_t plo, int64_t phi, int64_t hd,
+                                                      float *const *op) {
+    for (int64_t i0 = 0; i0 < hd; i0 += S * ATT_W) {
+        VT acc[ATT_L];
+        for (int a = 0; a < M * S; a++) acc[a] = V_ZERO();
+        for (int64_t pp = plo; pp < phi; pp++) {
+            const float *vr = vg + pp * kv_stride + i0;
+            const float *w = sw + (pp - plo) * ATT_L;
+            // Rows are kv_stride apart: fetch a few ahead (decode's cache comes from L3 or DRAM).
+            for (int s = 0; s < S * ATT_W; s += 16) __builtin_prefetch(vr + 6 * kv_stride + s, 0, 3);
+            for (int l = 0; l < M; l++) {
+                const VT wl = V_BCAST(w + l);
+                for (int s = 0; s < S; s++) acc[s * M + l] = V_MAC(wl, V_LOAD(vr + s * ATT_W), acc[s * M + l]);
+            }
+        }
+        for (int s = 0; s < S; s++)
+            for (int l = 0; l < m; l++) V_STORE(op[l] + i0 + s * ATT_W, acc[s * M + l]);
+    }
+}
+
+static ATT_TARGET void att_values(int m, const float *vg, int64_t kv_stride, const float *sw, int64_t plo,
+                                  int64_t phi, int64_t hd, float *const *op) {
+#define ATT_VALUES_FOR(M)                                                                          \
+    if (m <= (M) && hd % (ATT_L / (M) * ATT_W) == 0) {                                             \
+        att_values_ms((M), ATT_L / (M), m, vg, kv_stride, sw, plo, phi, hd, op);                   \
+        return;                                                                                    \
+    }
+    ATT_VALUES_FOR(1)
+    ATT_VALUES_FOR(2)
+    ATT_VALUES_FOR(4)
+#undef ATT_VALUES_FOR
+    att_values_ms(ATT_L, 1, m, vg, kv_stride, sw, plo, phi, hd, op);
+}
+
 ATT_TARGET
 void ATT_FN(const float *q, int64_t q_stride, int64_t n, int64_t pos0,
             const float *k, const float *v, int64_t kv_stride,
@@ -110,17 +149,8 @@ void ATT_FN(const float *q, int64_t q_stride, int64_t n, int64_t pos0,
                 }
             }
 
-            // Weighted values: ATT_W output columns of every lane at a time, in registers.
-            for (int64_t i0 = 0; i0 < hd; i0 += ATT_W) {
-                VT acc[ATT_L];
-                for (int l = 0; l < ATT_L; l++) acc[l] = V_ZERO();
-                for (int64_t pp = plo; pp < phi; pp++) {
-                    const VT vv = V_LOAD(vg + pp * kv_stride + i0);
-                    const float *w = sw + (pp - plo) * ATT_L;
-                    for (int l = 0; l < ATT_L; l++) acc[l] = V_MAC(V_BCAST(w + l), vv, acc[l]);
-                }
-                for (int l = 0; l < m; l++) V_STORE(op[l] + i0, acc[l]);
-            }
+            // Weighted values.
+            att_values(m, vg, kv_stride, sw, plo, phi, hd, op);
         }
     }
 }
