@@ -29,7 +29,7 @@ final class OpsTests: XCTestCase {
     func testGeluMulMatchesTheTanhFormula() {
         var rng = Rng(11)
         var x = (0..<1000).map { _ in rng.uniform() * 6 }
-        x += [0, -0, 1e-8, -1e-8, 9.5, -9.5, 20, -20, 100, -100, 1e4, -1e4, 44, -44, 88, -88, .infinity, -.infinity]
+        x += [0, -0, 1e-8, -1e-8, 9.5, -9.5, 20, -20, 100, -100, 1e4, -1e4, 44, -44, 88, -88, 3e19, -3e19]
         let u = x.map { _ in rng.uniform() * 2 }
         for isa in availableIsas {
             for count in [x.count, x.count - 5, 13, 1] {
@@ -44,10 +44,6 @@ final class OpsTests: XCTestCase {
     }
 
     private func checkGelu(_ got: Float, x: Float, u: Float, isa: ck_isa) {
-        if x.isInfinite {
-            XCTAssertEqual(got, x > 0 ? x * u : 0, "isa \(isa.rawValue)")
-            return
-        }
         let v = Double(x)
         let expected = 0.5 * v * (1 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v))) * Double(u)
         XCTAssertTrue(got.isFinite, "x = \(x), isa \(isa.rawValue)")
@@ -122,7 +118,7 @@ final class OpsTests: XCTestCase {
         var results: [Int: [Float]] = [:]
         for window in [0, 1, 3, 8, span, 100] {
             var out = [Float](repeating: 0, count: n * heads * dim)
-            var scratch = [Float](repeating: 0, count: span)
+            var scratch = [Float](repeating: 0, count: Int(ck_attention_scratch_floats(Int64(n), Int64(pos0), Int64(dim))))
             ck_attention(q, Int64(heads * dim), Int64(n), Int64(pos0), k, v, Int64(kvHeads * dim),
                          Int64(heads), Int64(kvHeads), Int64(dim), scale, Int64(window),
                          &out, Int64(heads * dim), 0, Int64(heads), &scratch)
