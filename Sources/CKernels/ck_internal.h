@@ -133,6 +133,19 @@ void ck_mm_quant_vnni(ck_type, const void *, int64_t, int64_t, const void *, int
 void ck_mm_quant_f32act_scalar(ck_type, const void *, int64_t, int64_t, const float *, int64_t, float *, int64_t, int64_t, int64_t);
 void ck_mm_quant_f32act_avx2(ck_type, const void *, int64_t, int64_t, const float *, int64_t, float *, int64_t, int64_t, int64_t);
 
+// Element-wise ops and attention (ops_avx2.c, ops_avx512.c, attention_*.c); references in ops.c.
+void ck_rmsnorm_avx2(const float *x, const float *w, float *y, int64_t n, int64_t dim, float eps);
+void ck_gelu_mul_avx2(float *g, const float *u, int64_t n);
+void ck_gelu_mul_avx512(float *g, const float *u, int64_t n);
+void ck_attention_avx2(const float *q, int64_t q_stride, int64_t n, int64_t pos0,
+                       const float *k, const float *v, int64_t kv_stride,
+                       int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, int64_t window,
+                       float *out, int64_t out_stride, int64_t h0, int64_t h1, float *scratch);
+void ck_attention_avx512(const float *q, int64_t q_stride, int64_t n, int64_t pos0,
+                         const float *k, const float *v, int64_t kv_stride,
+                         int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, int64_t window,
+                         float *out, int64_t out_stride, int64_t h0, int64_t h1, float *scratch);
+
 // gemv streams weights from DRAM: prefetching ~1 KiB ahead keeps more lines in flight than the
 // hardware prefetcher alone (measured ~+20% on Zen 3). Not needed when a panel is reused (n > 1).
 #define CK_PREFETCH_AHEAD 1024

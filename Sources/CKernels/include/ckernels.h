@@ -93,14 +93,24 @@ void ck_matmul_ref(ck_type t, const void *src, int64_t rows, int64_t cols,
 /// y = x / rms(x) * w, for n rows of `dim`. y may be x (in place); with dim = head_dim and n = heads
 /// of one row it is the per-head norm of Gemma's queries and keys.
 void ck_rmsnorm(const float *x, const float *w, float *y, int64_t n, int64_t dim, float eps);
+/// Scalar reference of ck_rmsnorm. The fast path normalizes several rows at once but sums each row's
+/// squares in the same order with the same FMAs: its results are identical.
+void ck_rmsnorm_ref(const float *x, const float *w, float *y, int64_t n, int64_t dim, float eps);
 /// Rotary embedding in place on n rows of `heads` heads of `head_dim`, row j at position pos0 + j.
 /// neox = 0: adjacent pairs (2i, 2i+1) as GGUF llama; neox = 1: halves (i, i + head_dim/2).
 void ck_rope(float *x, int64_t n, int64_t heads, int64_t head_dim, int64_t row_stride,
              int64_t pos0, float base, int neox);
+/// ck_rope in two steps, with the same results: the angles of n positions from pos0, once per call
+/// (cs: n rows of head_dim floats, cos then sin of each pair), then their rotation of any heads.
+void ck_rope_table(float *cs, int64_t n, int64_t pos0, int64_t head_dim, float base);
+void ck_rope_apply(float *x, int64_t n, int64_t heads, int64_t head_dim, int64_t row_stride,
+                   const float *cs, int neox);
 /// g = silu(g) * u, element-wise over n values.
 void ck_silu_mul(float *g, const float *u, int64_t n);
 /// g = gelu_tanh(g) * u, element-wise over n values (GELU with the tanh approximation, as Gemma).
 void ck_gelu_mul(float *g, const float *u, int64_t n);
+/// Scalar reference of ck_gelu_mul (libm's expf; the fast paths use a vector exp within a few ulp).
+void ck_gelu_mul_ref(float *g, const float *u, int64_t n);
 /// y += x over n values.
 void ck_add(float *y, const float *x, int64_t n);
 /// Returns freed heap memory to the system (glibc's malloc_trim; nothing elsewhere).
@@ -112,7 +122,8 @@ void ck_map_large_allocations(size_t bytes);
 int64_t ck_count_outside(const float *x, int64_t n, float bound);
 /// Causal GQA attention for heads [h0, h1) of n query rows at positions pos0..pos0+n-1.
 /// q: n rows (stride q_stride) of n_heads*head_dim. K/V cache: position p of kv head g at
-/// k[p * kv_stride + g * head_dim]. out: n rows (stride out_stride). scratch: >= pos0 + n floats.
+/// k[p * kv_stride + g * head_dim]. out: n rows (stride out_stride). scratch: at least
+/// ck_attention_scratch_floats(n, pos0, head_dim) floats.
 /// Scores are q.k * scale; window > 0 lets the query at position p see only (p - window, p], as a
 /// sliding-window layer (llama.cpp masks p' when p - p' >= window); 0 is plain causal attention.
 void ck_attention(const float *q, int64_t q_stride, int64_t n, int64_t pos0,
@@ -120,6 +131,16 @@ void ck_attention(const float *q, int64_t q_stride, int64_t n, int64_t pos0,
                   int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
                   float scale, int64_t window,
                   float *out, int64_t out_stride, int64_t h0, int64_t h1, float *scratch);
+/// Scalar reference of ck_attention (one query at a time; scratch: pos0 + n floats). The SIMD paths
+/// serve several queries per pass over the cache with the same operations in the same order: their
+/// results are identical.
+void ck_attention_ref(const float *q, int64_t q_stride, int64_t n, int64_t pos0,
+                      const float *k, const float *v, int64_t kv_stride,
+                      int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                      float scale, int64_t window,
+                      float *out, int64_t out_stride, int64_t h0, int64_t h1, float *scratch);
+/// Floats of scratch ck_attention needs for n query rows at pos0.
+int64_t ck_attention_scratch_floats(int64_t n, int64_t pos0, int64_t head_dim);
 
 /// A spin-wait hint for the thread pool (PAUSE on x86).
 static inline void ck_cpu_relax(void) {

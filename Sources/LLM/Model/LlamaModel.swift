@@ -105,8 +105,25 @@ public final class LlamaModel: @unchecked Sendable {
         if hidden.rows == 0 { return }
         let rows = hidden.rows
         let selected = blocks[(range.lowerBound - layers.lowerBound)..<(range.upperBound - layers.lowerBound)]
+        // RoPE angles once per forward pass and base (Gemma 3 has two), not per layer and head.
+        let headDim = config.headDim
+        var ropeTables: [UInt32: UnsafeMutablePointer<Float>] = [:]
+        for block in selected {
+            let base = config.ropeBase(layer: block.index)
+            if ropeTables[base.bitPattern] != nil { continue }
+            let table = workspace.ropeTable(ropeTables.count).reserve(rows * headDim)
+            var row = 0
+            for segment in batch {
+                ck_rope_table(table + row * headDim, Int64(segment.count), Int64(segment.position), Int64(headDim), base)
+                row += segment.count
+            }
+            ropeTables[base.bitPattern] = table
+        }
         hidden.values.withUnsafeMutableBufferPointer { x in
-            for block in selected { run(block, on: x.baseAddress!, rows: rows, batch: batch) }
+            for block in selected {
+                run(block, on: x.baseAddress!, rows: rows, batch: batch,
+                    rope: ropeTables[config.ropeBase(layer: block.index).bitPattern]!)
+            }
         }
         for segment in batch {
             for layer in range { segment.cache.commit(layer: layer, count: segment.position + segment.count) }
@@ -156,7 +173,18 @@ public final class LlamaModel: @unchecked Sendable {
         return try WeightMatrix(file: file, tensor: head.tensor, selectedRows: tokens)
     }
 
-    private func run(_ block: TransformerLayer, on x: UnsafeMutablePointer<Float>, rows n: Int, batch: [BatchSegment]) {
+    /// Runs `body(first, count)` over row ranges of 0..<n, on the pool when there are enough rows.
+    /// Every row-wise op gives the same result however the rows are split.
+    private func rowwise(_ n: Int, _ body: (Int, Int) -> Void) {
+        if n < 8 || pool.threadCount == 1 {
+            body(0, n)
+            return
+        }
+        pool.parallelRanges(total: n) { range in body(range.lowerBound, range.count) }
+    }
+
+    private func run(_ block: TransformerLayer, on x: UnsafeMutablePointer<Float>, rows n: Int, batch: [BatchSegment],
+                     rope: UnsafeMutablePointer<Float>) {
         let c = config
         let dim = c.hiddenSize, qDim = c.queryDim, kvDim = c.kvDim, ffn = c.feedForwardSize
         let qkvWidth = qDim + 2 * kvDim
@@ -167,29 +195,30 @@ public final class LlamaModel: @unchecked Sendable {
         let gateUp = ws.gateUp.reserve(n * 2 * ffn)
         let gated = ws.gated.reserve(n * ffn)
         let delta = ws.delta.reserve(n * dim)
+        let eps = c.rmsEpsilon
 
         // Attention.
-        ck_rmsnorm(x, block.attentionNorm, xb, Int64(n), Int64(dim), c.rmsEpsilon)
+        rowwise(n) { j, m in ck_rmsnorm(x + j * dim, block.attentionNorm, xb + j * dim, Int64(m), Int64(dim), eps) }
         block.qkv.multiply(xb, rows: n, into: qkv, ldy: qkvWidth, scratch: ws.activations, pool: pool)
-        if let bias = block.qkvBias {
-            for j in 0..<n { ck_add(qkv + j * qkvWidth, bias, Int64(qkvWidth)) }
-        }
-        if let queryNorm = block.queryNorm, let keyNorm = block.keyNorm {
-            for j in 0..<n {
-                let r = qkv + j * qkvWidth
-                ck_rmsnorm(r, queryNorm, r, Int64(c.headCount), Int64(c.headDim), c.rmsEpsilon)
-                ck_rmsnorm(r + qDim, keyNorm, r + qDim, Int64(c.kvHeadCount), Int64(c.headDim), c.rmsEpsilon)
-            }
-        }
         let neox: Int32 = c.ropeStyle == .halves ? 1 : 0
-        let ropeBase = c.ropeBase(layer: block.index)
+        let headDim = c.headDim, heads = c.headCount, kvHeads = c.kvHeadCount
+        let bias = block.qkvBias, queryNorm = block.queryNorm, keyNorm = block.keyNorm
+        rowwise(n) { j0, m in
+            for j in j0..<(j0 + m) {
+                let r = qkv + j * qkvWidth
+                if let bias { ck_add(r, bias, Int64(qkvWidth)) }
+                if let queryNorm, let keyNorm {
+                    ck_rmsnorm(r, queryNorm, r, Int64(heads), Int64(headDim), eps)
+                    ck_rmsnorm(r + qDim, keyNorm, r + qDim, Int64(kvHeads), Int64(headDim), eps)
+                }
+            }
+            let r = qkv + j0 * qkvWidth
+            ck_rope_apply(r, Int64(m), Int64(heads), Int64(headDim), Int64(qkvWidth), rope + j0 * headDim, neox)
+            ck_rope_apply(r + qDim, Int64(m), Int64(kvHeads), Int64(headDim), Int64(qkvWidth), rope + j0 * headDim, neox)
+        }
         var row = 0
         for segment in batch {
             let base = qkv + row * qkvWidth
-            ck_rope(base, Int64(segment.count), Int64(c.headCount), Int64(c.headDim), Int64(qkvWidth),
-                    Int64(segment.position), ropeBase, neox)
-            ck_rope(base + qDim, Int64(segment.count), Int64(c.kvHeadCount), Int64(c.headDim), Int64(qkvWidth),
-                    Int64(segment.position), ropeBase, neox)
             let keys = segment.cache.keys(layer: block.index)
             let values = segment.cache.values(layer: block.index)
             for j in 0..<segment.count {
@@ -201,29 +230,38 @@ public final class LlamaModel: @unchecked Sendable {
             row += segment.count
         }
         block.output.multiply(att, rows: n, into: delta, ldy: dim, scratch: ws.activations, pool: pool)
-        if let post = block.postAttentionNorm { ck_rmsnorm(delta, post, delta, Int64(n), Int64(dim), c.rmsEpsilon) }
-        ck_add(x, delta, Int64(n * dim))
+        let postAttention = block.postAttentionNorm
+        rowwise(n) { j, m in
+            if let postAttention { ck_rmsnorm(delta + j * dim, postAttention, delta + j * dim, Int64(m), Int64(dim), eps) }
+            ck_add(x + j * dim, delta + j * dim, Int64(m * dim))
+            // Gated feed-forward's norm, on the same rows.
+            ck_rmsnorm(x + j * dim, block.ffnNorm, xb + j * dim, Int64(m), Int64(dim), eps)
+        }
 
         // Gated feed-forward: SiLU (SwiGLU) or, for Gemma, GELU.
-        ck_rmsnorm(x, block.ffnNorm, xb, Int64(n), Int64(dim), c.rmsEpsilon)
         block.gateUp.multiply(xb, rows: n, into: gateUp, ldy: 2 * ffn, scratch: ws.activations, pool: pool)
         let gelu = c.block == .gemma
-        for j in 0..<n {
-            let g = gateUp + j * 2 * ffn
-            if gelu { ck_gelu_mul(g, g + ffn, Int64(ffn)) } else { ck_silu_mul(g, g + ffn, Int64(ffn)) }
-            (gated + j * ffn).update(from: g, count: ffn)
+        rowwise(n) { j0, m in
+            for j in j0..<(j0 + m) {
+                let g = gateUp + j * 2 * ffn
+                if gelu { ck_gelu_mul(g, g + ffn, Int64(ffn)) } else { ck_silu_mul(g, g + ffn, Int64(ffn)) }
+                (gated + j * ffn).update(from: g, count: ffn)
+            }
         }
         block.down.multiply(gated, rows: n, into: delta, ldy: dim, scratch: ws.activations, pool: pool)
-        if let post = block.postFeedForwardNorm { ck_rmsnorm(delta, post, delta, Int64(n), Int64(dim), c.rmsEpsilon) }
-        ck_add(x, delta, Int64(n * dim))
+        let postFeedForward = block.postFeedForwardNorm
+        rowwise(n) { j, m in
+            if let postFeedForward { ck_rmsnorm(delta + j * dim, postFeedForward, delta + j * dim, Int64(m), Int64(dim), eps) }
+            ck_add(x + j * dim, delta + j * dim, Int64(m * dim))
+        }
     }
 
     private func attend(_ segment: BatchSegment, queries: UnsafeMutablePointer<Float>, queryStride: Int,
                         out: UnsafeMutablePointer<Float>, layer: Int) {
         let c = config
-        let span = segment.position + segment.count
         let parts = min(pool.threadCount, c.headCount)
-        let scratch = workspace.attentionScratch.reserve(parts * span)
+        let need = Int(ck_attention_scratch_floats(Int64(segment.count), Int64(segment.position), Int64(c.headDim)))
+        let scratch = workspace.attentionScratch.reserve(parts * need)
         let keys = segment.cache.keys(layer: layer)
         let values = segment.cache.values(layer: layer)
         let window = c.attentionWindow(layer: layer)
@@ -232,7 +270,7 @@ public final class LlamaModel: @unchecked Sendable {
             let h1 = c.headCount * (part + 1) / parts
             ck_attention(queries, Int64(queryStride), Int64(segment.count), Int64(segment.position),
                          keys, values, Int64(c.kvDim), Int64(c.headCount), Int64(c.kvHeadCount), Int64(c.headDim),
-                         c.attentionScale, Int64(window), out, Int64(c.queryDim), Int64(h0), Int64(h1), scratch + part * span)
+                         c.attentionScale, Int64(window), out, Int64(c.queryDim), Int64(h0), Int64(h1), scratch + part * need)
         }
     }
 }
@@ -246,5 +284,11 @@ private final class Workspace: @unchecked Sendable {
     let gated = ScratchBuffer()
     let delta = ScratchBuffer()
     let attentionScratch = ScratchBuffer()
+    /// RoPE angle tables of the current forward pass, one per distinct base.
+    private var ropeTables: [ScratchBuffer] = []
+    func ropeTable(_ index: Int) -> ScratchBuffer {
+        while ropeTables.count <= index { ropeTables.append(ScratchBuffer()) }
+        return ropeTables[index]
+    }
     let activations = ActivationScratch()
 }

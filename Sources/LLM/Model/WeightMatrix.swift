@@ -152,8 +152,17 @@ public final class WeightMatrix: @unchecked Sendable {
         let act = scratch.buffer(bytes: activationBytes(rows: n))
         var offset = 0
         for f in activationFormats {
-            ck_convert_act(f.type, x, Int64(n), Int64(columns), act + offset)
-            offset += ck_act_row_bytes(f.type, Int64(columns)) * n
+            let rowBytes = ck_act_row_bytes(f.type, Int64(columns))
+            if n >= 8 && pool.threadCount > 1 {
+                // Rows convert independently: the same bytes however they are split.
+                let (dst, cols) = (act + offset, columns)
+                pool.parallelRanges(total: n) { r in
+                    ck_convert_act(f.type, x + r.lowerBound * cols, Int64(r.count), Int64(cols), dst + r.lowerBound * rowBytes)
+                }
+            } else {
+                ck_convert_act(f.type, x, Int64(n), Int64(columns), act + offset)
+            }
+            offset += rowBytes * n
         }
         multiplyConverted(act, rows: n, into: y, ldy: ldy, pool: pool)
     }
