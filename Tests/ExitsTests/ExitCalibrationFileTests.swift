@@ -17,9 +17,9 @@ final class ExitCalibrationFileTests: XCTestCase {
         return ExitCalibration(
             fingerprint: ExitCalibration.hex(fingerprint), split: 15, targetPrecision: 0.9,
             exits: [
-                .init(layer: 8, block: "ridge", matrix: (0..<width * width).map(Float.init), bias: [1, 2, 3, 4],
+                .init(layer: 8, block: .ridge(matrix: (0..<width * width).map(Float.init), bias: [1, 2, 3, 4]),
                       threshold: 0.93, testExitRate: 0.05, testPrecision: 0.91, adapter: evaluation, logitLens: lens),
-                .init(layer: 15, block: "identity", matrix: nil, bias: nil, threshold: 1.01, testExitRate: 0,
+                .init(layer: 15, block: .identity, threshold: 1.01, testExitRate: 0,
                       testPrecision: 1, adapter: lens, logitLens: lens),
             ],
             shortlist: [3, 17, 49_151], notes: ["prompts": "220"])
