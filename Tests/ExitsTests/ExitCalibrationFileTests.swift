@@ -58,4 +58,28 @@ final class ExitCalibrationFileTests: XCTestCase {
         try file.write(to: path)
         XCTAssertThrowsError(try ExitCalibration(path: path), "not a calibration file")
     }
+
+    /// The shipped calibration loads as MLP blocks at exits 12 and 15, and writing it again (f16, as
+    /// shipped) gives the same tensors bit for bit and the same header: the block enum reads and
+    /// writes the format as it was.
+    func testShippedCalibrationLoadsAndWritesUnchanged() throws {
+        let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Sources/Exits/Resources/calibration/5dd57a008c0b0785-s15.safetensors").path
+        let calibration = try ExitCalibration(path: shipped)
+        XCTAssertEqual(calibration.exits.map(\.layer), [12, 15])
+        for exit in calibration.exits {
+            guard case let .mlp(block) = exit.block else { return XCTFail("exit \(exit.layer): \(exit.block.name), expected mlp") }
+            XCTAssertEqual(block.shape, ExitBlockShape(width: 576, hiddenWidth: 512, hasAdapter: true))
+        }
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try calibration.write(to: path, halfPrecision: true)
+        let (original, rewritten) = (try SafetensorsFile(path: shipped), try SafetensorsFile(path: path))
+        XCTAssertEqual(rewritten.tensors, original.tensors)
+        func header(_ file: SafetensorsFile) throws -> NSDictionary {
+            try JSONSerialization.jsonObject(with: Data(file.metadata[ExitCalibration.metadataKey]!.utf8)) as! NSDictionary
+        }
+        XCTAssertEqual(try header(rewritten), try header(original))
+        XCTAssertEqual(try ExitCalibration(path: path), calibration)
+    }
 }
