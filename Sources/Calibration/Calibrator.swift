@@ -86,7 +86,7 @@ public struct Calibrator {
             var (select, selectTop) = try evaluator.evaluate(data, layer: layer, rows: parts.select, adapter: adapter)
             var (test, testTop) = try evaluator.evaluate(data, layer: layer, rows: parts.test, adapter: adapter)
             let (lens, _) = try evaluator.evaluate(data, layer: layer, rows: parts.test, adapter: nil)
-            var exit = ExitCalibration.Exit(layer: layer, block: "ridge", matrix: fit.matrix, bias: fit.bias, threshold: 1.01,
+            var exit = ExitCalibration.Exit(layer: layer, block: .ridge(matrix: fit.matrix, bias: fit.bias), threshold: 1.01,
                                             testExitRate: 0, testPrecision: 1, adapter: test.evaluation, logitLens: lens.evaluation)
             let kind = options.block(for: layer)
             if let trainer, kind == "layer" {
@@ -94,19 +94,18 @@ public struct Calibrator {
                 (select, selectTop) = trained.select
                 let ridge = test.evaluation
                 (test, testTop) = trained.test
-                exit = Self.trainedExit(layer: layer, kind: kind, report: trained.block.report, test: test, lens: lens, ridge: ridge,
+                exit = Self.trainedExit(layer: layer, block: .layer(trained.block.block), report: trained.block.report, test: test,
+                                        lens: lens, ridge: ridge,
                                         facts: ["macs_per_token": Double(trained.block.block.shape.multiplyAddsPerToken),
                                                 "source_layer": Double(trained.source),
                                                 "training_positions": Double(trained.positions)])
-                exit.layerBlock = trained.block.block
             } else if let trainer, kind == "mlp" {
                 let block = try trainMLP(trainer, data: data, layer: layer, parts: parts, ridge: fit, progress: progress)
                 (select, selectTop) = try evaluator.evaluate(data, layer: layer, rows: parts.select, adapter: ExitMLP(block: block.block))
                 let ridge = test.evaluation
                 (test, testTop) = try evaluator.evaluate(data, layer: layer, rows: parts.test, adapter: ExitMLP(block: block.block))
-                exit = Self.trainedExit(layer: layer, kind: kind, report: block.report, test: test, lens: lens, ridge: ridge,
-                                        facts: ["macs_per_token": Double(block.block.shape.multiplyAddsPerToken)])
-                exit.mlp = block.block
+                exit = Self.trainedExit(layer: layer, block: .mlp(block.block), report: block.report, test: test, lens: lens,
+                                        ridge: ridge, facts: ["macs_per_token": Double(block.block.shape.multiplyAddsPerToken)])
             }
             exit.threshold = select.threshold(forPrecision: options.targetPrecision, minimum: options.minimumExits)
             // The screen must keep every token this exit could be confident about.
@@ -185,10 +184,10 @@ public struct Calibrator {
 
     /// A trained exit's record: its held-out figures, the ridge adapter's for comparison, and the
     /// training facts (`facts` adds the block's own, e.g. its cost per token).
-    private static func trainedExit(layer: Int, kind: String, report: TrainingReport, test: ExitOutcomes,
+    private static func trainedExit(layer: Int, block: ExitCalibration.Block, report: TrainingReport, test: ExitOutcomes,
                                     lens: ExitOutcomes, ridge: ExitCalibration.Evaluation,
                                     facts: [String: Double]) -> ExitCalibration.Exit {
-        var exit = ExitCalibration.Exit(layer: layer, block: kind, matrix: nil, bias: nil, threshold: 1.01, testExitRate: 0,
+        var exit = ExitCalibration.Exit(layer: layer, block: block, threshold: 1.01, testExitRate: 0,
                                         testPrecision: 1, adapter: test.evaluation, logitLens: lens.evaluation)
         exit.ridge = ridge
         exit.training = ["seconds": report.seconds, "epochs": Double(report.epochs.count),

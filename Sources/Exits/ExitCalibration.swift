@@ -35,17 +35,42 @@ public struct ExitCalibration: Sendable, Equatable {
         }
     }
 
+    /// What maps an exit layer's state to the head's input, with its weights.
+    public enum Block: Sendable, Equatable {
+        /// The logit lens: the state as it is.
+        case identity
+        /// A fitted affine adapter z = A h + b (A row-major, width x width).
+        case ridge(matrix: [Float], bias: [Float])
+        /// A trained residual MLP block.
+        case mlp(ExitBlock)
+        /// A trained transformer layer with its own KV cache.
+        case layer(TransformerExitBlock)
+
+        /// Its name in calibration files and reports.
+        public var name: String {
+            switch self {
+            case .identity: "identity"
+            case .ridge: "ridge"
+            case .mlp: "mlp"
+            case .layer: "layer"
+            }
+        }
+
+        /// The transform an exit head runs at inference; a layer block runs beside `model`'s layers,
+        /// as layer `index`.
+        func transform(for model: LlamaModel, at index: Int, layerExecution: ExitLayer.Execution) throws -> (any ExitTransform)? {
+            switch self {
+            case .identity: nil
+            case let .ridge(matrix, bias): ExitAdapter(matrix: matrix, bias: bias)
+            case let .mlp(block): ExitMLP(block: block)
+            case let .layer(block): try ExitLayer(block: block, beside: model, at: index, execution: layerExecution)
+            }
+        }
+    }
+
     public struct Exit: Sendable, Equatable {
         public var layer: Int
-        /// "ridge" (fitted affine adapter), "mlp" (trained residual block), "layer" (trained transformer
-        /// layer with its own KV cache) or "identity" (logit lens).
-        public var block: String
-        public var matrix: [Float]?
-        public var bias: [Float]?
-        /// The trained block, for "mlp".
-        public var mlp: ExitBlock?
-        /// The trained transformer layer, for "layer".
-        public var layerBlock: TransformerExitBlock?
+        public var block: Block
         /// Held-out figures of the ridge adapter when the exit's block is another one (for comparison).
         public var ridge: Evaluation?
         /// Training facts (seconds, epochs, ms per step, MACs per token) for trained blocks.
@@ -57,12 +82,10 @@ public struct ExitCalibration: Sendable, Equatable {
         public var adapter: Evaluation
         public var logitLens: Evaluation
 
-        public init(layer: Int, block: String, matrix: [Float]?, bias: [Float]?, threshold: Float, testExitRate: Double,
-                    testPrecision: Double, adapter: Evaluation, logitLens: Evaluation) {
+        public init(layer: Int, block: Block, threshold: Float, testExitRate: Double, testPrecision: Double,
+                    adapter: Evaluation, logitLens: Evaluation) {
             self.layer = layer
             self.block = block
-            self.matrix = matrix
-            self.bias = bias
             self.threshold = threshold
             self.testExitRate = testExitRate
             self.testPrecision = testPrecision
@@ -101,14 +124,14 @@ public struct ExitCalibration: Sendable, Equatable {
         }
     }
 
-    /// Exit heads for `model`, each with its adapter, threshold (or `threshold` for all) and the shortlist screen.
-    public func heads(for model: LlamaModel, threshold: Float? = nil, screen useScreen: Bool = true) throws -> [ExitHead] {
+    /// Exit heads for `model`, each with its block, threshold (or `threshold` for all) and the shortlist
+    /// screen.
+    public func heads(for model: LlamaModel, threshold: Float? = nil, screen useScreen: Bool = true,
+                      layerExecution: ExitLayer.Execution = ExitLayer.defaultExecution) throws -> [ExitHead] {
         let screen = useScreen && !shortlist.isEmpty ? try VocabularyScreen(tokens: shortlist, model: model) : nil
-        return exits.map { exit in
-            let affine = exit.matrix.flatMap { m in exit.bias.map { ExitAdapter(matrix: m, bias: $0) } }
-            let layer: (any ExitTransform)? = exit.layerBlock.map { ExitLayer(block: $0, capacity: model.config.contextLength, pool: model.pool) }
-            let transform: (any ExitTransform)? = layer ?? exit.mlp.map { ExitMLP(block: $0) } ?? affine
-            return ExitHead(layer: exit.layer, threshold: threshold ?? exit.threshold, adapter: transform, screen: screen)
+        return try exits.map { exit in
+            ExitHead(layer: exit.layer, threshold: threshold ?? exit.threshold,
+                     adapter: try exit.block.transform(for: model, at: exit.layer, layerExecution: layerExecution), screen: screen)
         }
     }
 }
@@ -149,19 +172,27 @@ extension ExitCalibration {
         var file = SafetensorsFile()
         let header = Header(fingerprint: fingerprint, split: split, target_precision: targetPrecision,
                             exits: exits.map {
-                                .init(layer: $0.layer, block: $0.block, threshold: $0.threshold, test_exit_rate: $0.testExitRate,
-                                      test_precision: $0.testPrecision, adapter: $0.adapter, logit_lens: $0.logitLens,
-                                      ridge: $0.ridge, mlp_shape: $0.mlp?.shape, layer_shape: $0.layerBlock?.shape, training: $0.training.isEmpty ? nil : $0.training)
+                                var mlpShape: ExitBlockShape?, layerShape: TransformerExitShape?
+                                switch $0.block {
+                                case let .mlp(block): mlpShape = block.shape
+                                case let .layer(block): layerShape = block.shape
+                                case .identity, .ridge: break
+                                }
+                                return .init(layer: $0.layer, block: $0.block.name, threshold: $0.threshold, test_exit_rate: $0.testExitRate,
+                                             test_precision: $0.testPrecision, adapter: $0.adapter, logit_lens: $0.logitLens,
+                                             ridge: $0.ridge, mlp_shape: mlpShape, layer_shape: layerShape,
+                                             training: $0.training.isEmpty ? nil : $0.training)
                             }, notes: notes)
         file.metadata[Self.metadataKey] = String(decoding: try JSONEncoder().encode(header), as: UTF8.self)
         for exit in exits {
-            if let m = exit.matrix { file.tensors["exit.\(exit.layer).matrix"] = .init(floats: m, shape: [exit.bias?.count ?? 0, exit.bias?.count ?? 0]) }
-            if let b = exit.bias { file.tensors["exit.\(exit.layer).bias"] = .init(floats: b, shape: [b.count]) }
-            if let mlp = exit.mlp {
-                file.tensors["exit.\(exit.layer).mlp"] = weights(mlp.parameters)
-            }
-            if let block = exit.layerBlock {
-                file.tensors["exit.\(exit.layer).layer"] = weights(block.parameters)
+            let name = "exit.\(exit.layer)."
+            switch exit.block {
+            case .identity: break
+            case let .ridge(matrix, bias):
+                file.tensors[name + "matrix"] = .init(floats: matrix, shape: [bias.count, bias.count])
+                file.tensors[name + "bias"] = .init(floats: bias, shape: [bias.count])
+            case let .mlp(block): file.tensors[name + "mlp"] = weights(block.parameters)
+            case let .layer(block): file.tensors[name + "layer"] = weights(block.parameters)
             }
         }
         if !shortlist.isEmpty { file.tensors["shortlist"] = .init(ints: shortlist.map(Int32.init), shape: [shortlist.count]) }
@@ -178,31 +209,31 @@ extension ExitCalibration {
         guard header.format == "collm.calibration.v1" else { throw fail("unsupported format \(header.format)") }
         var exits: [Exit] = []
         for e in header.exits {
-            let matrix = file.tensors["exit.\(e.layer).matrix"]?.floats
-            let bias = file.tensors["exit.\(e.layer).bias"]?.floats
-            if matrix != nil || bias != nil {
-                guard let m = matrix, let b = bias, !b.isEmpty, m.count == b.count * b.count,
-                      m.allSatisfy(\.isFinite), b.allSatisfy(\.isFinite) else {
-                    throw fail("exit \(e.layer): adapter tensors are missing, misshapen or not finite")
-                }
-            }
             /// A trained block stored as `exit.<layer>.<name>` with its shape in the header.
-            func trained<Shape, Block>(_ name: String, _ what: String, _ shape: Shape?,
-                                       _ make: (Shape, [Float]) throws -> Block) throws -> Block? {
-                guard let shape else { return nil }
-                guard let parameters = file.tensors["exit.\(e.layer).\(name)"]?.floats, parameters.allSatisfy(\.isFinite),
-                      let block = try? make(shape, parameters) else {
+            func trained<Shape, Trained>(_ name: String, _ what: String, _ shape: Shape?,
+                                         _ make: (Shape, [Float]) throws -> Trained) throws -> Trained {
+                guard let shape, let parameters = file.tensors["exit.\(e.layer).\(name)"]?.floats,
+                      parameters.allSatisfy(\.isFinite), let block = try? make(shape, parameters) else {
                     throw fail("exit \(e.layer): the \(what)'s parameters are missing, misshapen or not finite")
                 }
                 return block
             }
-            let mlp = try trained("mlp", "MLP block", e.mlp_shape) { try ExitBlock(shape: $0, parameters: $1) }
-            let layerBlock = try trained("layer", "layer block", e.layer_shape) { try TransformerExitBlock(shape: $0, parameters: $1) }
-            var exit = Exit(layer: e.layer, block: e.block, matrix: matrix, bias: bias, threshold: e.threshold,
-                            testExitRate: e.test_exit_rate, testPrecision: e.test_precision,
-                            adapter: e.adapter, logitLens: e.logit_lens)
-            exit.mlp = mlp
-            exit.layerBlock = layerBlock
+            let block: Block
+            switch e.block {
+            case "identity": block = .identity
+            case "ridge":
+                guard let m = file.tensors["exit.\(e.layer).matrix"]?.floats, let b = file.tensors["exit.\(e.layer).bias"]?.floats,
+                      !b.isEmpty, m.count == b.count * b.count, m.allSatisfy(\.isFinite), b.allSatisfy(\.isFinite) else {
+                    throw fail("exit \(e.layer): adapter tensors are missing, misshapen or not finite")
+                }
+                block = .ridge(matrix: m, bias: b)
+            case "mlp": block = .mlp(try trained("mlp", "MLP block", e.mlp_shape) { try ExitBlock(shape: $0, parameters: $1) })
+            case "layer":
+                block = .layer(try trained("layer", "layer block", e.layer_shape) { try TransformerExitBlock(shape: $0, parameters: $1) })
+            default: throw fail("exit \(e.layer): unknown block \(e.block)")
+            }
+            var exit = Exit(layer: e.layer, block: block, threshold: e.threshold, testExitRate: e.test_exit_rate,
+                            testPrecision: e.test_precision, adapter: e.adapter, logitLens: e.logit_lens)
             exit.ridge = e.ridge
             exit.training = e.training ?? [:]
             exits.append(exit)

@@ -1,21 +1,55 @@
 import CollabCore
 import LLM
 
-/// A trained transformer-layer exit block (issue 6, block (b)) with its own KV cache. Observed rows
-/// wait until the exit is asked (`applyLast`), then run through the block in one batch, so positions
-/// whose tokens exited lower down cost nothing until this exit is consulted.
+/// A trained transformer-layer exit block (issue 6, block (b)) with its own KV cache, run as one more
+/// layer of the engine: its f32 weights are quantized at load into one of the engine's formats and
+/// go through the model's own layer code and kernels, so the block costs about one model layer
+/// (the f32 training pass costs about five). Observed rows wait until the exit is asked
+/// (`applyLast`), then run through the block in one batch, so positions whose tokens exited lower
+/// down cost nothing until this exit is consulted.
 /// One sequence, one call at a time, like the edge model it serves.
 public final class ExitLayer: SequenceExitTransform, @unchecked Sendable {
+    /// How the block's rows are computed.
+    public enum Execution: Sendable, Equatable {
+        /// Packed into an engine format, run by the model's layer code (inference).
+        case packed(GGMLType)
+        /// The f32 training pass (`TransformerExitRunner`): the reference the packed block is checked
+        /// against, and the cost it saves.
+        case trainingPass
+    }
+
+    /// Q8_0 keeps the f32 block's decisions on held-out states (`PackedLayerBlockTests`); the model's
+    /// own Q4_1 changed 22% of them and most top-1 tokens of a trained block, so it is not used.
+    public static let defaultExecution = Execution.packed(.q8_0)
+
     public let block: TransformerExitBlock
-    private let runner: TransformerExitRunner
+    public let execution: Execution
+    private let packed: (layer: LlamaModel, cache: KVCache)?
+    private let reference: TransformerExitRunner?
     /// Observed rows not yet run through the block, from position `pendingStart`.
     private var pending: HiddenStates
     private var pendingStart = 0
     private var last: HiddenStates?
 
-    public init(block: TransformerExitBlock, capacity: Int, pool: ThreadPool) {
+    /// The block beside `model`'s layers, as layer `index` of it (its RoPE base and kernels); the
+    /// cache holds up to `capacity` positions (default: the model's context).
+    public init(block: TransformerExitBlock, beside model: LlamaModel, at index: Int,
+                execution: Execution = defaultExecution, capacity: Int? = nil) throws {
+        guard block.fits(model.config) else {
+            throw CollabError(.invalidArgument, "exit layer block: its shape \(block.shape) does not match the model's layers")
+        }
         self.block = block
-        runner = TransformerExitRunner(block: block, pool: pool, capacity: capacity)
+        self.execution = execution
+        switch execution {
+        case let .packed(format):
+            let layer = try LlamaModel(layer: block.decoderLayerWeights, at: min(max(index, 0), model.config.layerCount - 1),
+                                       format: format, beside: model)
+            packed = (layer, layer.makeCache(capacity: capacity))
+            reference = nil
+        case .trainingPass:
+            packed = nil
+            reference = TransformerExitRunner(block: block, pool: model.pool, capacity: capacity ?? model.config.contextLength)
+        }
         pending = HiddenStates(rows: 0, width: block.shape.width)
     }
 
@@ -39,7 +73,8 @@ public final class ExitLayer: SequenceExitTransform, @unchecked Sendable {
         if keep >= pendingStart {
             pending = pending.rows(0..<(keep - pendingStart))
         } else {
-            runner.truncate(to: keep)
+            packed?.cache.truncate(to: keep)
+            reference?.truncate(to: keep)
             pending = HiddenStates(rows: 0, width: pending.width)
             pendingStart = keep
             last = nil  // its position is gone; the next observed row brings a new one
@@ -48,7 +83,7 @@ public final class ExitLayer: SequenceExitTransform, @unchecked Sendable {
 
     public func applyLast() throws -> HiddenStates {
         if pending.rows > 0 {
-            let z = try runner.apply(pending)
+            let z = try run(pending)
             last = z.rows(z.rows - 1..<z.rows)
             pendingStart += pending.rows
             pending = HiddenStates(rows: 0, width: pending.width)
@@ -61,13 +96,21 @@ public final class ExitLayer: SequenceExitTransform, @unchecked Sendable {
     /// Rows beyond the cache's capacity cannot be attended over: the rows come back unchanged
     /// (the logit lens) rather than failing the caller.
     public func apply(_ hidden: HiddenStates, pool: ThreadPool) -> HiddenStates {
-        runner.reset()
+        truncate(to: 0)
         pending = HiddenStates(rows: 0, width: hidden.width)
         pendingStart = 0
         last = nil
-        guard let z = try? runner.apply(hidden) else { return hidden }
+        guard let z = try? run(hidden) else { return hidden }
         pendingStart = hidden.rows
         last = z.rows(z.rows - 1..<z.rows)
+        return z
+    }
+
+    /// The block over new rows at the cache's end, appending them to it.
+    private func run(_ rows: HiddenStates) throws -> HiddenStates {
+        if let reference { return try reference.apply(rows) }
+        var z = rows
+        try packed!.layer.forward(&z, cache: packed!.cache)
         return z
     }
 }

@@ -46,6 +46,27 @@ public struct TransformerExitBlock: Sendable, Equatable {
     }
 }
 
+extension TransformerExitBlock {
+    /// The block's weights in the engine's stacking, for packing into one of its formats.
+    public var decoderLayerWeights: DecoderLayerWeights {
+        let s = shape
+        func part(_ range: Range<Int>) -> [Float] { Array(parameters[range]) }
+        return DecoderLayerWeights(width: s.width, attentionNorm: part(s.attentionNorm), qkv: part(s.qkv),
+                                   output: part(s.output), ffnNorm: part(s.ffnNorm), gateUp: part(s.gateUp),
+                                   down: part(s.down))
+    }
+
+    /// Whether the block has the geometry of `config`'s layers (the engine runs it with that config).
+    public func fits(_ config: ModelConfig) -> Bool {
+        let s = shape
+        return config.block == .llama && s.width == config.hiddenSize && s.headCount == config.headCount
+            && s.kvHeadCount == config.kvHeadCount && s.headDim == config.headDim
+            && s.feedForwardWidth == config.feedForwardSize && s.ropeBase == config.ropeBase
+            && s.ropeHalves == (config.ropeStyle == .halves) && s.epsilon == config.rmsEpsilon
+            && config.attentionScale == 1 / Float(s.headDim).squareRoot()
+    }
+}
+
 /// A GGUF tensor as rows x columns f32 values (row-major, as the engine's matrices).
 package func dequantizedTensor(_ file: GGUFFile, _ name: String, rows: Int, columns: Int) throws -> [Float] {
     guard let info = file.tensor(named: name) else { throw TrainingError.missingTensor(name) }

@@ -223,7 +223,7 @@ struct CalibrationJSON: Encodable {
         self.path = path
         target_precision = c.targetPrecision
         exits = c.exits.map {
-            Exit(layer: $0.layer, block: $0.block, agreement: $0.adapter.agreement,
+            Exit(layer: $0.layer, block: $0.block.name, agreement: $0.adapter.agreement,
                  exit_rate_at_precision: $0.adapter.exitRateAtPrecision, threshold: $0.threshold,
                  test_exit_rate: $0.testExitRate, test_precision: $0.testPrecision, logit_lens: $0.logitLens,
                  ridge: $0.ridge, training: $0.training.isEmpty ? nil : $0.training, curve: $0.adapter.curve)

@@ -6,7 +6,7 @@ import Foundation
 import LLM
 
 /// What an exit check costs next to a transformer layer, per decoded token: the full-vocabulary
-/// head, the fitted adapter, and the screened decision (shortlist first, full head only when a
+/// head, and for every exit of the calibration its block and its screened decision (shortlist first, full head only when a
 /// shortlisted token could pass). Medians over many single-token calls after a warm-up.
 struct ExitBench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,10 +17,20 @@ struct ExitBench: ParsableCommand {
     @Option(name: .long, help: "Exit calibration file (default: the cached one for --split).") var calibration: String?
     @Option(name: .long, help: "Timed calls per measurement.") var iterations = 200
     @Option(name: .long, help: "Context positions before the measured token.") var context = 64
+    @Option(name: .long, help: "How layer blocks run: packed into an engine format (q8_0, q4_1, f16, f32) or \"reference\" (the f32 training pass).")
+    var layerBlock = "q8_0"
     @Flag(name: .long, help: "Print one JSON object.") var json = false
+
+    /// The `--layer-block` choice.
+    var layerExecution: ExitLayer.Execution? {
+        if layerBlock == "reference" { return .trainingPass }
+        return [GGMLType.q8_0, .q4_1, .q4_0, .q5_0, .q5_1, .f16, .f32]
+            .first { $0.description.lowercased() == layerBlock.lowercased() }.map { .packed($0) }
+    }
 
     func validate() throws {
         if iterations < 5 || context < 1 { throw ValidationError("--iterations must be >= 5 and --context >= 1") }
+        if layerExecution == nil { throw ValidationError("--layer-block: \(layerBlock) is not q8_0, q4_1, q4_0, q5_0, q5_1, f16, f32 or reference") }
     }
 
     func run() throws {
@@ -29,12 +39,10 @@ struct ExitBench: ParsableCommand {
         let pool = ThreadPool(threadCount: modelOptions.threadCount)
         let model = try LlamaModel(file: gguf, layers: 0..<split, head: true, activations: modelOptions.activations, pool: pool)
         guard let (calibrated, path) = try CalibrationStore.load(calibration, fingerprint: fingerprint, split: split),
-              let exit = calibrated.exits.last else {
+              !calibrated.exits.isEmpty else {
             throw CLIError("no calibration for split \(split): run `collm calibrate --split \(split)` first")
         }
-        let screened = try calibrated.heads(for: model).last!
-        var unscreened = screened
-        unscreened.screen = nil
+        let heads = try calibrated.heads(for: model, layerExecution: layerExecution!)
         let cache = model.makeCache(capacity: context + 2)
         var prefix = try model.embed((0..<context).map { 100 + $0 })
         try model.forward(&prefix, cache: cache)
@@ -58,23 +66,37 @@ struct ExitBench: ParsableCommand {
             try model.forward(&h, cache: cache)
         } / Double(split)
         let head = try time { _ = try model.logits(row) }
-        // A layer block attends over the context: it holds the prefix, and each timed call re-runs the last position.
-        try screened.observe(prefix, at: 0)
-        let observe = { try screened.observe(row, at: context - 1) }
-        let adapter = try time { try observe(); _ = try screened.adapted(row, pool: pool) }
-        let full = try time { try observe(); _ = try unscreened.decide(row, model: model) }
-        let cheap = try time { try observe(); _ = try screened.decide(row, model: model) }
+        var exits: [ExitBenchOutput.Exit] = []
+        for (exit, screened) in zip(calibrated.exits, heads) {
+            var unscreened = screened
+            unscreened.screen = nil
+            // A layer block attends over the context: it holds the prefix, and each timed call re-runs the last position.
+            try screened.observe(prefix, at: 0)
+            let observe = { try screened.observe(row, at: context - 1) }
+            let adapter = try time { try observe(); _ = try screened.adapted(row, pool: pool) }
+            let full = try time { try observe(); _ = try unscreened.decide(row, model: model) }
+            let cheap = try time { try observe(); _ = try screened.decide(row, model: model) }
+            exits.append(.init(layer: exit.layer, block: exit.block.name, adapter_ms: adapter, decision_full_ms: full,
+                               decision_screened_ms: cheap, adapter_layers: adapter / layer, decision_screened_layers: cheap / layer))
+        }
+        let last = exits.last!
         let out = ExitBenchOutput(
-            calibration: path, exit_layer: exit.layer, threads: pool.threadCount, context: context, layer_ms: layer,
-            head_ms: head, adapter_ms: adapter, decision_full_ms: full, decision_screened_ms: cheap,
-            shortlist: calibrated.shortlist.count, vocabulary: model.config.vocabularySize)
+            calibration: path, exit_layer: last.layer, threads: pool.threadCount, context: context, layer_ms: layer,
+            head_ms: head, adapter_ms: last.adapter_ms, decision_full_ms: last.decision_full_ms,
+            decision_screened_ms: last.decision_screened_ms, shortlist: calibrated.shortlist.count,
+            vocabulary: model.config.vocabularySize, exits: exits)
         if json {
             try Console.printJSON(out)
         } else {
-            Console.write(String(format: """
-                one layer %.3f ms | full head %.3f ms (%.1f layers) | adapter %.3f ms | exit decision: full %.3f ms \
-                (%.1f layers), screened over %d of %d tokens %.3f ms (%.1f layers)\n
-                """, layer, head, head / layer, adapter, full, full / layer, out.shortlist, out.vocabulary, cheap, cheap / layer))
+            Console.write(String(format: "one layer %.3f ms | full head %.3f ms (%.1f layers) | shortlist %d of %d tokens\n",
+                                 layer, head, head / layer, out.shortlist, out.vocabulary))
+            for e in exits {
+                Console.write(String(format: """
+                    exit %d (%@): block %.3f ms (%.2f layers) | exit decision: full %.3f ms (%.1f layers), \
+                    screened %.3f ms (%.2f layers)\n
+                    """, e.layer, e.block, e.adapter_ms, e.adapter_layers, e.decision_full_ms, e.decision_full_ms / layer,
+                    e.decision_screened_ms, e.decision_screened_layers))
+            }
         }
     }
 }
@@ -91,4 +113,16 @@ struct ExitBenchOutput: Encodable {
     var decision_screened_ms: Double
     var shortlist: Int
     var vocabulary: Int
+    /// Every exit of the calibration, in depth order (the fields above repeat the last one's).
+    var exits: [Exit]
+
+    struct Exit: Encodable {
+        var layer: Int
+        var block: String
+        var adapter_ms: Double
+        var decision_full_ms: Double
+        var decision_screened_ms: Double
+        var adapter_layers: Double
+        var decision_screened_layers: Double
+    }
 }

@@ -28,24 +28,35 @@ final class LayerExitBlockTests: XCTestCase {
         XCTAssertGreaterThan(followed, data.count / 2)
     }
 
-    /// A layer block trained on a few prompts beats the ridge adapter's held-out top-1 agreement,
-    /// and survives the calibration file.
-    func testTrainedLayerBlockBeatsTheRidgeAdapterOnHeldOutPrompts() throws {
+    nonisolated(unsafe) private static var trained: (ExitCalibration, Calibrator.Parts)?
+
+    /// A layer block at exit 15 trained on a few prompts (shared by the tests that need a trained one),
+    /// with the dataset parts it was fitted, selected and tested on.
+    static func trainedLayerBlock() throws -> (ExitCalibration, Calibrator.Parts) {
+        if let trained { return trained }
         let (model, _, data) = try CalibrationModelTests.loadData()
         var options = Calibrator.Options(split: 15, exits: [15])
         options.block = "layer"
         options.minimumExits = 3
         options.layerTraining.maxEpochs = 6
-        let calibration = try Calibrator(model: model, options: options).run(data, fingerprint: model.file.fingerprint())
+        let calibrator = Calibrator(model: model, options: options)
+        trained = (try calibrator.run(data, fingerprint: model.file.fingerprint()), calibrator.parts(of: data))
+        return trained!
+    }
+
+    /// A layer block trained on a few prompts beats the ridge adapter's held-out top-1 agreement,
+    /// and survives the calibration file.
+    func testTrainedLayerBlockBeatsTheRidgeAdapterOnHeldOutPrompts() throws {
+        let (calibration, _) = try Self.trainedLayerBlock()
         let exit = try XCTUnwrap(calibration.exits.first)
         let ridge = try XCTUnwrap(exit.ridge)
         print("layer block at 15: held-out top-1 ridge \(ridge.agreement) -> layer \(exit.adapter.agreement); training \(exit.training)")
-        XCTAssertEqual(exit.block, "layer")
+        guard case .layer = exit.block else { return XCTFail("a layer block was asked for, got \(exit.block.name)") }
         XCTAssertGreaterThan(exit.adapter.agreement, ridge.agreement)
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("layer-\(UUID()).safetensors").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         try calibration.write(to: path)
-        XCTAssertEqual(try ExitCalibration(path: path).exits.first?.layerBlock, exit.layerBlock)
+        XCTAssertEqual(try ExitCalibration(path: path).exits.first?.block, exit.block)
     }
 
     /// The edge feeds a layer block every position that reaches its layer, also those whose tokens
@@ -55,7 +66,8 @@ final class LayerExitBlockTests: XCTestCase {
         let (model, tokenizer, _) = try CalibrationModelTests.loadData()
         let edge = try LlamaModel(file: model.file, layers: 0..<15, head: true, pool: model.pool)
         let block = try TransformerExitBlock(copying: 29, of: model.file)
-        let layerExit = ExitLayer(block: block, capacity: 256, pool: model.pool)
+        // f32 weights in the engine's layer code: the same function as the training pass.
+        let layerExit = try ExitLayer(block: block, beside: edge, at: 10, execution: .packed(.f32), capacity: 256)
         var options = EdgeOptions(mode: .edge, exits: [ExitHead(layer: 5, threshold: 0.4),
                                                              ExitHead(layer: 10, threshold: 0.9, adapter: layerExit)])
         options.maxTokens = 24
@@ -75,30 +87,43 @@ final class LayerExitBlockTests: XCTestCase {
         XCTAssertLessThan(err, 1e-3 * (expected.values.map(abs).max()! + 1))
     }
 
-    /// Rewinding (spec mode drops rejected drafts) replaces the block's later positions.
+    /// Rewinding (spec mode drops rejected drafts) replaces the block's later positions, in the packed
+    /// block and in the training pass alike.
     func testObservingAnEarlierPositionRewinds() throws {
-        let shape = TransformerExitShape(width: 8, headCount: 2, kvHeadCount: 1, headDim: 4, feedForwardWidth: 6)
-        var rng = SplitMix64(seed: 3)
-        let block = try TransformerExitBlock(shape: shape, parameters: (0..<shape.parameterCount).map { _ in
-            Float(Int(rng.next() % 2001) - 1000) / 4000 })
-        let pool = ThreadPool(threadCount: 1)
-        let rows = HiddenStates(values: (0..<48).map { _ in Float(Int(rng.next() % 2001) - 1000) / 500 }, width: 8)
-        let other = HiddenStates(values: (0..<16).map { _ in Float(Int(rng.next() % 2001) - 1000) / 500 }, width: 8)
-        let layer = ExitLayer(block: block, capacity: 16, pool: pool)
-        try layer.observe(rows.rows(0..<4), at: 0)
-        _ = try layer.applyLast()
-        try layer.observe(rows.rows(4..<6), at: 4)
-        try layer.observe(other, at: 3)          // positions 3, 4 replaced
-        let z = try layer.applyLast()
-        var sequence = rows.rows(0..<3)
-        sequence.append(other)
-        let whole = ExitLayer(block: block, capacity: 16, pool: pool).apply(sequence, pool: pool)
-        XCTAssertEqual(z.values, whole.rows(4..<5).values)
-        XCTAssertThrowsError(try layer.observe(other, at: 9), "a gap is refused")
-        layer.truncate(to: 2)                    // drop positions 2...
-        XCTAssertEqual(layer.observed, 2)
-        try layer.observe(sequence.rows(2..<5), at: 2)
-        XCTAssertEqual(try layer.applyLast().values, whole.rows(4..<5).values)
-        XCTAssertThrowsError(try ExitLayer(block: block, capacity: 16, pool: pool).applyLast(), "nothing observed")
+        let (model, tokenizer, _) = try CalibrationModelTests.loadData()
+        let edge = try LlamaModel(file: model.file, layers: 0..<8, pool: model.pool)
+        let block = try TransformerExitBlock(copying: 20, of: model.file)
+        func states(_ text: String) throws -> HiddenStates {
+            var h = try edge.embed(tokenizer.encode(text))
+            try edge.forward(&h, cache: edge.makeCache(capacity: 64))
+            return h
+        }
+        let rows = try states("The sea was calm that morning, and the boats")
+        let other = try states("A quiet harbour").rows(0..<2)
+        for execution in [ExitLayer.defaultExecution, .trainingPass] {
+            let layer = try ExitLayer(block: block, beside: model, at: 8, execution: execution, capacity: 16)
+            try layer.observe(rows.rows(0..<4), at: 0)
+            _ = try layer.applyLast()
+            try layer.observe(rows.rows(4..<6), at: 4)
+            try layer.observe(other, at: 3)          // positions 3, 4 replaced
+            let z = try layer.applyLast()
+            var sequence = rows.rows(0..<3)
+            sequence.append(other)
+            let whole = try ExitLayer(block: block, beside: model, at: 8, execution: execution, capacity: 16)
+                .apply(sequence, pool: model.pool)
+            // Rows batched differently may round differently, no more.
+            let scale = whole.values.map(abs).max()!
+            func close(_ a: HiddenStates, _ b: HiddenStates) -> Bool {
+                zip(a.values, b.values).allSatisfy { abs($0 - $1) <= 1e-5 * scale }
+            }
+            XCTAssertTrue(close(z, whole.rows(4..<5)), "\(execution)")
+            XCTAssertThrowsError(try layer.observe(other, at: 9), "a gap is refused")
+            layer.truncate(to: 2)                    // drop positions 2...
+            XCTAssertEqual(layer.observed, 2)
+            try layer.observe(sequence.rows(2..<5), at: 2)
+            XCTAssertTrue(close(try layer.applyLast(), whole.rows(4..<5)), "\(execution)")
+            XCTAssertThrowsError(try ExitLayer(block: block, beside: model, at: 8, execution: execution).applyLast(),
+                                 "nothing observed")
+        }
     }
 }

@@ -52,7 +52,9 @@ final class SpeculativeTests: XCTestCase {
     /// are rolled back: the output still equals the full model's, over many rollbacks.
     func testLayerBlockDrafterFollowsRollbacks() async throws {
         let p = try CollabFixture.load()
-        let drafter = ExitLayer(block: try TransformerExitBlock(copying: 29, of: p.file), capacity: 512, pool: p.edge.pool)
+        // f32 weights in the engine's layer code, to compare with the f32 training pass below.
+        let drafter = try ExitLayer(block: try TransformerExitBlock(copying: 29, of: p.file), beside: p.edge,
+                                    at: p.edge.layers.upperBound - 1, execution: .packed(.f32), capacity: 512)
         let local = TextGenerator(model: p.full, tokenizer: p.tokenizer)
         var drafted = 0, accepted = 0
         for text in CollabFixture.prompts.prefix(3) {

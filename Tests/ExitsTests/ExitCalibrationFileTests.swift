@@ -17,9 +17,9 @@ final class ExitCalibrationFileTests: XCTestCase {
         return ExitCalibration(
             fingerprint: ExitCalibration.hex(fingerprint), split: 15, targetPrecision: 0.9,
             exits: [
-                .init(layer: 8, block: "ridge", matrix: (0..<width * width).map(Float.init), bias: [1, 2, 3, 4],
+                .init(layer: 8, block: .ridge(matrix: (0..<width * width).map(Float.init), bias: [1, 2, 3, 4]),
                       threshold: 0.93, testExitRate: 0.05, testPrecision: 0.91, adapter: evaluation, logitLens: lens),
-                .init(layer: 15, block: "identity", matrix: nil, bias: nil, threshold: 1.01, testExitRate: 0,
+                .init(layer: 15, block: .identity, threshold: 1.01, testExitRate: 0,
                       testPrecision: 1, adapter: lens, logitLens: lens),
             ],
             shortlist: [3, 17, 49_151], notes: ["prompts": "220"])
@@ -57,5 +57,29 @@ final class ExitCalibrationFileTests: XCTestCase {
         file.metadata = [:]
         try file.write(to: path)
         XCTAssertThrowsError(try ExitCalibration(path: path), "not a calibration file")
+    }
+
+    /// The shipped calibration loads as MLP blocks at exits 12 and 15, and writing it again (f16, as
+    /// shipped) gives the same tensors bit for bit and the same header: the block enum reads and
+    /// writes the format as it was.
+    func testShippedCalibrationLoadsAndWritesUnchanged() throws {
+        let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Sources/Exits/Resources/calibration/5dd57a008c0b0785-s15.safetensors").path
+        let calibration = try ExitCalibration(path: shipped)
+        XCTAssertEqual(calibration.exits.map(\.layer), [12, 15])
+        for exit in calibration.exits {
+            guard case let .mlp(block) = exit.block else { return XCTFail("exit \(exit.layer): \(exit.block.name), expected mlp") }
+            XCTAssertEqual(block.shape, ExitBlockShape(width: 576, hiddenWidth: 512, hasAdapter: true))
+        }
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try calibration.write(to: path, halfPrecision: true)
+        let (original, rewritten) = (try SafetensorsFile(path: shipped), try SafetensorsFile(path: path))
+        XCTAssertEqual(rewritten.tensors, original.tensors)
+        func header(_ file: SafetensorsFile) throws -> NSDictionary {
+            try JSONSerialization.jsonObject(with: Data(file.metadata[ExitCalibration.metadataKey]!.utf8)) as! NSDictionary
+        }
+        XCTAssertEqual(try header(rewritten), try header(original))
+        XCTAssertEqual(try ExitCalibration(path: path), calibration)
     }
 }

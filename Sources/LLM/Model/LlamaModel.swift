@@ -48,6 +48,27 @@ public final class LlamaModel: @unchecked Sendable {
         loadedTensors = loader.loaded
     }
 
+    /// One decoder layer beside `model`'s own (an exit block trained outside the GGUF file), its f32
+    /// weights quantized to `format`: it runs with the same layer code, kernels and activation
+    /// precision as `model`'s layers, at a fraction of an f32 pass's cost. It answers `makeCache` and
+    /// `forward` as a one-layer range at `index` (which picks the layer's RoPE base); no embeddings, no head.
+    public init(layer weights: DecoderLayerWeights, at index: Int, format: GGMLType, beside model: LlamaModel) throws {
+        let config = model.config
+        guard index >= 0, index < config.layerCount else {
+            throw EngineError.invalidLayerRange(index..<(index + 1), layerCount: config.layerCount)
+        }
+        self.config = config
+        layers = index..<(index + 1)
+        file = model.file
+        pool = model.pool
+        activations = model.activations
+        embedding = nil
+        blocks = [try TransformerLayer(index: index, weights: weights, config: config, format: format,
+                                       activations: model.activations)]
+        head = nil
+        loadedTensors = []
+    }
+
     /// A KV cache for this instance's layers, or for the sub-range `only` (a cloud that holds the whole
     /// model keeps split sessions' caches for the layers above the split alone).
     public func makeCache(capacity: Int? = nil, only: Range<Int>? = nil) -> KVCache {

@@ -54,5 +54,32 @@ final class TransformerLayer: @unchecked Sendable {
         }
     }
 
+    /// A llama layer from f32 weights, each matrix quantized to `format` and packed as a GGUF layer's would be.
+    init(index i: Int, weights w: DecoderLayerWeights, config c: ModelConfig, format: GGMLType,
+         activations: ActivationPrecision) throws {
+        guard c.block == .llama, w.width == c.hiddenSize else {
+            throw EngineError.shapeMismatch("a \(w.width)-wide llama layer does not fit this \(c.architecture) model (width \(c.hiddenSize))")
+        }
+        let (d, q, kv, f) = (c.hiddenSize, c.queryDim, c.kvDim, c.feedForwardSize)
+        func matrix(_ values: [Float], rows: Int, columns: Int) throws -> WeightMatrix {
+            try WeightMatrix(quantizing: values, rows: rows, columns: columns, type: format, activations: activations)
+        }
+        guard w.attentionNorm.count == d, w.ffnNorm.count == d else {
+            throw EngineError.shapeMismatch("layer norms of \(w.attentionNorm.count) and \(w.ffnNorm.count) values, width \(d)")
+        }
+        index = i
+        attentionNorm = w.attentionNorm
+        qkv = try matrix(w.qkv, rows: q + 2 * kv, columns: d)
+        qkvBias = nil
+        output = try matrix(w.output, rows: d, columns: q)
+        ffnNorm = w.ffnNorm
+        gateUp = try matrix(w.gateUp, rows: 2 * f, columns: d)
+        down = try matrix(w.down, rows: d, columns: f)
+        queryNorm = nil
+        keyNorm = nil
+        postAttentionNorm = nil
+        postFeedForwardNorm = nil
+    }
+
     var weightBytes: Int { qkv.packedBytes + output.packedBytes + gateUp.packedBytes + down.packedBytes }
 }

@@ -69,6 +69,26 @@ public final class WeightMatrix: @unchecked Sendable {
         }
     }
 
+    /// Row-major f32 values quantized to `type` (GGUF layout) and packed: weights trained outside a GGUF file.
+    public convenience init(quantizing values: [Float], rows: Int, columns: Int, type: GGMLType,
+                            activations: ActivationPrecision = .int8) throws {
+        guard rows > 0, columns > 0, values.count == rows * columns else {
+            throw EngineError.shapeMismatch("\(values.count) values for a \(rows) x \(columns) matrix")
+        }
+        guard type.isSupported, columns % type.blockElements == 0 else {
+            throw EngineError.shapeMismatch("rows of \(columns) values cannot be stored as \(type) (blocks of \(type.blockElements))")
+        }
+        let kt = ck_type(rawValue: type.rawValue)
+        let rowBytes = ck_row_bytes(kt, Int64(columns))
+        self.init(type: type, rows: rows, columns: columns, activations: activations) { staging in
+            values.withUnsafeBufferPointer { v in
+                for r in 0..<rows {
+                    ck_quantize_row_ref(kt, v.baseAddress! + r * columns, staging + r * rowBytes, Int64(columns))
+                }
+            }
+        }
+    }
+
     /// The rows `selected` (in that order) of a GGUF matrix tensor, e.g. a shortlist of a head's vocabulary.
     public convenience init(file: GGUFFile, tensor: GGUFTensorInfo, selectedRows selected: [Int]) throws {
         guard tensor.shape.count == 2, tensor.type.isSupported, !selected.isEmpty,

@@ -1,0 +1,91 @@
+import Foundation
+import XCTest
+
+@testable import Calibration
+@testable import Edge
+@testable import Exits
+@testable import LLM
+
+/// A trained layer block runs packed into an engine format (Q8_0) with the engine's layer code; the
+/// f32 training pass is the reference. Packing must not change the exit's decisions.
+final class PackedLayerBlockTests: XCTestCase {
+    /// Exit logits on the held-out prompts' real states: no decision at the calibrated threshold changes,
+    /// wherever the f32 block is confident the packed block's top-1 is the same token with nearly the same
+    /// probability, and elsewhere top-1 differs only at rare near-ties.
+    func testPackedBlockAgreesWithTheF32BlockOnHeldOutStates() throws {
+        let (model, _, data) = try CalibrationModelTests.loadData()
+        let (calibration, parts) = try LayerExitBlockTests.trainedLayerBlock()
+        let exit = try XCTUnwrap(calibration.exits.first)
+        guard case let .layer(block) = exit.block else { return XCTFail("no layer block") }
+        let edge = try LlamaModel(file: model.file, layers: 0..<15, pool: model.pool)
+        let threshold = exit.threshold <= 1 ? exit.threshold : 0.5
+        var (positions, sameTop1, sameDecision, confident, confidentSame) = (0, 0, 0, 0, 0)
+        var (maxDifference, maxConfidentDifference) = (Float(0), Float(0))
+        for id in Set(parts.test.map { Int(data.sequence[$0]) }).sorted() {
+            let tokens = data.sequences[id].map(Int.init)
+            var h = try edge.embed(tokens)
+            try edge.forward(&h, cache: edge.makeCache(capacity: tokens.count))
+            let reference = try ExitLayer(block: block, beside: model, at: 15, execution: .trainingPass,
+                                          capacity: tokens.count).apply(h, pool: model.pool)
+            let packed = try ExitLayer(block: block, beside: model, at: 15, capacity: tokens.count).apply(h, pool: model.pool)
+            let (a, b) = (try model.logits(reference), try model.logits(packed))
+            let vocab = model.config.vocabularySize
+            for r in 0..<tokens.count {
+                let (pa, pb) = (softmax(a[r * vocab..<(r + 1) * vocab]), softmax(b[r * vocab..<(r + 1) * vocab]))
+                let ta = pa.indices.max { pa[$0] < pa[$1] }!, tb = pb.indices.max { pb[$0] < pb[$1] }!
+                let difference = abs(pa[ta] - pb[ta])
+                positions += 1
+                if ta == tb { sameTop1 += 1 }
+                if (pa[ta] >= threshold) == (pb[tb] >= threshold) { sameDecision += 1 }
+                maxDifference = max(maxDifference, difference)
+                if pa[ta] >= threshold {
+                    confident += 1
+                    if ta == tb { confidentSame += 1 }
+                    maxConfidentDifference = max(maxConfidentDifference, difference)
+                }
+            }
+        }
+        print("packed \(ExitLayer.defaultExecution) vs f32 layer block over \(positions) held-out positions: top-1 equal at \(sameTop1), "
+              + "decisions at \(threshold) equal at \(sameDecision); \(confident) confident, top-1 equal at \(confidentSame); "
+              + "largest change of the f32 top-1's probability \(maxDifference), at confident positions \(maxConfidentDifference)")
+        XCTAssertGreaterThan(positions, 200)
+        XCTAssertGreaterThan(confident, 10)
+        XCTAssertEqual(sameDecision, positions, "packing changed the exit's decisions")
+        XCTAssertEqual(confidentSame, confident, "packing changed a confident exit's token")
+        XCTAssertLessThan(maxConfidentDifference, 0.05)
+        XCTAssertGreaterThan(Double(sameTop1) / Double(positions), 0.95)
+    }
+
+    /// The edge with a packed layer exit at 15 generates what it generates with the f32 block, token by
+    /// token and decision by decision: which tokens the exit decided ("edge:15") and which fell through
+    /// to the split's logit lens ("edge:20").
+    func testEdgeDecisionsAreUnchangedByPacking() async throws {
+        let (model, tokenizer, _) = try CalibrationModelTests.loadData()
+        let (calibration, _) = try LayerExitBlockTests.trainedLayerBlock()
+        guard case let .layer(block) = try XCTUnwrap(calibration.exits.first).block else { return XCTFail("no layer block") }
+        let edge = try LlamaModel(file: model.file, layers: 0..<20, head: true, pool: model.pool)
+        var fired = 0
+        for text in ["What is the capital of France?", "Write a short poem about autumn.", "Explain what a noun is."] {
+            let prompt = tokenizer.encode(ChatTemplate.chatML.render([ChatMessage(role: "user", content: text)]))
+            var runs: [EdgeGenerationResult] = []
+            for execution in [ExitLayer.Execution.trainingPass, ExitLayer.defaultExecution] {
+                let exit = try ExitLayer(block: block, beside: edge, at: 15, execution: execution, capacity: 256)
+                var options = EdgeOptions(mode: .standalone, exits: [ExitHead(layer: 15, threshold: 0.5, adapter: exit)])
+                options.maxTokens = 24
+                let runner = try EdgeRunner(model: edge, tokenizer: tokenizer, fingerprint: [], options: options, connector: nil)
+                runs.append(try await runner.generate(prompt: prompt))
+            }
+            XCTAssertEqual(runs[0].tokens, runs[1].tokens, text)
+            XCTAssertEqual(runs[0].sources, runs[1].sources, text)
+            fired += runs[1].sources.filter { $0 == "edge:15" }.count
+        }
+        XCTAssertGreaterThan(fired, 0, "the exit never fired: nothing was compared")
+    }
+}
+
+private func softmax(_ logits: ArraySlice<Float>) -> [Float] {
+    let m = logits.max()!
+    let e = logits.map { expf($0 - m) }
+    let s = e.reduce(0, +)
+    return e.map { $0 / s }
+}
