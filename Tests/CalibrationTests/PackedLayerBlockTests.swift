@@ -57,8 +57,8 @@ final class PackedLayerBlockTests: XCTestCase {
     }
 
     /// The edge with a packed layer exit at 15 generates what it generates with the f32 block, token by
-    /// token and decision by decision: which tokens the exit decided ("edge:15") and which fell through
-    /// to the split's logit lens ("edge:20").
+    /// token and decision by decision: which tokens the exit decided (`.edge(layer: 15)`) and which fell through
+    /// to the split's logit lens (`.edge(layer: 20)`).
     func testEdgeDecisionsAreUnchangedByPacking() async throws {
         let (model, tokenizer, _) = try CalibrationModelTests.loadData()
         let (calibration, _) = try LayerExitBlockTests.trainedLayerBlock()
@@ -67,17 +67,17 @@ final class PackedLayerBlockTests: XCTestCase {
         var fired = 0
         for text in ["What is the capital of France?", "Write a short poem about autumn.", "Explain what a noun is."] {
             let prompt = tokenizer.encode(ChatTemplate.chatML.render([ChatMessage(role: "user", content: text)]))
-            var runs: [EdgeGenerationResult] = []
+            var runs: [GenerationResult] = []
             for execution in [ExitLayer.Execution.trainingPass, ExitLayer.defaultExecution] {
                 let exit = try ExitLayer(block: block, beside: edge, at: 15, execution: execution, capacity: 256)
-                var options = EdgeOptions(mode: .standalone, exits: [ExitHead(layer: 15, threshold: 0.5, adapter: exit)])
+                var options = EdgeOptions(mode: .edge, exits: [ExitHead(layer: 15, threshold: 0.5, adapter: exit)])
                 options.maxTokens = 24
                 let runner = try EdgeRunner(model: edge, tokenizer: tokenizer, fingerprint: [], options: options, connector: nil)
-                runs.append(try await runner.generate(prompt: prompt))
+                runs.append(try await runner.generate(prompt: prompt).result)
             }
             XCTAssertEqual(runs[0].tokens, runs[1].tokens, text)
             XCTAssertEqual(runs[0].sources, runs[1].sources, text)
-            fired += runs[1].sources.filter { $0 == "edge:15" }.count
+            fired += runs[1].sources.filter { $0 == .edge(layer: 15) }.count
         }
         XCTAssertGreaterThan(fired, 0, "the exit never fired: nothing was compared")
     }
