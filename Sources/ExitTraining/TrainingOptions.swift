@@ -19,6 +19,10 @@ public struct TrainingOptions: Sendable, Equatable {
     public var loss = LossOptions()
 
     public init() {}
+
+    public init(maxEpochs: Int, batchSize: Int, learningRate: Float = 1e-3) {
+        (self.maxEpochs, self.batchSize, self.learningRate) = (maxEpochs, batchSize, learningRate)
+    }
 }
 
 /// Reported after every step and every validation, so a CLI can draw a progress bar.

@@ -79,12 +79,8 @@ struct ExitBench: ParsableCommand {
             exits.append(.init(layer: exit.layer, block: exit.block.name, adapter_ms: adapter, decision_full_ms: full,
                                decision_screened_ms: cheap, adapter_layers: adapter / layer, decision_screened_layers: cheap / layer))
         }
-        let last = exits.last!
-        let out = ExitBenchOutput(
-            calibration: path, exit_layer: last.layer, threads: pool.threadCount, context: context, layer_ms: layer,
-            head_ms: head, adapter_ms: last.adapter_ms, decision_full_ms: last.decision_full_ms,
-            decision_screened_ms: last.decision_screened_ms, shortlist: calibrated.shortlist.count,
-            vocabulary: model.config.vocabularySize, exits: exits)
+        let out = ExitBenchOutput(calibration: path, threads: pool.threadCount, context: context, layer_ms: layer, head_ms: head,
+                                  shortlist: calibrated.shortlist.count, vocabulary: model.config.vocabularySize, exits: exits)
         if json {
             try Console.printJSON(out)
         } else {
@@ -103,17 +99,13 @@ struct ExitBench: ParsableCommand {
 
 struct ExitBenchOutput: Encodable {
     var calibration: String
-    var exit_layer: Int
     var threads: Int
     var context: Int
     var layer_ms: Double
     var head_ms: Double
-    var adapter_ms: Double
-    var decision_full_ms: Double
-    var decision_screened_ms: Double
     var shortlist: Int
     var vocabulary: Int
-    /// Every exit of the calibration, in depth order (the fields above repeat the last one's).
+    /// Every exit of the calibration, in depth order.
     var exits: [Exit]
 
     struct Exit: Encodable {

@@ -4,29 +4,27 @@ import XCTest
 /// `collm bench scale --quick`: 1 and 2 concurrent clients against one cloud process.
 final class BenchScaleProcessTests: XCTestCase {
     func testQuickRunReportsEveryRound() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("collm-scale-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let r = try CollmProcess.run(["bench", "scale", "--quick", "--output", folder.path], timeout: 180)
-        XCTAssertEqual(r.status, 0, r.err)
-        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("scale.json"))) as? [String: Any])
-        let rounds = try XCTUnwrap(report["rounds"] as? [[String: Any]])
-        XCTAssertEqual(rounds.compactMap { $0["clients"] as? Int }, [1, 2])
-        for round in rounds {
-            let clients = try XCTUnwrap(round["clients"] as? Int)
-            let tokens = try XCTUnwrap(round["tokens"] as? Int)
-            XCTAssertGreaterThan(tokens, 0)
-            XCTAssertLessThanOrEqual(tokens, clients * 8)
-            // No exits: every token is an INFER, so the cloud ran at least one batch per token of the busiest client.
-            XCTAssertGreaterThanOrEqual(try XCTUnwrap(round["cloud_batches"] as? Int), tokens / clients)
-            let sessions = try XCTUnwrap(round["mean_batch_sessions"] as? Double)
-            XCTAssertTrue(sessions >= 1 && sessions <= Double(clients), "\(sessions)")
-            let (p50, p99) = (try XCTUnwrap(round["p50_token_ms"] as? Double), try XCTUnwrap(round["p99_token_ms"] as? Double))
-            XCTAssertTrue(p50 > 0 && p99 >= p50)
-            XCTAssertEqual(round["cloud_token_share"] as? Double, 1)
-            XCTAssertGreaterThan(try XCTUnwrap(round["cloud_rss_mib"] as? Double), 0)
-        }
-        for file in ["scale.md", "scale-throughput.svg", "scale-latency.svg", "scale-batch.svg"] {
-            XCTAssertTrue(FileManager.default.fileExists(atPath: folder.appendingPathComponent(file).path), file)
+        try CollmProcess.quickBench("scale", timeout: 180) { folder in
+            let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("scale.json"))) as? [String: Any])
+            let rounds = try XCTUnwrap(report["rounds"] as? [[String: Any]])
+            XCTAssertEqual(rounds.compactMap { $0["clients"] as? Int }, [1, 2])
+            for round in rounds {
+                let clients = try XCTUnwrap(round["clients"] as? Int)
+                let tokens = try XCTUnwrap(round["tokens"] as? Int)
+                XCTAssertGreaterThan(tokens, 0)
+                XCTAssertLessThanOrEqual(tokens, clients * 8)
+                // No exits: every token is an INFER, so the cloud ran at least one batch per token of the busiest client.
+                XCTAssertGreaterThanOrEqual(try XCTUnwrap(round["cloud_batches"] as? Int), tokens / clients)
+                let sessions = try XCTUnwrap(round["mean_batch_sessions"] as? Double)
+                XCTAssertTrue(sessions >= 1 && sessions <= Double(clients), "\(sessions)")
+                let (p50, p99) = (try XCTUnwrap(round["p50_token_ms"] as? Double), try XCTUnwrap(round["p99_token_ms"] as? Double))
+                XCTAssertTrue(p50 > 0 && p99 >= p50)
+                XCTAssertEqual(round["cloud_token_share"] as? Double, 1)
+                XCTAssertGreaterThan(try XCTUnwrap(round["cloud_rss_mib"] as? Double), 0)
+            }
+            for file in ["scale.md", "scale-throughput.svg", "scale-latency.svg", "scale-batch.svg"] {
+                XCTAssertTrue(FileManager.default.fileExists(atPath: folder.appendingPathComponent(file).path), file)
+            }
         }
     }
 }

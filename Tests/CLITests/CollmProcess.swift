@@ -49,6 +49,16 @@ enum CollmProcess {
                 try String(contentsOf: errURL, encoding: .utf8))
     }
 
+    /// Runs `collm bench NAME --quick --output FOLDER ARGS...` into a fresh folder, checks it succeeded,
+    /// hands the folder to `check`, then removes it.
+    static func quickBench(_ name: String, _ arguments: [String] = [], timeout: Double, check: (URL) throws -> Void) throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("collm-\(name)-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let r = try run(["bench", name, "--quick", "--output", folder.path] + arguments, timeout: timeout)
+        XCTAssertEqual(r.status, 0, r.err)
+        try check(folder)
+    }
+
     /// The default model file (as scripts/test.sh installs it).
     static var modelPath: String {
         (try? TestResources.modelPath()) ?? repoRoot.appendingPathComponent(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf").path

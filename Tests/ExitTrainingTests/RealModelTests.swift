@@ -32,9 +32,7 @@ final class RealModelTests: XCTestCase {
         let train = try collect(windows: 0..<3), validation = try collect(windows: 3..<4), test = try collect(windows: 4..<5)
         let trainer = ExitBlockTrainer(head: head, pool: HeadFixture.pool)
         let lens = try ExitBlock(width: head.width, hiddenWidth: 256, seed: 1)
-        var options = TrainingOptions()
-        options.maxEpochs = 8
-        options.batchSize = 32
+        let options = TrainingOptions(maxEpochs: 8, batchSize: 32)
         let result = try trainer.train(lens, on: train, validation: validation, options: options)
         let before = try trainer.evaluate(lens, on: test).summary
         let after = try trainer.evaluate(result.block, on: test).summary
@@ -69,9 +67,7 @@ final class RealModelTests: XCTestCase {
         let trainer = ExitBlockTrainer(head: head, pool: HeadFixture.pool)
         let lens = try trainer.evaluate(try ExitBlock(width: head.width, hiddenWidth: 8), on: test).summary
         let copy = try TransformerExitBlock(copying: model.config.layerCount - 1, of: model.file)
-        var options = TrainingOptions()
-        options.maxEpochs = 6
-        options.batchSize = 256
+        let options = TrainingOptions(maxEpochs: 6, batchSize: 256)
         let result = try trainer.train(copy, on: train, validation: validation, options: options)
         let untrained = try trainer.evaluate(copy, on: test).summary
         let after = try trainer.evaluate(result.block, on: test).summary

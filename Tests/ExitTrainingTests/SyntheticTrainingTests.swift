@@ -43,10 +43,7 @@ final class SyntheticTrainingTests: XCTestCase {
         let (head, train, validation, test) = try problem()
         let trainer = ExitBlockTrainer(head: head, pool: Self.pool)
         let initial = try ExitBlock(width: 16, hiddenWidth: 32, seed: 7)
-        var options = TrainingOptions()
-        options.batchSize = 32
-        options.maxEpochs = 30
-        options.learningRate = 1e-2
+        var options = TrainingOptions(maxEpochs: 30, batchSize: 32, learningRate: 1e-2)
         options.patience = 3
         var events = 0
         let result = try trainer.train(initial, on: train, validation: validation, options: options) { p in
@@ -69,9 +66,7 @@ final class SyntheticTrainingTests: XCTestCase {
         let (head, train, validation, _) = try problem()
         let trainer = ExitBlockTrainer(head: head, pool: Self.pool)
         let initial = try ExitBlock(width: 16, hiddenWidth: 32, seed: 7)
-        var options = TrainingOptions()
-        options.maxEpochs = 2
-        options.batchSize = 50
+        var options = TrainingOptions(maxEpochs: 2, batchSize: 50)
         let a = try trainer.train(initial, on: train, validation: validation, options: options)
         let b = try trainer.train(initial, on: train, validation: validation, options: options)
         XCTAssertEqual(a.block, b.block)

@@ -4,25 +4,6 @@ import XCTest
 /// ck_matmul_f32act: packed weights times f32 activations used as they are. It must equal the
 /// f64 reference to f32 rounding (no int8 activation error), on every ISA and row split.
 final class F32ActivationMatmulTests: XCTestCase {
-    private func run(_ c: MatmulCase, ranges: [(Int, Int)], ldy: Int) -> [Float] {
-        var packed = [UInt8](repeating: 0xA5, count: ck_packed_size(c.t, Int64(c.rows), Int64(c.cols)))
-        c.gguf.withUnsafeBytes { src in
-            packed.withUnsafeMutableBytes { ck_pack(c.t, src.baseAddress!, Int64(c.rows), Int64(c.cols), $0.baseAddress!) }
-        }
-        var y = [Float](repeating: 12345, count: c.n * ldy)
-        packed.withUnsafeBytes { pp in
-            c.x.withUnsafeBufferPointer { xp in
-                y.withUnsafeMutableBufferPointer { yp in
-                    for (r0, r1) in ranges {
-                        ck_matmul_f32act(c.t, pp.baseAddress!, Int64(c.rows), Int64(c.cols), xp.baseAddress!,
-                                         Int64(c.n), yp.baseAddress!, Int64(ldy), Int64(r0), Int64(r1))
-                    }
-                }
-            }
-        }
-        return y
-    }
-
     func testEqualsTheReferenceOnEveryIsa() {
         for t in allTypes {
             let shapes = isQuant(t) ? [(37, 64), (5, 32), (64, 160)] : [(37, 35), (5, 8)]
@@ -35,7 +16,7 @@ final class F32ActivationMatmulTests: XCTestCase {
                         let name = "\(typeName(t)) \(rows)x\(cols) n=\(n) \(String(cString: ck_isa_name(isa)))"
                         withIsa(isa) {
                             for threads in [1, 3] {
-                                let y = run(c, ranges: splitRows(rows, granule: Int(ck_row_granule(t)), threads: threads), ldy: ldy)
+                                let y = matmulF32Activations(c, ranges: splitRows(rows, granule: Int(ck_row_granule(t)), threads: threads), ldy: ldy)
                                 for j in 0..<n { for r in rows..<ldy { XCTAssertEqual(y[j * ldy + r], 12345, name) } }
                                 XCTAssertLessThan(relError(valid(y, n: n, rows: rows, ldy: ldy), ref), 1e-5, name)
                             }
@@ -50,7 +31,7 @@ final class F32ActivationMatmulTests: XCTestCase {
     func testIsFarMoreExactThanInt8Activations() {
         let c = MatmulCase(CK_Q4_1, rows: 64, cols: 256, n: 4, seed: 77)
         let ref = valid(c.reference(ldy: 64), n: 4, rows: 64, ldy: 64)
-        let f32 = relError(valid(run(c, ranges: [(0, 64)], ldy: 64), n: 4, rows: 64, ldy: 64), ref)
+        let f32 = relError(valid(matmulF32Activations(c, ranges: [(0, 64)], ldy: 64), n: 4, rows: 64, ldy: 64), ref)
         let int8 = relError(valid(c.run(ranges: [(0, 64)], ldy: 64), n: 4, rows: 64, ldy: 64), ref)
         XCTAssertLessThan(f32 * 100, int8, "f32 activations \(f32), int8 activations \(int8)")
     }

@@ -83,3 +83,23 @@ func splitRows(_ rows: Int, granule: Int, threads: Int) -> [(Int, Int)] {
     }
     return out
 }
+
+/// ck_matmul_f32act over `ranges` of output rows (packed first), into rows of stride `ldy`.
+func matmulF32Activations(_ c: MatmulCase, ranges: [(Int, Int)], ldy: Int) -> [Float] {
+    var packed = [UInt8](repeating: 0xA5, count: ck_packed_size(c.t, Int64(c.rows), Int64(c.cols)))
+    c.gguf.withUnsafeBytes { src in
+        packed.withUnsafeMutableBytes { ck_pack(c.t, src.baseAddress!, Int64(c.rows), Int64(c.cols), $0.baseAddress!) }
+    }
+    var y = [Float](repeating: 12345, count: c.n * ldy)
+    packed.withUnsafeBytes { pp in
+        c.x.withUnsafeBufferPointer { xp in
+            y.withUnsafeMutableBufferPointer { yp in
+                for (r0, r1) in ranges {
+                    ck_matmul_f32act(c.t, pp.baseAddress!, Int64(c.rows), Int64(c.cols), xp.baseAddress!,
+                                     Int64(c.n), yp.baseAddress!, Int64(ldy), Int64(r0), Int64(r1))
+                }
+            }
+        }
+    }
+    return y
+}

@@ -114,25 +114,6 @@ final class KQuantTests: XCTestCase {
         return ck_block_elements(t) == 32 ? k + [(37, 64), (9, 96)] : k
     }
 
-    private func runF32Act(_ c: MatmulCase, ranges: [(Int, Int)], ldy: Int) -> [Float] {
-        var packed = [UInt8](repeating: 0xA5, count: ck_packed_size(c.t, Int64(c.rows), Int64(c.cols)))
-        c.gguf.withUnsafeBytes { src in
-            packed.withUnsafeMutableBytes { ck_pack(c.t, src.baseAddress!, Int64(c.rows), Int64(c.cols), $0.baseAddress!) }
-        }
-        var y = [Float](repeating: 12345, count: c.n * ldy)
-        packed.withUnsafeBytes { pp in
-            c.x.withUnsafeBufferPointer { xp in
-                y.withUnsafeMutableBufferPointer { yp in
-                    for (r0, r1) in ranges {
-                        ck_matmul_f32act(c.t, pp.baseAddress!, Int64(c.rows), Int64(c.cols), xp.baseAddress!,
-                                         Int64(c.n), yp.baseAddress!, Int64(ldy), Int64(r0), Int64(r1))
-                    }
-                }
-            }
-        }
-        return y
-    }
-
     /// Every ISA (and the emulated VNNI kernel) equals the scalar twin up to float summation order;
     /// the scalar twin equals the f64 reference up to int8 activation rounding; f32 activations equal
     /// the reference to f32 rounding; row splits change nothing and write only their rows.
@@ -168,7 +149,7 @@ final class KQuantTests: XCTestCase {
                                 scalar = first
                                 XCTAssertLessThan(relError(first!, ref), raw ? 3e-2 : 1e-2, "\(tag) vs reference")
                             }
-                            let f = runF32Act(c, ranges: splitRows(rows, granule: g, threads: 2), ldy: ldy)
+                            let f = matmulF32Activations(c, ranges: splitRows(rows, granule: g, threads: 2), ldy: ldy)
                             XCTAssertLessThan(relError(valid(f, n: n, rows: rows, ldy: ldy), ref), 1e-5, "\(tag) f32 activations")
                         }
                     }
