@@ -25,7 +25,6 @@ public struct CloudOnlyClient {
         var result = transcript.finish(onPiece: onPiece)
         result.cloudSeconds = cloudSeconds
         result.traffic = traffic
-        result.networkSeconds = max(0, traffic.networkSeconds - cloudSeconds)
         return result
     }
 }

@@ -79,7 +79,6 @@ final class CloudSessionClient {
         generation.result.traffic = traffic
         generation.failover = FailoverStatistics(reconnects: reconnects, resyncs: resyncs, replayBytes: replayBytes,
                                                  recoverySeconds: recoveries, cloudWaitSeconds: waited)
-        generation.result.networkSeconds = max(0, traffic.networkSeconds - generation.result.cloudSeconds)
     }
 
     /// Closes the session of an abandoned generation (cancelled, or ended by an error).

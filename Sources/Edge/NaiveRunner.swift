@@ -42,7 +42,6 @@ public struct NaiveRunner {
         result.edgeSeconds = edgeSeconds
         result.cloudSeconds = cloudSeconds
         result.traffic = link.traffic
-        result.networkSeconds = max(0, result.traffic.networkSeconds - cloudSeconds)
         return result
     }
 }

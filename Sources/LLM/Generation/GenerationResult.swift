@@ -20,10 +20,9 @@ public struct GenerationResult: Sendable {
     /// Until the first token was decided.
     public var prefillSeconds = 0.0
     public var decodeSeconds = 0.0
-    /// Split modes: compute on the edge, compute the cloud reported, and the rest of the waits on it.
+    /// Split modes: compute on the edge, and compute the cloud reported.
     public var edgeSeconds = 0.0
     public var cloudSeconds = 0.0
-    public var networkSeconds = 0.0
     public var traffic = LinkTraffic()
 
     public init(promptTokens: Int) {
@@ -31,4 +30,7 @@ public struct GenerationResult: Sendable {
     }
 
     public var totalSeconds: Double { prefillSeconds + decodeSeconds }
+
+    /// The rest of the time spent waiting on the cloud: the link's waits less the cloud's compute.
+    public var networkSeconds: Double { max(0, traffic.networkSeconds - cloudSeconds) }
 }
