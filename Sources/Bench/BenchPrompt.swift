@@ -13,9 +13,13 @@ package struct BenchPrompt: Codable, Sendable {
     package static var builtIn: [BenchPrompt] {
         InstructionSet.prompts.enumerated().map { BenchPrompt(id: String(format: "inst-%02d", $0 + 1), kind: "instruction", text: $1) }
             + QASet.questions.enumerated().map {
-                BenchPrompt(id: String(format: "qa-%03d", $0 + 1), kind: "qa", text: "\($1.0) Answer in a few words.", answers: $1.1)
+                BenchPrompt(id: String(format: "qa-%03d", $0 + 1), kind: "qa", text: $1.0 + qaSuffix, answers: $1.1)
             }
     }
+
+    /// What the built-in QA prompts add to each question.
+    package static let qaSuffix = " Answer in a few words."
+
 
     /// Reads a JSON array of prompts (the same fields as the built-in set).
     package static func load(_ path: String) throws -> [BenchPrompt] {

@@ -29,6 +29,12 @@ public enum CalibrationReport {
                                 e.layer, e.training["seconds"] ?? 0, e.training["epochs"] ?? 0, e.training["best_epoch"] ?? 0,
                                 e.training["ms_per_step"] ?? 0, e.training["macs_per_token"] ?? 0))
         }
+        let greedy = c.exits.compactMap { e in
+            c.notes["exit.\(e.layer).greedy.exit_rate.0.9"].map { "exit \(e.layer) \($0) at 90% (\(c.notes["exit.\(e.layer).greedy.exit_rate.0.8"] ?? "?") at 80%)" }
+        }
+        if !greedy.isEmpty, let count = c.notes["tokens.test.greedy"] {
+            lines += ["", "On the \(count) test tokens of greedy answers (as collab decodes): " + greedy.joined(separator: ", ")]
+        }
         if let rate = c.notes["collab.edge_rate"], let precision = c.notes["collab.edge_precision"], let all = c.notes["collab.agreement"] {
             lines += ["", "collab with these thresholds (test tokens, teacher-forced): edge decides \(rate) of tokens "
                 + "at agreement \(precision); agreement with the full model over all tokens \(all)"]

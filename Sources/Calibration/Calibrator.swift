@@ -18,6 +18,9 @@ public struct Calibrator {
         public var selectShare = 0.2
         /// Fewest selection tokens that must exit for a threshold to count.
         public var minimumExits = 10
+        /// Prompts with ids below this count are split into fit, selection and test parts; the rest
+        /// (`TrainingPrompts`) only ever fit. nil: every prompt is split.
+        public var splitPrompts: Int?
         public var seed: UInt64 = 42
         /// "ridge"; "mlp": a residual MLP block trained by distillation from the ridge adapter;
         /// "layer": a copy of one of the model's layers, trained as an exit block over whole sequences.
@@ -25,6 +28,8 @@ public struct Calibrator {
         /// Per-exit choices that override `block` (exit layer -> kind).
         public var blocks: [Int: String] = [:]
         public var mlpWidth = 512
+        /// How the file will store trained blocks: they are rounded to it before thresholds are picked.
+        public var weightPrecision = WeightPrecision.f32
         /// The model layer a "layer" block starts from (nil: the last layer).
         public var layerSource: Int?
         public var training = TrainingOptions.exitDefaults
@@ -53,12 +58,14 @@ public struct Calibrator {
 
     /// Splits the dataset's rows by prompt (seeded shuffle of prompt ids).
     public func parts(of data: ExitDataset) -> Parts {
-        var ids = Array(Set(data.prompt.map(Int.init))).sorted()
+        let all = Set(data.prompt.map(Int.init))
+        let trainingOnly = options.splitPrompts.map { limit in all.filter { $0 >= limit } } ?? []
+        var ids = all.subtracting(trainingOnly).sorted()
         var rng = SplitMix64(seed: options.seed)
         for i in stride(from: ids.count - 1, to: 0, by: -1) { ids.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
         let nFit = max(1, Int((Double(ids.count) * options.fitShare).rounded()))
         let nSelect = max(1, Int((Double(ids.count) * options.selectShare).rounded()))
-        let fit = Set(ids.prefix(nFit)), select = Set(ids.dropFirst(nFit).prefix(nSelect))
+        let fit = Set(ids.prefix(nFit)).union(trainingOnly), select = Set(ids.dropFirst(nFit).prefix(nSelect))
         let test = Set(ids.dropFirst(nFit + nSelect))
         return Parts(fit: data.indices(ofPrompts: fit), select: data.indices(ofPrompts: select),
                      test: data.indices(ofPrompts: test))
@@ -76,6 +83,8 @@ public struct Calibrator {
         var exits: [ExitCalibration.Exit] = []
         var shortlist = Set(data.top1.map(Int.init))
         var testOutcomes: [ExitOutcomes] = []
+        var notes: [String: String] = [:]
+        let greedy = Self.greedyRows(parts.test, of: data)
         for layer in options.exits {
             progress("exit \(layer): fitting the ridge adapter on \(parts.fit.count) tokens")
             let fit = RidgeRegression.fit(inputs: data.rows(of: data.states[layer]!, parts.fit),
@@ -117,16 +126,34 @@ public struct Calibrator {
             exit.testPrecision = atThreshold.agreement
             testOutcomes.append(test)
             exits.append(exit)
+            let greedyTest = test.subset(greedy)
+            for precision in [0.8, 0.9] {
+                notes["exit.\(layer).greedy.exit_rate.\(precision)"] = String(format: "%.4f", greedyTest.exitRate(atPrecision: precision))
+            }
         }
         let cascade = Self.cascade(testOutcomes, thresholds: exits.map(\.threshold))
+        let promptIds = Set(data.prompt.map(Int.init))
+        let trainingOnly = promptIds.filter { $0 >= options.splitPrompts ?? .max }.count
+        notes["tokens.fit"] = String(parts.fit.count)
+        notes["tokens.select"] = String(parts.select.count)
+        notes["tokens.test"] = String(parts.test.count)
+        notes["tokens.test.greedy"] = String(greedy.count)
+        notes["prompts"] = String(promptIds.count)
+        notes["prompts.training_only"] = String(trainingOnly)
+        notes["collab.edge_rate"] = String(format: "%.4f", cascade.edgeRate)
+        notes["collab.edge_precision"] = String(format: "%.4f", cascade.edgePrecision)
+        notes["collab.agreement"] = String(format: "%.4f", cascade.agreement)
         return ExitCalibration(
             fingerprint: ExitCalibration.hex(fingerprint), split: options.split, targetPrecision: options.targetPrecision,
-            exits: exits, shortlist: shortlist.sorted(),
-            notes: ["tokens.fit": String(parts.fit.count), "tokens.select": String(parts.select.count),
-                    "tokens.test": String(parts.test.count), "prompts": String(Set(data.prompt).count),
-                    "collab.edge_rate": String(format: "%.4f", cascade.edgeRate),
-                    "collab.edge_precision": String(format: "%.4f", cascade.edgePrecision),
-                    "collab.agreement": String(format: "%.4f", cascade.agreement)])
+            exits: exits, shortlist: shortlist.sorted(), notes: notes)
+    }
+
+    /// Positions (indices into `rows`) of each prompt's first answer, the greedy one: collab decodes
+    /// greedily, so these are the tokens its edge meets.
+    static func greedyRows(_ rows: [Int], of data: ExitDataset) -> [Int] {
+        var first: [Int32: Int32] = [:]
+        for row in rows { first[data.prompt[row]] = min(first[data.prompt[row]] ?? .max, data.sequence[row]) }
+        return rows.indices.filter { data.sequence[rows[$0]] == first[data.prompt[rows[$0]]] }
     }
 
     /// Distils a residual MLP block, started from the ridge adapter, on the fit part (the selection
@@ -139,11 +166,13 @@ public struct Calibrator {
         var training = options.training
         training.seed = options.seed
         let (fitSet, selectSet) = (try set(parts.fit), try set(parts.select))
-        return try withoutActuallyEscaping(progress) { progress in
+        var result = try withoutActuallyEscaping(progress) { progress in
             try trainer.train(initial, on: fitSet, validation: selectSet, options: training) { p in
                 progress(Self.status(p, "exit \(layer): training the MLP block"))
             }
         }
+        result.block.parameters = options.weightPrecision.rounded(result.block.parameters)
+        return result
     }
 
     /// Distils a copy of one of the model's layers (the last by default) as the exit block, on whole
@@ -162,11 +191,12 @@ public struct Calibrator {
         let initial = try TransformerExitBlock(copying: source, of: model.file)
         var training = options.layerTraining
         training.seed = options.seed
-        let result = try withoutActuallyEscaping(progress) { progress in
+        var result = try withoutActuallyEscaping(progress) { progress in
             try trainer.train(initial, on: fit.set, validation: select.set, options: training) { p in
                 progress(Self.status(p, "exit \(layer): training the layer block (from layer \(source))"))
             }
         }
+        result.block.parameters = options.weightPrecision.rounded(result.block.parameters)
         let evaluator = ExitEvaluator(model: model)
         let selectOutcomes = try evaluator.evaluate(data, rows: parts.select,
                                                     inputs: try select.outputs(of: result.block, at: parts.select, data: data, pool: model.pool))

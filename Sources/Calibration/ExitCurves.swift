@@ -10,6 +10,14 @@ public struct ExitOutcomes: Sendable {
 
     public var count: Int { confidence.count }
 
+    /// The outcomes of the tokens at `indices`.
+    public func subset(_ indices: [Int]) -> ExitOutcomes {
+        var part = ExitOutcomes()
+        part.confidence = indices.map { confidence[$0] }
+        part.agrees = indices.map { agrees[$0] }
+        return part
+    }
+
     /// Top-1 agreement with the full model over all tokens.
     public var agreement: Double { count == 0 ? 0 : Double(agrees.filter { $0 }.count) / Double(count) }
 

@@ -5,10 +5,13 @@ import LLM
 public struct CalibrationPrompt: Sendable {
     public var text: String
     public var parseSpecial: Bool
+    /// Answers to this prompt (nil: the collector's `samplesPerPrompt`).
+    public var answers: Int?
 
-    public init(text: String, parseSpecial: Bool) {
+    public init(text: String, parseSpecial: Bool, answers: Int? = nil) {
         self.text = text
         self.parseSpecial = parseSpecial
+        self.answers = answers
     }
 }
 
@@ -49,7 +52,7 @@ public final class ExitDataCollector {
     /// `progress(done prompts, total, positions so far)`.
     public func collect(_ prompts: [CalibrationPrompt], progress: (Int, Int, Int) -> Void = { _, _, _ in }) throws -> ExitDataset {
         var data = ExitDataset(width: model.config.hiddenSize, exitLayers: exitLayers, teacherK: teacherK)
-        var pending = prompts.enumerated().flatMap { item in (0..<max(1, samplesPerPrompt)).map { (item.offset, item.element, $0) } }
+        var pending = prompts.enumerated().flatMap { item in (0..<max(1, item.element.answers ?? samplesPerPrompt)).map { (item.offset, item.element, $0) } }
             .reversed().map { $0 }
         let total = pending.count
         var active: [Sequence] = []

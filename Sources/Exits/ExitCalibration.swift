@@ -164,11 +164,8 @@ extension ExitCalibration {
 
     static let metadataKey = "collm.calibration"
 
-    /// `halfPrecision` stores trained blocks' weights as f16 (half the size; the shipped default).
-    public func write(to path: String, halfPrecision: Bool = false) throws {
-        func weights(_ values: [Float]) -> SafetensorsFile.Tensor {
-            halfPrecision ? .init(halfPrecision: values, shape: [values.count]) : .init(floats: values, shape: [values.count])
-        }
+    /// `precision` is how trained blocks' weights are stored (ridge adapters stay f32).
+    public func write(to path: String, precision: WeightPrecision = .f32) throws {
         var file = SafetensorsFile()
         let header = Header(fingerprint: fingerprint, split: split, target_precision: targetPrecision,
                             exits: exits.map {
@@ -191,8 +188,8 @@ extension ExitCalibration {
             case let .ridge(matrix, bias):
                 file.tensors[name + "matrix"] = .init(floats: matrix, shape: [bias.count, bias.count])
                 file.tensors[name + "bias"] = .init(floats: bias, shape: [bias.count])
-            case let .mlp(block): file.tensors[name + "mlp"] = weights(block.parameters)
-            case let .layer(block): file.tensors[name + "layer"] = weights(block.parameters)
+            case let .mlp(block): file.tensors.merge(precision.tensors(block.parameters, name: name + "mlp")) { $1 }
+            case let .layer(block): file.tensors.merge(precision.tensors(block.parameters, name: name + "layer")) { $1 }
             }
         }
         if !shortlist.isEmpty { file.tensors["shortlist"] = .init(ints: shortlist.map(Int32.init), shape: [shortlist.count]) }
@@ -212,7 +209,7 @@ extension ExitCalibration {
             /// A trained block stored as `exit.<layer>.<name>` with its shape in the header.
             func trained<Shape, Trained>(_ name: String, _ what: String, _ shape: Shape?,
                                          _ make: (Shape, [Float]) throws -> Trained) throws -> Trained {
-                guard let shape, let parameters = file.tensors["exit.\(e.layer).\(name)"]?.floats,
+                guard let shape, let parameters = WeightPrecision.values(named: "exit.\(e.layer).\(name)", in: file),
                       parameters.allSatisfy(\.isFinite), let block = try? make(shape, parameters) else {
                     throw fail("exit \(e.layer): the \(what)'s parameters are missing, misshapen or not finite")
                 }

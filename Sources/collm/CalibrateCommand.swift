@@ -2,9 +2,12 @@ import ArgumentParser
 import Bench
 import Calibration
 import CollabCore
+import ExitTraining
 import Exits
 import Foundation
 import LLM
+
+extension WeightPrecision: ExpressibleByArgument {}
 
 struct CalibrateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -31,15 +34,30 @@ struct CalibrateCommand: ParsableCommand {
     @Option(name: .customLong("layer-source"), help: "Model layer a layer block starts from (default: the last layer).") var layerSource: Int?
     @Option(name: .long, help: "Most training epochs for trained blocks (early stopping on the selection prompts).") var epochs = 8
     @Option(name: .customLong("learning-rate"), help: "Adam learning rate for trained blocks (default: 3e-3 for mlp, 1e-3 for layer).") var learningRate: Float?
+    @Option(name: .customLong("kl-weight"), help: "Weight of the KL divergence to the full model's distribution in trained blocks' loss.")
+    var klWeight: Float = 1
+    @Option(name: .customLong("top1-weight"), help: ArgumentHelp(
+        "Weight of the cross-entropy on the full model's top-1 token in trained blocks' loss.",
+        discussion: "KL teaches the exit the full model's confidence; the top-1 term teaches it how likely its own top-1 is the full model's, which is what an exit threshold asks."))
+    var top1Weight: Float = 0
     @Option(name: .long, help: "Target precision for thresholds (agreement of exited tokens with the full model).") var target = 0.9
     @Option(name: .long, help: "Tokens generated per prompt.") var maxTokens = 48
     @Option(name: .long, help: "Use only the first N prompts of each kind (default: all).") var prompts: Int?
     @Option(name: .long, help: "Answers per prompt: the first greedy, the rest sampled at temperature 0.8 (default: 1 for ridge, 4 for mlp).") var samples: Int?
+    @Option(name: .customLong("extra-prompts"), help: ArgumentHelp(
+        "Chat requests written from templates over a topic list, one greedy answer each, added to the fitting data only (0...\(TrainingPrompts.requestCount)).",
+        discussion: "Thresholds and the report still come from the built-in prompts' held-out parts."))
+    var extraPrompts = 0
+    @Option(name: .long, help: "A text file whose passages (about 40 words from a sentence start) the model continues (one greedy answer each), for the fitting data only.")
+    var passages: String?
+    @Option(name: .customLong("passage-count"), help: "Passages taken from --passages, spread over the file.") var passageCount = 500
     @Option(name: .long, help: "Ridge strength (relative to the states' mean variance).") var ridge = 1e-3
     @Option(name: .long, help: "Seed of the prompt split.") var seed: UInt64 = 42
     @Option(name: .long, help: "Output file (default: the cache, used by generate by default).") var output: String?
-    @Option(name: .long, help: "Precision of trained blocks' weights in the file: f32 or f16 (half the size; the shipped default uses f16).")
-    var weights = "f32"
+    @Option(name: .long, help: ArgumentHelp(
+        "Precision of trained blocks' weights in the file: f32, f16 (half the size) or q8 (int8 blocks of 32 with f16 scales, about a quarter).",
+        discussion: "Blocks are rounded to it before thresholds are picked, so the file's curves hold for the stored weights."))
+    var weights = WeightPrecision.f32
     @Flag(name: .long, help: "Regenerate the cached training data even if it matches.") var fresh = false
     @Flag(name: .long, help: "Print a calibration file's report instead of calibrating.") var report = false
     @Option(name: .long, help: "Calibration file for --report (default: the cached one for --split).") var calibration: String?
@@ -48,9 +66,11 @@ struct CalibrateCommand: ParsableCommand {
 
     func validate() throws {
         _ = try blockChoice()
-        if weights != "f32" && weights != "f16" { throw ValidationError("--weights must be f32 or f16") }
         guard mlpWidth >= 8, mlpWidth <= 8192, epochs >= 1, epochs <= 1000, (learningRate ?? 1) > 0 else {
             throw ValidationError("--mlp-width must be 8...8192, --epochs 1...1000 and --learning-rate positive")
+        }
+        guard klWeight >= 0, top1Weight >= 0, klWeight + top1Weight > 0, klWeight.isFinite, top1Weight.isFinite else {
+            throw ValidationError("--kl-weight and --top1-weight must be non-negative, and not both 0")
         }
         guard target > 0, target <= 1 else { throw ValidationError("--target must be in (0, 1]") }
         guard maxTokens >= 1, maxTokens <= 1024 else { throw ValidationError("--max-tokens must be in 1...1024") }
@@ -58,6 +78,9 @@ struct CalibrateCommand: ParsableCommand {
         if let samples, samples < 1 || samples > 64 { throw ValidationError("--samples must be in 1...64") }
         guard ridge > 0 else { throw ValidationError("--ridge must be positive") }
         if let exits { _ = try ListArgument.layers(exits, option: "--exits") }
+        let templated = TrainingPrompts.requestCount
+        guard extraPrompts >= 0, extraPrompts <= templated else { throw ValidationError("--extra-prompts must be in 0...\(templated)") }
+        guard passageCount >= 1, passageCount <= 100_000 else { throw ValidationError("--passage-count must be in 1...100000") }
     }
 
     func run() throws {
@@ -84,17 +107,21 @@ struct CalibrateCommand: ParsableCommand {
         options.targetPrecision = target
         options.ridgeStrength = ridge
         options.seed = seed
+        options.splitPrompts = data.splitPrompts
         (options.block, options.blocks) = try blockChoice()
         options.mlpWidth = mlpWidth
+        options.weightPrecision = weights
         options.layerSource = layerSource
         options.training.maxEpochs = epochs
+        options.training.loss = LossOptions(klWeight: klWeight, crossEntropyWeight: top1Weight)
+        options.layerTraining.loss = options.training.loss
         options.layerTraining.maxEpochs = epochs
         if let learningRate {
             options.training.learningRate = learningRate
             options.layerTraining.learningRate = learningRate
         }
         let bar = ProgressReporter(interval: 10)
-        var result = try Calibrator(model: model, options: options).run(data, fingerprint: fingerprint) { message in
+        var result = try Calibrator(model: model, options: options).run(data.data, fingerprint: fingerprint) { message in
             if message.contains(": training") {
                 bar.update(message)
             } else {
@@ -107,20 +134,32 @@ struct CalibrateCommand: ParsableCommand {
         result.notes["max_tokens"] = String(maxTokens)
         result.notes["block"] = block
         let path = output ?? CalibrationStore.defaultPath(fingerprint: fingerprint, split: split)
-        try result.write(to: path, halfPrecision: weights == "f16")
+        try result.write(to: path, precision: weights)
         Console.status("wrote \(path) in \(result.notes["seconds"]!) s")
         try show(result, path: path)
     }
 
     /// The full model's states for the prompt set (chat prompts in the model's `format`), from the cache when an
     /// identical run made them.
+    /// The extra prompts' ids follow the built-in ones', whose count is returned as `splitPrompts`.
     private func dataset(model: LlamaModel, tokenizer: Tokenizer, format: ChatFormat, layers: [Int],
-                         fingerprint: [UInt8]) throws -> ExitDataset {
+                         fingerprint: [UInt8]) throws -> (data: ExitDataset, splitPrompts: Int) {
         let limit = prompts ?? Int.max
         let chat = { (text: String) in format.render(user: text) }
         let set = CalibrationPromptSet.self
-        let all = (set.instructions.prefix(limit) + set.questions.prefix(limit)).map { CalibrationPrompt(text: chat($0), parseSpecial: true) }
+        let builtIn = (set.instructions.prefix(limit) + set.questions.prefix(limit)).map { CalibrationPrompt(text: chat($0), parseSpecial: true) }
             + set.openings.prefix(limit).map { CalibrationPrompt(text: $0, parseSpecial: false) }
+        // One greedy answer per extra prompt: new prompts vary the data more than more answers do.
+        var extra = TrainingPrompts.requests(count: extraPrompts).map { CalibrationPrompt(text: chat($0), parseSpecial: true, answers: 1) }
+        if let passages {
+            guard let text = try? String(contentsOfFile: passages, encoding: .utf8) else {
+                throw CLIError("--passages: cannot read \(passages) as UTF-8 text")
+            }
+            let picked = TrainingPrompts.passages(from: text, count: passageCount)
+            guard !picked.isEmpty else { throw CLIError("--passages: \(passages) has no passage of 40 words that starts a sentence") }
+            extra += picked.map { CalibrationPrompt(text: $0, parseSpecial: false, answers: 1) }
+        }
+        let all: [CalibrationPrompt] = builtIn + extra
         let kinds = (try? blockChoice()).map { [$0.default] + Array($0.perExit.values) } ?? []
         let samples = self.samples ?? (kinds.allSatisfy { $0 == "ridge" } ? 1 : 4)
         let cachePath = CalibrationStore.datasetPath(fingerprint: fingerprint, key: "p\(all.count)-t\(maxTokens)-s\(samples)")
@@ -128,7 +167,7 @@ struct CalibrateCommand: ParsableCommand {
                    "prompt_hash": String(fnv1a(all.map(\.text).joined(separator: "\u{1}")), radix: 16)]
         if !fresh, let cached = ExitDataset.read(path: cachePath, exitLayers: layers, expected: key) {
             Console.status("using cached calibration data (\(cached.count) positions) from \(cachePath)")
-            return cached
+            return (cached, builtIn.count)
         }
         let collector = ExitDataCollector(model: model, tokenizer: tokenizer, exitLayers: Array(Set(layers + Self.analysisLayers(split: split, layerCount: model.config.layerCount))).sorted())
         collector.maxTokens = maxTokens
@@ -141,10 +180,10 @@ struct CalibrateCommand: ParsableCommand {
             bar.update("\(Console.bar(done, total)) answers \(done)/\(total), \(positions) positions, \(Int(elapsed)) s, ETA \(Int(eta)) s")
         }
         bar.finish()
-        Console.status(String(format: "collected %d positions from %d prompts x %d answers in %.1f s", data.count, all.count, samples,
-                              Date().timeIntervalSince(start)))
+        Console.status(String(format: "collected %d positions from %d prompts (%d answers) in %.1f s", data.count, all.count,
+                              builtIn.count * samples + extra.count, Date().timeIntervalSince(start)))
         try? data.write(to: cachePath, metadata: key)
-        return data
+        return (data, builtIn.count)
     }
 
     /// `--block`: a default kind and per-exit kinds ("mlp,15:layer").

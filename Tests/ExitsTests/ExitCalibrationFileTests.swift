@@ -73,7 +73,7 @@ final class ExitCalibrationFileTests: XCTestCase {
         }
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        try calibration.write(to: path, halfPrecision: true)
+        try calibration.write(to: path, precision: .f16)
         let (original, rewritten) = (try SafetensorsFile(path: shipped), try SafetensorsFile(path: path))
         XCTAssertEqual(rewritten.tensors, original.tensors)
         func header(_ file: SafetensorsFile) throws -> NSDictionary {

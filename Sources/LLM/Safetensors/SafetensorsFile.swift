@@ -2,13 +2,20 @@ import Foundation
 
 /// A safetensors file (8-byte little-endian header length, JSON header, raw little-endian data),
 /// the format our calibration files use: simple, standard, readable from Python. Only the dtypes
-/// we write are supported: F32, F16 (trained exit blocks shipped at half size) and I32.
+/// we write are supported: F32, F16 (trained exit blocks shipped at half size), I32 and I8 (int8
+/// blocks of exit weights).
 public struct SafetensorsFile: Sendable {
     public struct Tensor: Sendable, Equatable {
         public enum DType: String, Sendable {
-            case f32 = "F32", f16 = "F16", i32 = "I32"
+            case f32 = "F32", f16 = "F16", i32 = "I32", i8 = "I8"
 
-            var byteCount: Int { self == .f16 ? 2 : 4 }
+            var byteCount: Int {
+                switch self {
+                case .f32, .i32: 4
+                case .f16: 2
+                case .i8: 1
+                }
+            }
         }
         public let dtype: DType
         public let shape: [Int]
@@ -36,6 +43,13 @@ public struct SafetensorsFile: Sendable {
             data = ints.withUnsafeBytes { Data($0) }
         }
 
+        public init(bytes: [Int8], shape: [Int]) {
+            precondition(shape.reduce(1, *) == bytes.count, "shape \(shape) for \(bytes.count) values")
+            dtype = .i8
+            self.shape = shape
+            data = bytes.withUnsafeBytes { Data($0) }
+        }
+
         init(dtype: DType, shape: [Int], data: Data) {
             self.dtype = dtype
             self.shape = shape
@@ -46,9 +60,10 @@ public struct SafetensorsFile: Sendable {
             switch dtype {
             case .f32: data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
             case .f16: data.withUnsafeBytes { $0.bindMemory(to: Float16.self).map(Float.init) }
-            case .i32: nil
+            case .i32, .i8: nil
             }
         }
+        public var bytes: [Int8]? { dtype == .i8 ? data.withUnsafeBytes { Array($0.bindMemory(to: Int8.self)) } : nil }
         public var ints: [Int32]? { dtype == .i32 ? data.withUnsafeBytes { Array($0.bindMemory(to: Int32.self)) } : nil }
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Bench
+import Calibration
 import CollabTransport
 import Foundation
 import LinkEmulator
@@ -33,6 +34,10 @@ struct CollabBench: AsyncParsableCommand {
     @Option(name: .long, help: "JSON prompt file [{id, kind, text, answers}] instead of the built-in set.") var prompts: String?
     @Option(name: .customLong("instructions"), help: "Use the first N instruction prompts (default: all).") var instructionLimit: Int?
     @Option(name: .customLong("questions"), help: "Use the first N QA prompts (default: all).") var qaLimit: Int?
+    @Flag(name: .customLong("held-out"), help: ArgumentHelp(
+        "Leave out prompts that the exit calibration also uses (the same question or instruction).",
+        discussion: "The exits were fitted, or their thresholds picked, on a share of those prompts."))
+    var heldOut = false
     @Option(name: .customLong("generate-arg"), parsing: .unconditionalSingleValue,
             help: "Extra argument for every `collm generate` run (repeatable), e.g. --generate-arg --calibration --generate-arg FILE.")
     var generateArgs: [String] = []
@@ -65,6 +70,10 @@ struct CollabBench: AsyncParsableCommand {
 
     private func makePlan() throws -> CollabBenchPlan {
         var set = try prompts.map(BenchPrompt.load) ?? BenchPrompt.builtIn
+        if heldOut {
+            let calibration = Set((CalibrationPromptSet.instructions + CalibrationPromptSet.questions).map(BenchPrompt.normalise))
+            set.removeAll { calibration.contains(BenchPrompt.normalise($0.text.replacingOccurrences(of: BenchPrompt.qaSuffix, with: ""))) }
+        }
         var instructions = set.filter { $0.kind != "qa" }
         var questions = set.filter { $0.kind == "qa" }
         if let instructionLimit { instructions = Array(instructions.prefix(max(0, instructionLimit))) }
