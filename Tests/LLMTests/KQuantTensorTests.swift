@@ -114,7 +114,7 @@ final class KQuantTensorTests: XCTestCase {
     func testUnsupportedTypeIsNamed() throws {
         var b = GGUFBuilder()
         b.add("general.architecture", string: "llama")
-        b.addTensor("w", shape: [256, 2], type: 10, bytes: Data(count: 2 * 84))  // Q2_K
+        b.addTensor("w", shape: [256, 2], type: 15, bytes: Data(count: 2 * 292))  // Q8_K
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("kq-unsupported-\(getpid()).gguf")
         try b.build().write(to: url)
         defer { try? FileManager.default.removeItem(at: url) }
@@ -122,7 +122,7 @@ final class KQuantTensorTests: XCTestCase {
         let t = try XCTUnwrap(file.tensor(named: "w"))
         XCTAssertFalse(t.type.isSupported)
         XCTAssertThrowsError(try WeightMatrix(file: file, tensors: [t])) { error in
-            XCTAssertTrue("\(error)".contains("Q2_K"), "\(error)")
+            XCTAssertTrue("\(error)".contains("Q8_K"), "\(error)")
         }
     }
 }
