@@ -1,8 +1,14 @@
-// Internal declarations for the Q5_0 / Q5_1 and K-quant (Q4_K, Q5_K, Q6_K) formats.
+// Internal declarations for the Q5_0 / Q5_1 and K-quant (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K) formats.
 // GGUF block layouts (ggml's, byte for byte):
 //   Q5_0 (32 values, 22 bytes): f16 d | u32 qh | u8 qs[16]            x = (q - 16) d
 //   Q5_1 (32 values, 24 bytes): f16 d | f16 m | u32 qh | u8 qs[16]    x = q d + m
 //        q = low nibble of qs[e] (e < 16) or high nibble of qs[e - 16], plus 16 * bit e of qh.
+//   Q2_K (256 values, 84 bytes): u8 scales[16] | u8 qs[64] | f16 d | f16 dmin
+//        16 sub-blocks of 16; scales[g] = sc | m << 4 (4 bits each); x = d sc q - dmin m, q 2 bits:
+//        value v = 128 n + 32 j + l (n < 2, j < 4, l < 32) is bits 2j, 2j+1 of qs[32 n + l].
+//   Q3_K (256 values, 110 bytes): u8 hmask[32] | u8 qs[64] | u8 scales[12] | f16 d
+//        16 sub-blocks of 16 with 6-bit scales u (ck_q3k_scales); x = d (u - 32) q, q = 2 low bits
+//        (as Q2_K's, in qs) - 4 unless bit 4 n + j of hmask[l] is set: q in [-4, 3].
 //   Q4_K (256 values, 144 bytes): f16 d | f16 dmin | u8 scales[12] | u8 qs[128]
 //   Q5_K (256 values, 176 bytes): f16 d | f16 dmin | u8 scales[12] | u8 qh[32] | u8 qs[128]
 //        8 sub-blocks of 32 with 6-bit scale sc and min m (packed in scales[12], see ck_kq_scales);
@@ -18,17 +24,26 @@
 //
 // K-quant panels: rows in panels of CK_PANEL (8, the last zero-padded); a panel is its cols / 256
 // super-blocks in order, each holding the 8 rows' super-blocks as 32-byte vectors whose 4-byte lane r
-// belongs to row r, so one load feeds 8 rows and the per-row scales are vectors too. Element
-// e = 64 k + 32 h + 4 s + i (k < 4, h < 2, s < 8, i < 4) of row r:
+// belongs to row r, so one load feeds 8 rows and the per-row scales are vectors too.
+// Q4_K, Q5_K, Q6_K: element e = 64 k + 32 h + 4 s + i (k < 4, h < 2, s < 8, i < 4) of row r:
 //   quants  [0, 1024): low 4 bits in nibble h of byte (8 k + s) * 32 + 4 r + i
 //   Q5_K    [1024, 1280): byte s * 32 + 4 r + i = GGUF qh[4 s + i] (bit 2 k + h: the fifth bit)
 //   Q6_K    [1024, 1536): top 2 bits at bit 4 (s & 1) + 2 h of byte (4 k + s / 2) * 32 + 4 r + i
+// Q2_K, Q3_K: element e = 128 n + 32 j + 4 s + i (n < 2, j < 4, s < 8, i < 4) of row r:
+//   quants  [0, 512): low 2 bits at bits 2 j, 2 j + 1 of byte (8 n + s) * 32 + 4 r + i
+//           (= GGUF qs[32 n + 4 s + i]: the quant bytes are GGUF's, 4 at a time)
+//   Q3_K    [512, 768): byte s * 32 + 4 r + i = GGUF hmask[4 s + i] (bit 4 n + j: the third bit)
+// Then for all:
 //   scales  16 bytes per pair of sub-blocks p: byte 2 r + x = row r's scale of sub-block 2 p + x
-//           (Q4_K / Q5_K: 4 pairs of u8 sub-blocks of 32; Q6_K: 8 pairs of i8 sub-blocks of 16)
-//   mins    Q4_K / Q5_K: as the scales (4 pairs)
-//   d       8 f16, then dmin (Q4_K / Q5_K): 8 f16
-// For Q4_K / Q5_K this is GGUF's element order (sub-block 2 k + h); Q6_K's elements keep their
-// GGUF positions e, only their bits move.
+//           (Q4_K / Q5_K: 4 pairs of u8 sub-blocks of 32; Q6_K: 8 pairs of i8 sub-blocks of 16;
+//           Q2_K: 8 pairs of GGUF's scale bytes, scale in the low nibble, min in the high one;
+//           Q3_K: 8 pairs of i8 u - 32)
+//   mins    Q4_K / Q5_K: as the scales (4 pairs); Q2_K: in the scales' high nibbles
+//   d       8 f16, then dmin (Q2_K / Q4_K / Q5_K): 8 f16
+// Quants are stored unsigned: Q3_K's as q + 4 (0..7), Q6_K's as q + 32 (0..63).
+// For Q4_K / Q5_K this is GGUF's element order (sub-block 2 k + h); Q2_K, Q3_K and Q6_K elements keep
+// their GGUF positions e, only their bits move. Q2_K panels are exactly as large as the GGUF rows;
+// Q3_K's unpacked scales add 32 bytes per 880.
 #ifndef CK_KQUANTS_H
 #define CK_KQUANTS_H
 
@@ -74,15 +89,30 @@ static inline void ck_kq_scales(const uint8_t *s, uint8_t sc[8], uint8_t m[8]) {
     memcpy(m + 4, &e, 4);
 }
 
+/// Unpacks the 16 six-bit scales of a Q3_K super-block, minus 32. Byte layout of s[12]: the low
+/// nibble of u[g] is the low nibble of s[g] (g < 8) or the high nibble of s[g - 8]; its top two bits
+/// are bits 2 (g / 4), 2 (g / 4) + 1 of s[8 + g % 4].
+static inline void ck_q3k_scales(const uint8_t *s, int8_t sc[16]) {
+    for (int g = 0; g < 16; g++) {
+        const int lo = g < 8 ? s[g] & 15 : s[g - 8] >> 4, hi = (s[8 + (g & 3)] >> (2 * (g >> 2))) & 3;
+        sc[g] = (int8_t)((lo | hi << 4) - 32);
+    }
+}
+
 static inline uint16_t ck_rd16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
 
 // Offsets inside a K-quant panel super-block (layout above).
 typedef struct {
     size_t qh, sc, mn, d, dmin, bytes;
 } ck_kp_layout;
+static inline int ck_kp_small(ck_type t) { return t == CK_Q2_K || t == CK_Q3_K; }  // 2-bit quant bytes
 static inline ck_kp_layout ck_kp_of(ck_type t) {
     ck_kp_layout l;
-    if (t == CK_Q6_K) {
+    if (t == CK_Q2_K) {
+        l.qh = 0; l.sc = 512; l.mn = 512; l.d = 640; l.dmin = 656; l.bytes = 672;
+    } else if (t == CK_Q3_K) {
+        l.qh = 512; l.sc = 768; l.mn = 0; l.d = 896; l.dmin = 0; l.bytes = 912;
+    } else if (t == CK_Q6_K) {
         l.qh = 1024; l.sc = 1536; l.mn = 0; l.d = 1664; l.dmin = 0; l.bytes = 1680;
     } else {
         const size_t q = t == CK_Q5_K ? 1280 : 1024;
@@ -92,29 +122,45 @@ static inline ck_kp_layout ck_kp_of(ck_type t) {
 }
 static inline size_t ck_kp_panel_bytes(ck_type t, int64_t cols) { return (size_t)(cols / CK_QKK) * ck_kp_of(t).bytes; }
 
-/// Quant (unsigned: 0..15, 0..31 or 0..63) of element e of row r in a panel super-block.
+/// Quant (unsigned: 0..3, 0..7, 0..15, 0..31 or 0..63) of element e of row r in a panel super-block.
 static inline int ck_kp_quant(ck_type t, const uint8_t *b, int r, int e) {
+    if (ck_kp_small(t)) {
+        const int n = e / 128, j = (e / 32) & 3, s = (e / 4) & 7, i = e & 3;
+        int q = (b[(8 * n + s) * 32 + 4 * r + i] >> (2 * j)) & 3;
+        if (t == CK_Q3_K) q |= ((b[512 + s * 32 + 4 * r + i] >> (4 * n + j)) & 1) << 2;
+        return q;
+    }
     const int k = e / 64, h = (e / 32) & 1, s = (e / 4) & 7, i = e & 3;
     int q = (b[(8 * k + s) * 32 + 4 * r + i] >> (4 * h)) & 15;
     if (t == CK_Q5_K) q |= ((b[1024 + s * 32 + 4 * r + i] >> (2 * k + h)) & 1) << 4;
     if (t == CK_Q6_K) q |= ((b[1024 + (4 * k + s / 2) * 32 + 4 * r + i] >> (4 * (s & 1) + 2 * h)) & 3) << 4;
     return q;
 }
-/// Scale of sub-block g (of 32 values for Q4_K / Q5_K, 16 for Q6_K) of row r; the min with mins = 1.
+/// Scale of sub-block g (of 32 values for Q4_K / Q5_K, 16 for the others) of row r; the min with mins = 1.
 static inline int ck_kp_scale(ck_type t, const uint8_t *b, int r, int g, int mins) {
     const ck_kp_layout l = ck_kp_of(t);
     const uint8_t v = b[(mins ? l.mn : l.sc) + 16 * (g / 2) + 2 * r + (g & 1)];
-    return t == CK_Q6_K ? (int)(int8_t)v : (int)v;
+    if (t == CK_Q2_K) return mins ? v >> 4 : v & 15;
+    return t == CK_Q6_K || t == CK_Q3_K ? (int)(int8_t)v : (int)v;
 }
+/// Sub-block size (values per scale), the offset subtracted from the stored quants, and whether
+/// there are mins, per K-quant.
+static inline int ck_kp_sub(ck_type t) { return t == CK_Q4_K || t == CK_Q5_K ? 32 : 16; }
+static inline int ck_kp_offset(ck_type t) { return t == CK_Q6_K ? 32 : t == CK_Q3_K ? 4 : 0; }
+static inline int ck_kp_has_min(ck_type t) { return t == CK_Q2_K || t == CK_Q4_K || t == CK_Q5_K; }
 
 // Reference row conversions (kquant_ref.c).
 void ck_deq_q5_0_ref(const void *s, float *d, int64_t n);
 void ck_deq_q5_1_ref(const void *s, float *d, int64_t n);
+void ck_deq_q2_k_ref(const void *s, float *d, int64_t n);
+void ck_deq_q3_k_ref(const void *s, float *d, int64_t n);
 void ck_deq_q4_k_ref(const void *s, float *d, int64_t n);
 void ck_deq_q5_k_ref(const void *s, float *d, int64_t n);
 void ck_deq_q6_k_ref(const void *s, float *d, int64_t n);
 void ck_q_q5_0_ref(const float *s, void *d, int64_t n);
 void ck_q_q5_1_ref(const float *s, void *d, int64_t n);
+void ck_q_q2_k_ref(const float *s, void *d, int64_t n);
+void ck_q_q3_k_ref(const float *s, void *d, int64_t n);
 void ck_q_q4_k_ref(const float *s, void *d, int64_t n);
 void ck_q_q5_k_ref(const float *s, void *d, int64_t n);
 void ck_q_q6_k_ref(const float *s, void *d, int64_t n);

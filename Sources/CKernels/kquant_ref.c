@@ -1,4 +1,4 @@
-// Scalar reference for Q5_0, Q5_1, Q4_K, Q5_K and Q6_K (layouts in ck_kquants.h): dequantization
+// Scalar reference for Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K (layouts in ck_kquants.h): dequantization
 // (ggml's numerics: the same products in the same order, one rounding where ggml has one), simple
 // quantizers that make test data (not ggml's search for the best scales: files are made by llama.cpp,
 // we only read them), the K-quant activation rows, and the K-quant integer-product kernel the SIMD
@@ -72,6 +72,104 @@ void ck_q_q5_1_ref(const float *x, void *dst, int64_t n) {
         wr16(b, ck_f32_to_f16(d));
         wr16(b + 2, ck_f32_to_f16(mn));
         q5_pack(q, b + 4, b + 8);
+    }
+}
+
+// ---- Q2_K / Q3_K ----
+// Value v = 128 n + 32 j + l (n < 2, j < 4, l < 32): two low bits at bits 2j, 2j+1 of qs[32 n + l];
+// Q3_K's third bit is bit 4 n + j of hmask[l]. Sub-block (16 values) v / 16.
+
+static inline int k2_bits(const uint8_t *qs, int v) { return (qs[32 * (v / 128) + v % 32] >> (2 * ((v / 32) & 3))) & 3; }
+static inline int k3_hbit(const uint8_t *hm, int v) { return (hm[v % 32] >> (4 * (v / 128) + ((v / 32) & 3))) & 1; }
+
+void ck_deq_q2_k_ref(const void *s, float *y, int64_t n) {
+    const uint8_t *b = s;
+    for (int64_t i = 0; i < n / CK_QKK; i++, b += 84, y += CK_QKK) {
+        const float d = ck_f16_to_f32(ck_rd16(b + 80)), dmin = ck_f16_to_f32(ck_rd16(b + 82));
+        for (int g = 0; g < 16; g++) {
+            const float dl = d * (float)(b[g] & 15), ml = dmin * (float)(b[g] >> 4);  // ggml: dl * q - ml
+            for (int v = 16 * g; v < 16 * g + 16; v++) y[v] = fmaf(dl, (float)k2_bits(b + 16, v), -ml);
+        }
+    }
+}
+
+void ck_deq_q3_k_ref(const void *s, float *y, int64_t n) {
+    const uint8_t *b = s;
+    for (int64_t i = 0; i < n / CK_QKK; i++, b += 110, y += CK_QKK) {
+        const float d = ck_f16_to_f32(ck_rd16(b + 108));
+        int8_t sc[16];
+        ck_q3k_scales(b + 96, sc);
+        for (int g = 0; g < 16; g++) {
+            const float dl = d * (float)sc[g];
+            for (int v = 16 * g; v < 16 * g + 16; v++)
+                y[v] = dl * (float)(k2_bits(b + 32, v) - (k3_hbit(b, v) ? 0 : 4));
+        }
+    }
+}
+
+// Test-data quantizers. Q2_K: per sub-block the affine range [min(0, lo), max(0, hi)] in 3 steps,
+// scales and mins as 4-bit multiples of the block's largest. Q3_K: per sub-block a signed scale that
+// maps the value of largest magnitude to -4, as 6-bit multiples (-32..31) of the largest.
+void ck_q_q2_k_ref(const float *x, void *dst, int64_t n) {
+    uint8_t *b = dst;
+    for (int64_t i = 0; i < n / CK_QKK; i++, b += 84, x += CK_QKK) {
+        float scale[16], mins[16], maxs = 0, maxm = 0;
+        for (int g = 0; g < 16; g++) {
+            float lo = 0, hi = 0;
+            for (int l = 0; l < 16; l++) {
+                lo = x[16 * g + l] < lo ? x[16 * g + l] : lo;
+                hi = x[16 * g + l] > hi ? x[16 * g + l] : hi;
+            }
+            scale[g] = (hi - lo) / 3.0f;
+            mins[g] = -lo;
+            maxs = scale[g] > maxs ? scale[g] : maxs;
+            maxm = mins[g] > maxm ? mins[g] : maxm;
+        }
+        const uint16_t dh = ck_f32_to_f16(maxs / 15.0f), mh = ck_f32_to_f16(maxm / 15.0f);
+        const float d = ck_f16_to_f32(dh), dmin = ck_f16_to_f32(mh);
+        memset(b, 0, 84);
+        for (int g = 0; g < 16; g++) {
+            const int sc = d > 0 ? clampi((int)lroundf(scale[g] / d), 0, 15) : 0;
+            const int m = dmin > 0 ? clampi((int)lroundf(mins[g] / dmin), 0, 15) : 0;
+            b[g] = (uint8_t)(sc | m << 4);
+            const float ds = d * (float)sc, ms = dmin * (float)m, id = ds != 0 ? 1.0f / ds : 0.0f;
+            for (int v = 16 * g; v < 16 * g + 16; v++) {
+                const int q = clampi((int)lroundf((x[v] + ms) * id), 0, 3);
+                b[16 + 32 * (v / 128) + v % 32] |= (uint8_t)(q << (2 * ((v / 32) & 3)));
+            }
+        }
+        wr16(b + 80, dh);
+        wr16(b + 82, mh);
+    }
+}
+
+void ck_q_q3_k_ref(const float *x, void *dst, int64_t n) {
+    uint8_t *b = dst;
+    for (int64_t i = 0; i < n / CK_QKK; i++, b += 110, x += CK_QKK) {
+        float scale[16], maxs = 0;
+        for (int g = 0; g < 16; g++) {
+            float amax = 0, max = 0;
+            for (int l = 0; l < 16; l++)
+                if (fabsf(x[16 * g + l]) > amax) { amax = fabsf(x[16 * g + l]); max = x[16 * g + l]; }
+            scale[g] = max / -4.0f;
+            maxs = amax / 4.0f > maxs ? amax / 4.0f : maxs;
+        }
+        const uint16_t dh = ck_f32_to_f16(maxs / 32.0f);
+        const float d = ck_f16_to_f32(dh);
+        memset(b, 0, 110);
+        for (int g = 0; g < 16; g++) {
+            const int sc = d > 0 ? clampi((int)lroundf(scale[g] / d), -32, 31) : 0, u = sc + 32;
+            if (g < 8) b[96 + g] |= (uint8_t)(u & 15);
+            else b[96 + g - 8] |= (uint8_t)((u & 15) << 4);
+            b[104 + (g & 3)] |= (uint8_t)((u >> 4) << (2 * (g >> 2)));
+            const float ds = d * (float)sc, id = ds != 0 ? 1.0f / ds : 0.0f;
+            for (int v = 16 * g; v < 16 * g + 16; v++) {
+                const int q = clampi((int)lroundf(x[v] * id), -4, 3) + 4;  // stored: 2 low bits, third bit set for q >= 0
+                b[32 + 32 * (v / 128) + v % 32] |= (uint8_t)((q & 3) << (2 * ((v / 32) & 3)));
+                b[v % 32] |= (uint8_t)((q >> 2) << (4 * (v / 128) + ((v / 32) & 3)));
+            }
+        }
+        wr16(b + 108, dh);
     }
 }
 
@@ -232,7 +330,23 @@ void ck_kp_pack(ck_type t, const uint8_t *src, int64_t rows, int64_t cols, uint8
             for (int64_t i = 0; i < nsb; i++) {
                 const uint8_t *g = src + (size_t)(p * CK_PANEL + r) * rb + (size_t)i * bb;
                 uint8_t *b = dst + (size_t)(p * nsb + i) * l.bytes;
-                if (t == CK_Q6_K) {
+                if (ck_kp_small(t)) {
+                    const int three = t == CK_Q3_K;
+                    const uint8_t *qs = g + (three ? 32 : 16);
+                    for (int n2 = 0; n2 < 2; n2++)
+                        for (int s = 0; s < 8; s++) memcpy(b + (8 * n2 + s) * 32 + 4 * r, qs + 32 * n2 + 4 * s, 4);
+                    if (three) {
+                        int8_t sc[16];
+                        ck_q3k_scales(g + 96, sc);
+                        for (int s = 0; s < 8; s++) memcpy(b + l.qh + s * 32 + 4 * r, g + 4 * s, 4);
+                        for (int x = 0; x < 16; x++) b[l.sc + 16 * (x / 2) + 2 * r + (x & 1)] = (uint8_t)sc[x];
+                        memcpy(b + l.d + 2 * r, g + 108, 2);
+                    } else {
+                        for (int x = 0; x < 16; x++) b[l.sc + 16 * (x / 2) + 2 * r + (x & 1)] = g[x];
+                        memcpy(b + l.d + 2 * r, g + 80, 2);
+                        memcpy(b + l.dmin + 2 * r, g + 82, 2);
+                    }
+                } else if (t == CK_Q6_K) {
                     const int8_t *sc = (const int8_t *)(g + 192);
                     for (int e = 0; e < CK_QKK; e++) {
                         const int q = k6_quant(g, g + 128, e), k = e / 64, h = (e / 32) & 1, s = (e / 4) & 7, ii = e & 3;
@@ -261,11 +375,12 @@ void ck_kp_pack(ck_type t, const uint8_t *src, int64_t rows, int64_t cols, uint8
 }
 
 // One panel row's product with one activation row, exactly in integers per super-block:
-//   Q4_K / Q5_K: d da sum_s sc_s (q . a)_s  -  dmin da sum_s m_s (bsum pair of s)
-//   Q6_K:        d da sum_g sc_g ((q . a)_g - 32 bsum_g)
+//   Q2_K / Q4_K / Q5_K: d da sum_g sc_g (q . a)_g  -  dmin da sum_g m_g bsum_g
+//   Q3_K / Q6_K:        d da sum_g sc_g ((q . a)_g - o bsum_g)     (o = 4 / 32: quants are stored q + o)
+// (bsum_g: the activation sums of sub-block g, one or two of the 16-sums.)
 static float kp_dot(ck_type t, const uint8_t *P, int64_t nsb, int r, ck_q8k_row a) {
     const ck_kp_layout l = ck_kp_of(t);
-    const int six = t == CK_Q6_K, sub = six ? 16 : 32;
+    const int sub = ck_kp_sub(t), off = ck_kp_offset(t), mins = ck_kp_has_min(t);
     float s = 0, sm = 0;
     for (int64_t i = 0; i < nsb; i++) {
         const uint8_t *b = P + (size_t)i * l.bytes;
@@ -276,11 +391,11 @@ static float kp_dot(ck_type t, const uint8_t *P, int64_t nsb, int r, ck_q8k_row 
             int32_t p = 0, bsum = 0;
             for (int e = g * sub; e < (g + 1) * sub; e++) p += ck_kp_quant(t, b, r, e) * q[e];
             for (int x = g * sub / 16; x < (g + 1) * sub / 16; x++) bsum += bs[x];
-            isum += ck_kp_scale(t, b, r, g, 0) * (six ? p - 32 * bsum : p);
-            if (!six) msum += ck_kp_scale(t, b, r, g, 1) * bsum;
+            isum += ck_kp_scale(t, b, r, g, 0) * (p - off * bsum);
+            if (mins) msum += ck_kp_scale(t, b, r, g, 1) * bsum;
         }
         s += ck_f16_to_f32(ck_rd16(b + l.d + 2 * r)) * a.d[i] * (float)isum;
-        if (!six) sm += ck_f16_to_f32(ck_rd16(b + l.dmin + 2 * r)) * a.d[i] * (float)msum;
+        if (mins) sm += ck_f16_to_f32(ck_rd16(b + l.dmin + 2 * r)) * a.d[i] * (float)msum;
     }
     return s - sm;
 }
@@ -304,14 +419,16 @@ void ck_mm_kp_scalar(ck_type t, const void *packed, int64_t rows, int64_t cols,
 static void kp_dequant(ck_type t, const uint8_t *b, int r, float *y) {
     const ck_kp_layout l = ck_kp_of(t);
     const float d = ck_f16_to_f32(ck_rd16(b + l.d + 2 * r));
-    if (t == CK_Q6_K) {
-        for (int e = 0; e < CK_QKK; e++) y[e] = d * (float)ck_kp_scale(t, b, r, e / 16, 0) * (float)(ck_kp_quant(t, b, r, e) - 32);
+    const int sub = ck_kp_sub(t), off = ck_kp_offset(t);
+    if (!ck_kp_has_min(t)) {  // Q3_K, Q6_K: (d sc) (q - o)
+        for (int e = 0; e < CK_QKK; e++)
+            y[e] = d * (float)ck_kp_scale(t, b, r, e / sub, 0) * (float)(ck_kp_quant(t, b, r, e) - off);
         return;
     }
     const float dmin = ck_f16_to_f32(ck_rd16(b + l.dmin + 2 * r));
-    for (int g = 0; g < 8; g++) {
+    for (int g = 0; g < CK_QKK / sub; g++) {
         const float ds = d * (float)ck_kp_scale(t, b, r, g, 0), ms = dmin * (float)ck_kp_scale(t, b, r, g, 1);
-        for (int e = 32 * g; e < 32 * g + 32; e++) y[e] = fmaf(ds, (float)ck_kp_quant(t, b, r, e), -ms);
+        for (int e = sub * g; e < sub * g + sub; e++) y[e] = fmaf(ds, (float)ck_kp_quant(t, b, r, e), -ms);
     }
 }
 

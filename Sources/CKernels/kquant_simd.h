@@ -1,4 +1,4 @@
-// K-quant panel kernels (Q4_K, Q5_K, Q6_K; layout in ck_kquants.h), written once and compiled per
+// K-quant panel kernels (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K; layout in ck_kquants.h), written once and compiled per
 // ISA by kquant_avx2.c, kquant_avx512.c and kquant_vnni_emu.c, which define before including:
 //   KQ_FN        target attribute of every function here
 //   KQ_ENTRY     name of the exported kernel (ck_matmul_fn signature)
@@ -7,7 +7,7 @@
 //                which sums and scales in one instruction.
 // A tile is one 8-row panel x NR (<= 4) activation rows: lane r of every vector is row r, so a
 // broadcast 4-byte activation group meets 8 rows at once and nothing is summed horizontally.
-// Weight quants are unsigned (<= 63) and activations in [-127, 127]: maddubs pairs (<= 2 * 63 * 127)
+// Weight quants are unsigned (<= 63; Q3_K's and Q6_K's stored with their offset) and activations in [-127, 127]: maddubs pairs (<= 2 * 63 * 127)
 // never saturate and both ISAs compute exactly the integers kquant_ref.c states.
 #include "ck_kquants.h"
 #include <immintrin.h>
@@ -18,6 +18,12 @@ static KQ_FN CK_ALWAYS_INLINE __m256i kq_load(const void *p) { return _mm256_loa
 static KQ_FN CK_ALWAYS_INLINE __m256i kq_bit_to_16(__m256i h, const int bit) {
     __m256i m = _mm256_and_si256(h, _mm256_set1_epi8((char)(1 << bit)));
     return bit <= 4 ? _mm256_slli_epi16(m, 4 - bit) : _mm256_srli_epi16(m, bit - 4);
+}
+
+// Bit `bit` of each byte of h moved to bit 2 (the third bit of a 3-bit quant), other bits cleared.
+static KQ_FN CK_ALWAYS_INLINE __m256i kq_bit_to_4(__m256i h, const int bit) {
+    __m256i m = _mm256_and_si256(h, _mm256_set1_epi8((char)(1 << bit)));
+    return bit <= 2 ? _mm256_slli_epi16(m, 2 - bit) : _mm256_srli_epi16(m, bit - 2);
 }
 
 static KQ_FN CK_ALWAYS_INLINE __m256i kq_bcast4(const int8_t *p) {
@@ -74,6 +80,62 @@ static KQ_FN CK_ALWAYS_INLINE __m256i kq_act_pair(const int16_t *bs, const int x
 }
 
 static KQ_FN CK_ALWAYS_INLINE __m256 kq_d8(const uint8_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+
+// ---- Q2_K / Q3_K ----
+// Step (n, j, s): quant bits 2j, 2j+1 of the 32 bytes at (8 n + s) * 32 (plus Q3_K's third bit from
+// hmask byte s), elements 128 n + 32 j + 4 s + (0..3) of every row: sub-block 8 n + 2 j for s < 4,
+// 8 n + 2 j + 1 for s >= 4, so the scale pair of step (n, j) is pair 4 n + j.
+static KQ_FN CK_ALWAYS_INLINE void kp_k23_tile(const ck_type t, const int NR, const uint8_t *P, int64_t nsb,
+                                               const ck_q8k_row *a, float *out) {
+    const ck_kp_layout l = ck_kp_of(t);
+    const int three = t == CK_Q3_K;
+    const __m256i m3 = _mm256_set1_epi8(3), m15 = _mm256_set1_epi16(15);
+    __m256 acc[4], accm[4];
+    for (int j = 0; j < NR; j++) acc[j] = accm[j] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nsb; i++, P += l.bytes) {
+        if (NR == 1) prefetch_block(P, (int64_t)l.bytes);
+        __m256i tot[4], plo[4], phi[4];
+        for (int j = 0; j < NR; j++) tot[j] = plo[j] = phi[j] = _mm256_setzero_si256();
+        for (int n = 0; n < 2; n++)
+            for (int jj = 0; jj < 4; jj++) {
+                __m256i pr = kq_pair(P + l.sc + 16 * (4 * n + jj), three);  // Q2_K: scale | min << 4
+                if (!three) pr = _mm256_and_si256(pr, m15);
+                const __m256i slo = kq_even(pr), shi = kq_odd(pr);
+                for (int s = 0; s < 8; s++) {
+                    __m256i u = _mm256_and_si256(_mm256_srli_epi16(kq_load(P + (8 * n + s) * 32), 2 * jj), m3);
+                    if (three) u = _mm256_or_si256(u, kq_bit_to_4(kq_load(P + l.qh + 32 * s), 4 * n + jj));
+                    for (int j = 0; j < NR; j++) {
+                        const __m256i av = kq_bcast4(a[j].q + i * CK_QKK + 128 * n + 32 * jj + 4 * s);
+                        if (s < 4) KQ_STEP(plo[j], tot[j], u, av, slo);
+                        else KQ_STEP(phi[j], tot[j], u, av, shi);
+                    }
+                }
+                for (int j = 0; j < NR; j++) {
+                    KQ_FLUSH(plo[j], tot[j], slo);
+                    KQ_FLUSH(phi[j], tot[j], shi);
+                }
+            }
+        const __m256 d = kq_d8(P + l.d);
+        for (int j = 0; j < NR; j++) {
+            const int16_t *bs = a[j].bsum + 16 * i;
+            // Q2_K: sum_g m_g bsum_g (the mins); Q3_K: sum_g sc_g bsum_g (the -4 of every stored quant)
+            __m256i o = _mm256_setzero_si256();
+            for (int x = 0; x < 8; x++) {
+                __m256i pr = kq_pair(P + l.sc + 16 * x, three);
+                if (!three) pr = _mm256_srli_epi16(pr, 4);
+                o = _mm256_add_epi32(o, _mm256_madd_epi16(pr, kq_act_pair(bs, x, 0)));
+            }
+            const __m256 dd = _mm256_mul_ps(d, _mm256_set1_ps(a[j].d[i]));
+            if (three) {
+                acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(tot[j], _mm256_slli_epi32(o, 2))), dd, acc[j]);
+            } else {
+                acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(tot[j]), dd, acc[j]);
+                accm[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(o), _mm256_mul_ps(kq_d8(P + l.dmin), _mm256_set1_ps(a[j].d[i])), accm[j]);
+            }
+        }
+    }
+    for (int j = 0; j < NR; j++) _mm256_storeu_ps(out + 8 * j, _mm256_sub_ps(acc[j], accm[j]));
+}
 
 // ---- Q4_K / Q5_K ----
 static KQ_FN CK_ALWAYS_INLINE void kp_k45_tile(const ck_type t, const int NR, const uint8_t *P, int64_t nsb,
@@ -176,6 +238,8 @@ static KQ_FN void kp_tile(ck_type t, int nr, const uint8_t *P, int64_t nsb, cons
     case NR:                                                             \
         if (t == CK_Q4_K) kp_k45_tile(CK_Q4_K, NR, P, nsb, a, out);      \
         else if (t == CK_Q5_K) kp_k45_tile(CK_Q5_K, NR, P, nsb, a, out); \
+        else if (t == CK_Q2_K) kp_k23_tile(CK_Q2_K, NR, P, nsb, a, out); \
+        else if (t == CK_Q3_K) kp_k23_tile(CK_Q3_K, NR, P, nsb, a, out); \
         else kp_k6_tile(NR, P, nsb, a, out);                             \
         break;
     switch (nr) { KQ_CASES(1) KQ_CASES(2) KQ_CASES(3) KQ_CASES(4) }

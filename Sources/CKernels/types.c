@@ -20,6 +20,10 @@ static const ck_traits k_traits[] = {
     {CK_Q5_1, CK_QK, 24, CK_ACT_Q8, CK_PANEL, ck_deq_q5_1_ref, ck_q_q5_1_ref,
      {0, 0, 0}, {ck_mm_quant_scalar, ck_mm_quant_avx2, ck_mm_quant_vnni}},
     // K-quants: their own panels (ck_kquants.h).
+    {CK_Q2_K, CK_QKK, 84, CK_ACT_Q8K, CK_PANEL, ck_deq_q2_k_ref, ck_q_q2_k_ref,
+     {0, 0, 0}, {ck_mm_kp_scalar, ck_mm_kp_avx2, ck_mm_kp_vnni}, 1},
+    {CK_Q3_K, CK_QKK, 110, CK_ACT_Q8K, CK_PANEL, ck_deq_q3_k_ref, ck_q_q3_k_ref,
+     {0, 0, 0}, {ck_mm_kp_scalar, ck_mm_kp_avx2, ck_mm_kp_vnni}, 1},
     {CK_Q4_K, CK_QKK, 144, CK_ACT_Q8K, CK_PANEL, ck_deq_q4_k_ref, ck_q_q4_k_ref,
      {0, 0, 0}, {ck_mm_kp_scalar, ck_mm_kp_avx2, ck_mm_kp_vnni}, 1},
     {CK_Q5_K, CK_QKK, 176, CK_ACT_Q8K, CK_PANEL, ck_deq_q5_k_ref, ck_q_q5_k_ref,

@@ -4,7 +4,9 @@ import XCTest
 final class FormatTests: XCTestCase {
     func testTypeInfo() {
         for t in allTypes { XCTAssertEqual(ck_type_supported(Int32(t.rawValue)), 1) }
-        XCTAssertEqual(ck_type_supported(10), 0)  // Q2_K: not (yet) implemented
+        XCTAssertEqual(ck_type_supported(15), 0)  // Q8_K: an activation format in ggml, no weights here
+        XCTAssertEqual(ck_type_supported(10), 1)  // Q2_K (KQuantTests)
+        XCTAssertEqual(ck_type_supported(11), 1)  // Q3_K (KQuantTests)
         XCTAssertEqual(ck_type_supported(12), 1)  // Q4_K (KQuantTests)
         XCTAssertEqual(ck_block_elements(CK_F32), 1)
         XCTAssertEqual(ck_block_elements(CK_Q4_1), 32)

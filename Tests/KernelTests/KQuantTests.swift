@@ -1,16 +1,19 @@
 import CKernels
 import XCTest
 
-/// Q5_0, Q5_1, Q4_K, Q5_K and Q6_K: the reference dequantizers on hand-made blocks (values worked
+/// Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K: the reference dequantizers on hand-made blocks (values worked
 /// out by hand from ggml's layouts), and every product path against the scalar reference twin on
 /// random data and on random raw blocks (every bit pattern of quants and packed scales).
 final class KQuantTests: XCTestCase {
-    static let types: [ck_type] = [CK_Q5_0, CK_Q5_1, CK_Q4_K, CK_Q5_K, CK_Q6_K]
+    static let types: [ck_type] = [CK_Q5_0, CK_Q5_1, CK_Q2_K, CK_Q3_K, CK_Q4_K, CK_Q5_K, CK_Q6_K]
+    static let kQuants: [ck_type] = [CK_Q2_K, CK_Q3_K, CK_Q4_K, CK_Q5_K, CK_Q6_K]
 
     static func name(_ t: ck_type) -> String {
         switch t.rawValue {
         case CK_Q5_0.rawValue: return "Q5_0"
         case CK_Q5_1.rawValue: return "Q5_1"
+        case CK_Q2_K.rawValue: return "Q2_K"
+        case CK_Q3_K.rawValue: return "Q3_K"
         case CK_Q4_K.rawValue: return "Q4_K"
         case CK_Q5_K.rawValue: return "Q5_K"
         case CK_Q6_K.rawValue: return "Q6_K"
@@ -57,6 +60,34 @@ final class KQuantTests: XCTestCase {
     // two bits of sc/m 4..7 in the top bits of bytes 0..7, their low nibbles in bytes 8..11).
     private let kScales: [UInt8] = [1, 2, 3, 4 | 3 << 6, 0, 1, 2, 3 | 2 << 6, 5 | 4 << 4, 6 | 5 << 4, 7 | 6 << 4, 15 | 1 << 4]
 
+    func testQ2_KHandBlock() {
+        // scales[g] = sc | m << 4: g 0: (1, 2), 1: (15, 3), 2: (5, 0), 4: (0, 1), 6: (11, 10), 15: (7, 15), others 0
+        var scales = [UInt8](repeating: 0, count: 16)
+        scales[0] = 0x21; scales[1] = 0x3F; scales[2] = 0x05; scales[4] = 0x10; scales[6] = 0xAB; scales[15] = 0xF7
+        var qs = [UInt8](repeating: 0, count: 64)
+        qs[0] = 0xE7   // bits 2j of qs[l]: element 0: 3, 32: 1, 64: 2, 96: 3
+        qs[16] = 0x02  // element 16: 2 (48, 80, 112: 0)
+        qs[63] = 0xC0  // element 255 (128 + 96 + 31): 3; element 159: 0
+        // x = 0.5 sc q - 0.25 m, sub-block e / 16
+        expect(CK_Q2_K, scales + qs + f16(0.5) + f16(0.25),
+               [0: 1, 1: -0.5, 16: 14.25, 32: 2.5, 48: 0, 64: -0.25, 96: 14, 240: -3.75, 255: 6.75])
+    }
+
+    func testQ3_KHandBlock() {
+        // 6-bit scales u (x uses u - 32): g 0: 33, 1: 0, 2: 63, 6: 20, 15: 45, others 32. Low nibbles
+        // of u 0..7 in the low nibbles of bytes 0..7, of u 8..15 in their high nibbles; the top two bits
+        // of u g at bits 2 (g / 4) of byte 8 + g % 4.
+        let scales: [UInt8] = [0x01, 0x00, 0x0F, 0x00, 0x00, 0x00, 0x04, 0xD0, 0xAA, 0xA8, 0xA7, 0xAA]
+        var hmask = [UInt8](repeating: 0, count: 32), qs = [UInt8](repeating: 0, count: 64)
+        qs[0] = 0x4E     // low bits 2j of qs[l]: element 0: 2, 32: 3, 64: 0, 96: 1
+        hmask[0] = 0x09  // third bits (bit j of hmask[l]): element 0 and 96 set: q = low, else q = low - 4
+        qs[63] = 0xC0    // element 255: low bits 3
+        hmask[31] = 0x80 // element 255: third bit set
+        // x = 0.5 (u - 32) q: q0 = 2, q32 = -1, q96 = 1, q16 = q1 = q240 = -4, q255 = 3
+        expect(CK_Q3_K, hmask + qs + scales + f16(0.5),
+               [0: 1, 1: -2, 16: 64, 32: -15.5, 64: 0, 96: -6, 240: -26, 255: 19.5])
+    }
+
     func testQ4_KHandBlock() {
         var qs = [UInt8](repeating: 0, count: 128)
         qs[0] = 0x3A    // element 0 (sub-block 0): 10; element 32 (sub-block 1): 3
@@ -101,6 +132,8 @@ final class KQuantTests: XCTestCase {
             let offsets: [Int]
             switch t.rawValue {
             case CK_Q5_0.rawValue: offsets = [0]
+            case CK_Q2_K.rawValue: offsets = [80, 82]
+            case CK_Q3_K.rawValue: offsets = [108]
             case CK_Q6_K.rawValue: offsets = [208]
             default: offsets = [0, 2]
             }
@@ -165,6 +198,8 @@ final class KQuantTests: XCTestCase {
 
     func testQ5_0Products() { check(CK_Q5_0) }
     func testQ5_1Products() { check(CK_Q5_1) }
+    func testQ2_KProducts() { check(CK_Q2_K) }
+    func testQ3_KProducts() { check(CK_Q3_K) }
     func testQ4_KProducts() { check(CK_Q4_K) }
     func testQ5_KProducts() { check(CK_Q5_K) }
     func testQ6_KProducts() { check(CK_Q6_K) }
@@ -172,7 +207,7 @@ final class KQuantTests: XCTestCase {
     /// Packing loses nothing: f32 activations that pick one column give exactly the reference
     /// dequantization of that column, for every row of every panel (K-quants repack all their bits).
     func testPackedPanelsKeepEveryValue() {
-        for t in [CK_Q4_K, CK_Q5_K, CK_Q6_K] {
+        for t in Self.kQuants {
             let rows = 13, cols = 512
             var rng = Rng(31)
             let c = MatmulCase(copying: MatmulCase(t, rows: rows, cols: cols, n: 1, seed: 30),
@@ -195,12 +230,14 @@ final class KQuantTests: XCTestCase {
         }
     }
 
-    /// The test-data quantizers round-trip: the dequantized matrix is close to what was quantized.
+    /// The test-data quantizers round-trip: the dequantized matrix is close to what was quantized
+    /// (2 and 3 bits per weight lose more: uniform weights in 4 / 8 steps per sub-block of 16).
     func testQuantizeDequantizeRoundTrip() {
         var rng = Rng(5)
         let cols = 512
         let x = (0..<cols).map { _ in rng.weight() }
-        let limits: [UInt32: Double] = [CK_Q5_0.rawValue: 0.08, CK_Q5_1.rawValue: 0.08, CK_Q4_K.rawValue: 0.15,
+        let limits: [UInt32: Double] = [CK_Q5_0.rawValue: 0.08, CK_Q5_1.rawValue: 0.08, CK_Q2_K.rawValue: 0.5,
+                                        CK_Q3_K.rawValue: 0.25, CK_Q4_K.rawValue: 0.15,
                                         CK_Q5_K.rawValue: 0.08, CK_Q6_K.rawValue: 0.05]
         for t in Self.types {
             let y = dequantizeRow(t, quantizeMatrix(t, x, rows: 1, cols: cols), count: cols)
@@ -240,7 +277,7 @@ final class KQuantTests: XCTestCase {
             }
         }
         XCTAssertEqual(ck_act_format(CK_Q5_0), ck_act_format(CK_Q8_0), "Q5_x share the Q8_0 activation blocks")
-        XCTAssertEqual(ck_act_format(CK_Q6_K), ck_act_format(CK_Q4_K))
+        for t in Self.kQuants { XCTAssertEqual(ck_act_format(t), ck_act_format(CK_Q4_K), Self.name(t)) }
         XCTAssertNotEqual(ck_act_format(CK_Q4_K), ck_act_format(CK_Q8_0))
     }
 }

@@ -1,5 +1,6 @@
 // Single-thread kernel benchmark for the CKernels matrix products (SmolLM2-135M shapes, or with the
-// argument `gemma` Gemma 3 270M Q4_K_M's: Q5_0 / Q4_K / Q6_K / Q8_0, plus Q4_1 on the same shapes).
+// argument `gemma` Gemma 3 270M Q4_K_M's: Q5_0 / Q4_K / Q6_K / Q8_0, plus Q4_1, Q5_K, Q2_K and Q3_K on the
+// same shapes).
 //   gemv (n = 1): weight bytes streamed per second, cache-hot and from DRAM (rotating copies > L3)
 //   prefill (n = 64, 256): GFLOP/s (2 * rows * cols * n per product)
 // Usage: kernelbench [gemma] [isa ...]   (isa: scalar, avx2, avx512vnni; default: every available)
@@ -52,6 +53,10 @@ static const shape gemma_shapes[] = {
     {"ffn_g/u  2048x640  Q4_1", CK_Q4_1, 2048, 640, 0},
     {"ffn_down 640x2048  Q4_1", CK_Q4_1, 640, 2048, 0},
     {"ffn_down 640x2048  Q5_K", CK_Q5_K, 640, 2048, 0},
+    {"attn_o   640x1024  Q2_K", CK_Q2_K, 640, 1024, 0},
+    {"ffn_down 640x2048  Q2_K", CK_Q2_K, 640, 2048, 0},
+    {"attn_o   640x1024  Q3_K", CK_Q3_K, 640, 1024, 0},
+    {"ffn_down 640x2048  Q3_K", CK_Q3_K, 640, 2048, 0},
 };
 static const shape *shapes = smollm_shapes;
 static size_t NSHAPES = sizeof smollm_shapes / sizeof smollm_shapes[0];

@@ -20,6 +20,8 @@ typedef enum {
     CK_Q5_0 = 6,
     CK_Q5_1 = 7,
     CK_Q8_0 = 8,
+    CK_Q2_K = 10,
+    CK_Q3_K = 11,
     CK_Q4_K = 12,
     CK_Q5_K = 13,
     CK_Q6_K = 14,

@@ -13,6 +13,8 @@ public struct GGMLType: RawRepresentable, Hashable, Sendable, CustomStringConver
     public static let q5_0 = GGMLType(rawValue: 6)
     public static let q5_1 = GGMLType(rawValue: 7)
     public static let q8_0 = GGMLType(rawValue: 8)
+    public static let q2_K = GGMLType(rawValue: 10)
+    public static let q3_K = GGMLType(rawValue: 11)
     public static let q4_K = GGMLType(rawValue: 12)
     public static let q5_K = GGMLType(rawValue: 13)
     public static let q6_K = GGMLType(rawValue: 14)
