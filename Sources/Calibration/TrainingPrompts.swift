@@ -26,20 +26,25 @@ public enum TrainingPrompts {
         "Give me a fun fact about {}.", "How would you teach a child about {}?", "Summarize what people know about {}.",
     ]
 
-    /// How many different requests `requests(count:)` can write.
-    public static var requestCount: Int { templates.count * topics.count }
-
-    /// Up to `count` chat requests: every template over every topic, in an order that mixes both.
-    public static func requests(count: Int) -> [String] {
+    /// Every request, in an order that mixes templates and topics, without the built-in prompts (the
+    /// held-out parts must stay unseen).
+    static let allRequests: [String] = {
         let all = templates.count * topics.count
         // Step through the template x topic grid with a stride coprime to its size, so a prefix
         // covers many templates and topics.
-        let stride = stride(coprimeTo: all)
-        return (0..<min(count, all)).map { i in
-            let cell = (i * stride) % all
+        let step = TrainingPrompts.stride(coprimeTo: all)
+        let builtIn = Set(CalibrationPromptSet.instructions + CalibrationPromptSet.questions)
+        return (0..<all).map { i in
+            let cell = (i * step) % all
             return templates[cell % templates.count].replacingOccurrences(of: "{}", with: topics[cell / templates.count])
-        }
-    }
+        }.filter { !builtIn.contains($0) }
+    }()
+
+    /// How many different requests `requests(count:)` can write.
+    public static var requestCount: Int { allRequests.count }
+
+    /// Up to `count` chat requests.
+    public static func requests(count: Int) -> [String] { Array(allRequests.prefix(max(0, count))) }
 
     /// Up to `count` openings from `text`: runs of about `words` words that start at a sentence
     /// start, spread evenly over the text (the model continues each).
