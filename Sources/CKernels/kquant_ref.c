@@ -107,6 +107,16 @@ void ck_deq_q3_k_ref(const void *s, float *y, int64_t n) {
     }
 }
 
+// The test quantizers' sub-block range: [min(0, smallest), max(0, largest)] of x[0..<n].
+static void range_with_zero(const float *x, int n, float *lo, float *hi) {
+    *lo = 0;
+    *hi = 0;
+    for (int l = 0; l < n; l++) {
+        *lo = x[l] < *lo ? x[l] : *lo;
+        *hi = x[l] > *hi ? x[l] : *hi;
+    }
+}
+
 // Test-data quantizers. Q2_K: per sub-block the affine range [min(0, lo), max(0, hi)] in 3 steps,
 // scales and mins as 4-bit multiples of the block's largest. Q3_K: per sub-block a signed scale that
 // maps the value of largest magnitude to -4, as 6-bit multiples (-32..31) of the largest.
@@ -115,11 +125,8 @@ void ck_q_q2_k_ref(const float *x, void *dst, int64_t n) {
     for (int64_t i = 0; i < n / CK_QKK; i++, b += 84, x += CK_QKK) {
         float scale[16], mins[16], maxs = 0, maxm = 0;
         for (int g = 0; g < 16; g++) {
-            float lo = 0, hi = 0;
-            for (int l = 0; l < 16; l++) {
-                lo = x[16 * g + l] < lo ? x[16 * g + l] : lo;
-                hi = x[16 * g + l] > hi ? x[16 * g + l] : hi;
-            }
+            float lo, hi;
+            range_with_zero(x + 16 * g, 16, &lo, &hi);
             scale[g] = (hi - lo) / 3.0f;
             mins[g] = -lo;
             maxs = scale[g] > maxs ? scale[g] : maxs;
@@ -206,11 +213,8 @@ static void q_k45(const float *x, uint8_t *b, int64_t n, int five) {
     for (int64_t i = 0; i < n / CK_QKK; i++, b += bb, x += CK_QKK) {
         float scale[8], mins[8], maxs = 0, maxm = 0;
         for (int s = 0; s < 8; s++) {
-            float lo = 0, hi = 0;
-            for (int l = 0; l < 32; l++) {
-                lo = x[32 * s + l] < lo ? x[32 * s + l] : lo;
-                hi = x[32 * s + l] > hi ? x[32 * s + l] : hi;
-            }
+            float lo, hi;
+            range_with_zero(x + 32 * s, 32, &lo, &hi);
             scale[s] = (hi - lo) / (float)qmax;
             mins[s] = -lo;
             maxs = scale[s] > maxs ? scale[s] : maxs;
