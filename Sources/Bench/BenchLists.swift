@@ -50,15 +50,3 @@ extension Double {
         self == rounded() && abs(self) < 1e15 ? String(Int(self)) : String(self)
     }
 }
-
-/// Parses "0.6,0.8" into numbers, with a clear error naming the option.
-package func parseNumberList(_ text: String, option: String) throws -> [Double] {
-    let values = try text.split(separator: ",").map { item -> Double in
-        guard let v = Double(item.trimmingCharacters(in: .whitespaces)), v.isFinite, v >= 0 else {
-            throw BenchError("\(option) takes numbers >= 0 separated by commas (got '\(item)')")
-        }
-        return v
-    }
-    guard !values.isEmpty else { throw BenchError("\(option) is empty") }
-    return values
-}

@@ -14,7 +14,7 @@ package struct CollabBenchPlan: Sendable {
     package var generateArgs: [String]
     package var modes: [GenerationMode]
     package var links: [LinkSetting]
-    package var thresholds: [Double]
+    package var thresholds: [BenchThreshold]
     package var prompts: [BenchPrompt]
     package var launcher: ChildLauncher
     package var edgeCPU: Int?
@@ -23,9 +23,9 @@ package struct CollabBenchPlan: Sendable {
     package var quick: Bool
 
     /// Configurations in run order: (mode, link, threshold); link-free modes once, cloud modes per link.
-    package var configurations: [(mode: GenerationMode, link: LinkSetting?, threshold: Double?)] {
-        var out: [(GenerationMode, LinkSetting?, Double?)] = []
-        let perThreshold = { (mode: GenerationMode) -> [Double?] in
+    package var configurations: [(mode: GenerationMode, link: LinkSetting?, threshold: BenchThreshold?)] {
+        var out: [(GenerationMode, LinkSetting?, BenchThreshold?)] = []
+        let perThreshold = { (mode: GenerationMode) -> [BenchThreshold?] in
             mode.usesExits && !exits.isEmpty ? thresholds.map { $0 } : [nil]
         }
         for mode in modes where !mode.needsCloud {
@@ -39,7 +39,7 @@ package struct CollabBenchPlan: Sendable {
         return out
     }
 
-    package init(modelPath: String, layers: Int, split: Int, exits: String, wire: String, maxTokens: Int, qaMaxTokens: Int, threads: Int, generateArgs: [String], modes: [GenerationMode], links: [LinkSetting], thresholds: [Double], prompts: [BenchPrompt], launcher: ChildLauncher, edgeCPU: Int? = nil, cloudCPU: Int? = nil, timeout: Double, quick: Bool) {
+    package init(modelPath: String, layers: Int, split: Int, exits: String, wire: String, maxTokens: Int, qaMaxTokens: Int, threads: Int, generateArgs: [String], modes: [GenerationMode], links: [LinkSetting], thresholds: [BenchThreshold], prompts: [BenchPrompt], launcher: ChildLauncher, edgeCPU: Int? = nil, cloudCPU: Int? = nil, timeout: Double, quick: Bool) {
         self.modelPath = modelPath
         self.layers = layers
         self.split = split

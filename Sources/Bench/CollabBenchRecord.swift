@@ -5,7 +5,7 @@ package struct CollabRunRecord: Codable {
     package var kind: String
     package var mode: String
     package var link: String?
-    package var threshold: Double?
+    package var threshold: BenchThreshold?
     package var output: GenerateOutput
     /// Bytes the emulated link carried for this run, each way (TCP payload: gRPC + HTTP/2 framing included).
     package var link_bytes_up = 0
@@ -32,7 +32,7 @@ package struct CollabRunRecord: Codable {
 package struct CollabSummary: Codable {
     package var mode: String
     package var link: String?
-    package var threshold: Double?
+    package var threshold: BenchThreshold?
     package var prompts: Int
     package var tokens_per_response: Double
     package var total_s: Double
@@ -54,7 +54,7 @@ package struct CollabSummary: Codable {
     package var qa_accuracy: Double?
     package var errors: Int
 
-    package init(_ runs: [CollabRunRecord], mode: String, link: String?, threshold: Double?, errors: Int) {
+    package init(_ runs: [CollabRunRecord], mode: String, link: String?, threshold: BenchThreshold?, errors: Int) {
         func mean(_ f: (CollabRunRecord) -> Double) -> Double { runs.isEmpty ? 0 : runs.map(f).reduce(0, +) / Double(runs.count) }
         self.mode = mode
         self.link = link
@@ -99,7 +99,7 @@ package struct CollabBenchReport: Codable {
         package var generate_args: [String]
         package var modes: [String]
         package var links: [LinkSetting]
-        package var thresholds: [Double]
+        package var thresholds: [BenchThreshold]
         package var prompts: Int
         package var qa_prompts: Int
         package var pinned: Bool

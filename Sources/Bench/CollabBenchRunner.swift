@@ -71,7 +71,7 @@ package struct CollabBenchRunner {
     }
 
     /// `collm generate` arguments for one run; the mode's own flags, then the user's extras.
-    package func generateArguments(_ prompt: BenchPrompt, mode: GenerationMode, threshold: Double?, cloud: String?) -> [String] {
+    package func generateArguments(_ prompt: BenchPrompt, mode: GenerationMode, threshold: BenchThreshold?, cloud: String?) -> [String] {
         var args = ["generate", "--chat", "--prompt", prompt.text, "--mode", mode.rawValue, "--json",
                     "--model", plan.modelPath, "--threads", "\(plan.threads)",
                     "--max-tokens", "\(prompt.kind == "qa" ? plan.qaMaxTokens : plan.maxTokens)"]
@@ -79,13 +79,13 @@ package struct CollabBenchRunner {
         if let threshold, !plan.exits.isEmpty {
             // "calibration": the calibrated exits of `collm calibrate` (the default file, or --generate-arg --calibration FILE).
             if plan.exits != "calibration" { args += ["--exits", plan.exits] }
-            args += ["--threshold", "\(threshold)"]
+            args += threshold.generateArguments
         }
         if let cloud { args += ["--cloud", cloud] }
         return args + plan.generateArgs
     }
 
-    private func runOne(_ prompt: BenchPrompt, mode: GenerationMode, link setting: LinkSetting?, threshold: Double?,
+    private func runOne(_ prompt: BenchPrompt, mode: GenerationMode, link setting: LinkSetting?, threshold: BenchThreshold?,
                         via link: LinkEmulator?, cloud: CloudChild?) async throws -> CollabRunRecord {
         let viaLink = mode.needsCloud ? link : nil
         let before = try await viaLink?.status()

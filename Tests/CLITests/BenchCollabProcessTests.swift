@@ -21,6 +21,7 @@ final class BenchCollabProcessTests: XCTestCase {
             XCTAssertEqual(summaries.count, 9)
             XCTAssertEqual(runs.count, 18)
             XCTAssertEqual(Set(summaries.compactMap { $0["mode"] as? String }), ["local", "edge", "collab", "cloud", "naive", "spec"])
+            XCTAssertEqual(Set(summaries.compactMap { $0["threshold"].map { "\($0)" } }), ["calibrated", "1"])
             let stateBytes = 576 * 2  // one f16 boundary state
             for run in runs {
                 let mode = try XCTUnwrap(run["mode"] as? String)
@@ -36,6 +37,16 @@ final class BenchCollabProcessTests: XCTestCase {
                 let (linkUp, linkDown) = (try XCTUnwrap(run["link_bytes_up"] as? Int), try XCTUnwrap(run["link_bytes_down"] as? Int))
                 let cloudTokens = sources.filter { $0 == "cloud" }.count
                 let what = "\(mode) \(run["threshold"] ?? "-") \(run["prompt_id"] ?? "")"
+                if ["edge", "collab"].contains(mode) {
+                    let thresholds = try XCTUnwrap((output["exits"] as? [String: Any])?["thresholds"] as? [String: Double], what)
+                    XCTAssertFalse(thresholds.isEmpty, what)
+                    // "calibrated" passes no --threshold: generate keeps the calibration's own, not 1.0.
+                    if (run["threshold"] as? String) == "calibrated" {
+                        XCTAssertTrue(thresholds.values.contains { $0 != 1 }, "\(what): \(thresholds)")
+                    } else {
+                        XCTAssertTrue(thresholds.values.allSatisfy { $0 == 1 }, "\(what): \(thresholds)")
+                    }
+                }
                 switch mode {
                 case "local", "edge":
                     XCTAssertEqual([up, trips, splitRows, fullRows, linkUp, linkDown], [0, 0, 0, 0, 0, 0], what)

@@ -24,8 +24,10 @@ struct CollabBench: AsyncParsableCommand {
     @Option(name: .long, help: "Modes, comma separated (local always runs: it is the reference).")
     var modes = "local,edge,collab,cloud,naive,spec"
     @Option(name: .long, help: "Link settings RTT_MS:MBIT, comma separated.") var links = "20:100,100:10"
-    @Option(name: .long, help: "Exit thresholds, comma separated (modes with exits run once per threshold).")
-    var thresholds = "0.6,0.8,0.9,1.0"
+    @Option(name: .long, help: ArgumentHelp(
+        "Exit thresholds, comma separated (modes with exits run once per threshold).",
+        discussion: "'calibrated' runs with each exit's calibrated threshold, as `collm generate` does by default."))
+    var thresholds = "calibrated,0.6,0.8,0.9,1.0"
     @Option(name: .long, help: "Split layer s (edge runs [0, s)).") var split = 15
     @Option(name: .long, help: "Exit layers, comma separated; 'calibration' (default): the calibrated exits; empty: none.") var exits = "calibration"
     @Option(name: .long, help: "Hidden-state wire format: f32|f16|q8.") var wire = "f16"
@@ -44,13 +46,13 @@ struct CollabBench: AsyncParsableCommand {
     @OptionGroup var cloudLoss: CloudLossOptions
     @OptionGroup var processes: ChildProcessOptions
     @Option(name: .long, help: "Seconds before one generation is given up.") var timeout: Double = 600
-    @Flag(name: .long, help: "Smoke run: 2 prompts, one link (20:100), thresholds 0.8 and 1.0, 8 tokens.") var quick = false
+    @Flag(name: .long, help: "Smoke run: 2 prompts, one link (20:100), thresholds calibrated and 1.0, 8 tokens.") var quick = false
 
     func validate() throws {
         do {
             _ = try GenerationMode.parseList(modes)
             _ = try LinkSetting.parseList(links)
-            _ = try parseNumberList(thresholds, option: "--thresholds")
+            _ = try BenchThreshold.parseList(thresholds, option: "--thresholds")
         } catch let error as BenchError { throw ValidationError(error.description) }
         if maxTokens < 1 || qaMaxTokens < 1 { throw ValidationError("--max-tokens and --qa-max-tokens must be positive") }
         if !["f32", "f16", "q8"].contains(wire) { throw ValidationError("--wire must be f32, f16 or q8") }
@@ -93,7 +95,7 @@ struct CollabBench: AsyncParsableCommand {
             threads: modelOptions.threads ?? 1, generateArgs: generateArgs + cloudLoss.generateArguments,
             modes: try GenerationMode.parseList(modes),
             links: try LinkSetting.parseList(quick ? "20:100" : links),
-            thresholds: try parseNumberList(quick ? "0.8,1.0" : thresholds, option: "--thresholds"),
+            thresholds: try BenchThreshold.parseList(quick ? "calibrated,1.0" : thresholds, option: "--thresholds"),
             prompts: set, launcher: processes.launcher,
             edgeCPU: processes.edgeCPUPin, cloudCPU: processes.cloudCPUPin,
             timeout: timeout, quick: quick)
