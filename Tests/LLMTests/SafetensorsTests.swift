@@ -33,6 +33,27 @@ final class SafetensorsTests: XCTestCase {
         XCTAssertEqual(try SafetensorsFile(path: path).tensors, sample().tensors)
     }
 
+    /// A file past 2 GiB (calibration datasets are ~2.5 GB) keeps its last bytes: on Linux, one
+    /// `Data.write` call silently dropped everything after 2 GiB.
+    func testWritePastTwoGiBKeepsEveryByte() throws {
+        let path = NSTemporaryDirectory() + "collm-st-big-\(UInt32.random(in: 0...UInt32.max)).safetensors"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let count = (1 << 31) + 4096
+        var data = Data(count: count)
+        data.withUnsafeMutableBytes { raw in
+            let words = raw.bindMemory(to: UInt32.self)
+            for i in stride(from: 0, to: words.count, by: 1024) { words[i] = UInt32(truncatingIfNeeded: i &* 2_654_435_761) }
+        }
+        var file = SafetensorsFile()
+        file.tensors["big"] = .init(dtype: .i8, shape: [2, count / 2], data: data)
+        file.tensors["tail"] = .init(ints: [7, -1, 49151], shape: [3])
+        try file.write(to: path)
+        data = Data()
+        let back = try SafetensorsFile(path: path)
+        XCTAssertEqual(back.tensors["tail"]?.ints, [7, -1, 49151])
+        XCTAssertEqual(back.tensors["big"], file.tensors["big"])
+    }
+
     func testRejectsCorruptFiles() throws {
         let good = try sample().serialized()
         func rejects(_ data: Data, _ why: String) {

@@ -137,10 +137,35 @@ public struct SafetensorsFile: Sendable {
     }
 
     /// Writes atomically (temporary file + rename), creating the folder if needed.
+    /// In chunks: on Linux, `Data.write(to:)` loses every byte past 2 GiB (one write(2) call moves at most
+    /// that much), and a calibration dataset is larger.
     public func write(to path: String) throws {
         let url = URL(fileURLWithPath: path)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try serialized().write(to: url, options: .atomic)
+        let folder = url.deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let data = try serialized()
+        let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).partial")
+        guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
+            throw SafetensorsError(path: path, reason: "cannot create \(temporary.path)")
+        }
+        do {
+            let handle = try FileHandle(forWritingTo: temporary)
+            defer { try? handle.close() }
+            let chunk = 64 << 20
+            var offset = data.startIndex
+            while offset < data.endIndex {
+                let end = min(data.endIndex, offset + chunk)
+                try handle.write(contentsOf: data[offset..<end])
+                offset = end
+            }
+            try handle.synchronize()
+            guard rename(temporary.path, url.path) == 0 else {
+                throw SafetensorsError(path: path, reason: "cannot move the written file into place (errno \(errno))")
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw error
+        }
     }
 }
 
