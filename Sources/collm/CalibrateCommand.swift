@@ -24,7 +24,7 @@ struct CalibrateCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var chatTemplate: ChatTemplateOptions
-    @Option(name: .long, help: "Split layer s: the edge runs layers [0, s).") var split = 15
+    @Option(name: .customLong("split"), help: ArgumentHelp(SplitDefault.help)) var splitOption: Int?
     @Option(name: .long, help: "Exit layers (comma separated, at most s; s itself is the exit at the split). Default: s/2,s.") var exits: String?
     @Option(name: .long, help: ArgumentHelp(
         "Exit block: ridge (affine adapter), mlp (residual MLP distilled from the full model, started from the ridge adapter) or layer (a copy of one of the model's layers with its own KV cache, distilled over whole sequences).",
@@ -86,9 +86,9 @@ struct CalibrateCommand: ParsableCommand {
     func run() throws {
         let (gguf, tokenizer) = try modelOptions.openModelFile()
         let config = try ModelConfig(gguf: gguf)
-        guard split > 0, split < config.layerCount else { throw ValidationError("--split must be in 1..<\(config.layerCount)") }
+        let split = try SplitDefault.resolve(splitOption, layerCount: config.layerCount)
         let fingerprint = gguf.fingerprint()
-        if report { return try printReport(fingerprint: fingerprint) }
+        if report { return try printReport(fingerprint: fingerprint, split: split) }
         let layers = try exits.map { try ListArgument.layers($0, option: "--exits") } ?? [max(1, split / 2), split]
         if let bad = layers.first(where: { $0 > split }) { throw ValidationError("exit layer \(bad) is above the split \(split)") }
         if let stray = try blockChoice().perExit.keys.first(where: { !layers.contains($0) }) {
@@ -102,7 +102,7 @@ struct CalibrateCommand: ParsableCommand {
         let started = Date()
         let pool = ThreadPool(threadCount: modelOptions.threadCount)
         let model = try LlamaModel(file: gguf, activations: modelOptions.activations, pool: pool)
-        let data = try dataset(model: model, tokenizer: tokenizer, format: format, layers: layers, fingerprint: fingerprint)
+        let data = try dataset(model: model, tokenizer: tokenizer, format: format, layers: layers, split: split, fingerprint: fingerprint)
         var options = Calibrator.Options(split: split, exits: Array(Set(layers)).sorted())
         options.targetPrecision = target
         options.ridgeStrength = ridge
@@ -143,7 +143,7 @@ struct CalibrateCommand: ParsableCommand {
     /// identical run made them.
     /// The extra prompts' ids follow the built-in ones', whose count is returned as `splitPrompts`.
     private func dataset(model: LlamaModel, tokenizer: Tokenizer, format: ChatFormat, layers: [Int],
-                         fingerprint: [UInt8]) throws -> (data: ExitDataset, splitPrompts: Int) {
+                         split: Int, fingerprint: [UInt8]) throws -> (data: ExitDataset, splitPrompts: Int) {
         let limit = prompts ?? Int.max
         let chat = { (text: String) in format.render(user: text) }
         let set = CalibrationPromptSet.self
@@ -212,7 +212,7 @@ struct CalibrateCommand: ParsableCommand {
         Array(Set([8, 12, 15, 18, 20, 24].map { $0 * layerCount / 30 }.filter { $0 > 0 && $0 < layerCount && $0 <= max(split, layerCount * 4 / 5) })).sorted()
     }
 
-    private func printReport(fingerprint: [UInt8]) throws {
+    private func printReport(fingerprint: [UInt8], split: Int) throws {
         guard let (c, path) = try CalibrationStore.load(calibration, fingerprint: fingerprint, split: split) else {
             throw CLIError("no calibration for split \(split): run `collm calibrate --split \(split)` first, or pass --calibration FILE")
         }

@@ -19,7 +19,7 @@ struct CloudCommand: AsyncParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @Option(name: .long, help: "Address to listen on.") var host = "127.0.0.1"
     @Option(name: .long, help: "Port (0 picks a free one; the chosen port is printed).") var port = 50051
-    @Option(name: .long, help: "Split layer s: this server runs layers [s, L).") var split = 15
+    @Option(name: .customLong("split"), help: ArgumentHelp(SplitDefault.help)) var splitOption: Int?
     @Option(name: .long, help: "Bearer token edges must present (default: $COLLM_TOKEN).") var token: String?
     @Option(name: .customLong("memory-mib"), help: "Memory budget for all sessions' KV caches and pending states.") var memoryMiB = 2048
     @Option(name: .customLong("idle-timeout"), help: "Seconds after which an idle session is closed.") var idleTimeout: Double = 600
@@ -67,9 +67,7 @@ struct CloudCommand: AsyncParsableCommand {
     func run() async throws {
         let (gguf, _) = try modelOptions.openModelFile()
         let config = try ModelConfig(gguf: gguf)
-        guard split > 0, split < config.layerCount else {
-            throw ValidationError("--split must be in 1..<\(config.layerCount)")
-        }
+        let split = try SplitDefault.resolve(splitOption, layerCount: config.layerCount)
         MemoryRelease.mapLargeAllocations()
         let pool = ThreadPool(threadCount: modelOptions.threadCount)
         var limits = CloudLimits()
@@ -97,7 +95,6 @@ struct CloudCommand: AsyncParsableCommand {
                                      tls: tlsCert.map { CloudServer.TLSFiles(certificateChain: $0, privateKey: tlsKey!) },
                                      connections: connections)
         let host = self.host
-        let split = self.split
         let scheme = tlsCert == nil ? "plaintext" : "TLS"
         let serving = Task {
             try await server.run { port in

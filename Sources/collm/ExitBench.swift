@@ -13,7 +13,7 @@ struct ExitBench: ParsableCommand {
         commandName: "exits", abstract: "Measure an exit check's cost against one layer's (use a release build).")
 
     @OptionGroup var modelOptions: ModelOptions
-    @Option(name: .long, help: "Split layer s (the edge model is [0, s)).") var split = 15
+    @Option(name: .customLong("split"), help: ArgumentHelp(SplitDefault.help)) var splitOption: Int?
     @Option(name: .long, help: "Exit calibration file (default: the cached one for --split).") var calibration: String?
     @Option(name: .long, help: "Timed calls per measurement.") var iterations = 200
     @Option(name: .long, help: "Context positions before the measured token.") var context = 64
@@ -36,6 +36,7 @@ struct ExitBench: ParsableCommand {
     func run() throws {
         let (gguf, _) = try modelOptions.openModelFile()
         let fingerprint = gguf.fingerprint()
+        let split = try SplitDefault.resolve(splitOption, gguf: gguf)
         let pool = ThreadPool(threadCount: modelOptions.threadCount)
         let model = try LlamaModel(file: gguf, layers: 0..<split, head: true, activations: modelOptions.activations, pool: pool)
         guard let (calibrated, path) = try CalibrationStore.load(calibration, fingerprint: fingerprint, split: split),

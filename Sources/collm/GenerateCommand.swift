@@ -35,7 +35,7 @@ struct GenerateCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Random seed for sampling.") var seed: UInt64?
     @Option(name: .long, help: "Mode: \(GenerationMode.allCases.map(\.rawValue).joined(separator: "|")).") var mode: GenerationMode = .local
     @Option(name: .long, help: "Cloud server HOST:PORT (collab, cloud, naive, spec; default: a cloud embedded in this process, over loopback gRPC).") var cloud: String?
-    @Option(name: .long, help: "Split layer s: the edge runs layers [0, s).") var split: Int?
+    @Option(name: .customLong("split"), help: ArgumentHelp(SplitDefault.help)) var splitOption: Int?
     @Option(name: .long, help: "Exit layers, comma separated.") var exits: String?
     @Option(name: .long, help: "Exit confidence threshold.") var threshold: Float?
     @Option(name: .long, help: "Hidden-state wire format: f32|f16|q8 (default: f16 to a remote cloud, f32 to the embedded one).") var wire: String?
@@ -96,11 +96,12 @@ struct GenerateCommand: AsyncParsableCommand {
             text = prompt
         }
         let ids = tokenizer.encode(text, addSpecial: true, parseSpecial: chat)
+        let split = try SplitDefault.resolve(splitOption, gguf: gguf)
         // Without --cloud, the split modes talk to a cloud in this process: nothing crosses a network,
         // so states travel as f32 and the cloud's answers are the full model's.
         var embedded: EmbeddedCloud?
         if mode.needsCloud && cloud == nil {
-            embedded = try await EmbeddedCloud.start(file: gguf, split: split ?? 15, activations: modelOptions.activations,
+            embedded = try await EmbeddedCloud.start(file: gguf, split: split, activations: modelOptions.activations,
                                                      threads: modelOptions.threadCount)
         }
         do {
@@ -109,7 +110,7 @@ struct GenerateCommand: AsyncParsableCommand {
             await embedded?.shutdown()
             output.mode = mode.rawValue
             output.cloud = embedded == nil ? cloud : "embedded"
-            report(output)
+            report(output, split: split)
             if json { try Console.printJSON(output) }
         } catch {
             await embedded?.shutdown()
@@ -118,7 +119,7 @@ struct GenerateCommand: AsyncParsableCommand {
     }
 
     /// Ends a human run with one summary line: who decided the tokens, traffic and time.
-    private func report(_ output: GenerateOutput) {
+    private func report(_ output: GenerateOutput, split: Int) {
         guard !json else { return }
         Console.write("\n")
         let edge = output.sources.filter(\.isEdgeDecision).count
@@ -137,7 +138,7 @@ struct GenerateCommand: AsyncParsableCommand {
                        Double(output.tokens.count) / max(output.timings.decode, 1e-9))
         Console.status(line)
         if (mode == .collab || mode == .spec) && output.calibration == nil && edge == 0 {
-            Console.status("note: no exit calibration for this model and split, so the edge decides no tokens; fit one with `collm calibrate --split \(split ?? 15)`")
+            Console.status("note: no exit calibration for this model and split, so the edge decides no tokens; fit one with `collm calibrate --split \(split)`")
         }
     }
 
@@ -162,7 +163,7 @@ struct GenerateCommand: AsyncParsableCommand {
             return GenerateOutput(result: result, modelPath: path)
         case .naive:
             let setup = try makeSetup(gguf: gguf, tokenizer: tokenizer)
-            let link = try GRPCNaiveLink(connector: connector!, fingerprint: setup.fingerprint, splitLayer: split ?? 15)
+            let link = try GRPCNaiveLink(connector: connector!, fingerprint: setup.fingerprint, splitLayer: try SplitDefault.resolve(splitOption, gguf: gguf))
             let result = try await NaiveRunner(model: setup.model, tokenizer: tokenizer, wire: WireFormat(rawValue: wire)!)
                 .generate(prompt: ids, maxTokens: maxTokens, sampling: sampling, link: link, onText: stream)
             await link.close()
@@ -171,7 +172,7 @@ struct GenerateCommand: AsyncParsableCommand {
     }
 
     private func makeSetup(gguf: GGUFFile, tokenizer: Tokenizer) throws -> EdgeSetup {
-        try EdgeSetup(gguf: gguf, tokenizer: tokenizer, mode: mode, split: split ?? 15, exitLayers: try exitLayers(),
+        try EdgeSetup(gguf: gguf, tokenizer: tokenizer, mode: mode, split: try SplitDefault.resolve(splitOption, gguf: gguf), exitLayers: try exitLayers(),
                       threshold: threshold, calibration: calibration, activations: modelOptions.activations,
                       threads: modelOptions.threadCount)
     }

@@ -28,7 +28,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Port (0 picks a free one; the chosen port is printed).") var port = 8080
     @Option(name: .long, help: "Mode: \(EdgeWorker.modes.map(\.rawValue).joined(separator: "|")).") var mode: GenerationMode = .collab
     @Option(name: .long, help: "Cloud server HOST:PORT (collab, spec; default: a cloud embedded in this process).") var cloud: String?
-    @Option(name: .long, help: "Split layer s: the edge runs layers [0, s).") var split = 15
+    @Option(name: .customLong("split"), help: ArgumentHelp(SplitDefault.help)) var splitOption: Int?
     @Option(name: .long, help: "Exit threshold for every exit (default: the calibration's; spec drafts at 0.5).") var threshold: Float?
     @Option(name: .long, help: "Exit calibration file (default: the cached one; 'none': logit lens).") var calibration: String?
     @Option(name: .long, help: "Hidden-state wire format: f32|f16|q8 (default: f16 to a remote cloud, f32 to the embedded one).") var wire: String?
@@ -77,6 +77,7 @@ struct ServeCommand: AsyncParsableCommand {
             chatFormatMissing = "\(error)"
             Console.status("note: /v1/chat/completions is off: \(error)")
         }
+        let split = try SplitDefault.resolve(splitOption, gguf: gguf)
         var setup = try EdgeSetup(gguf: gguf, tokenizer: tokenizer, mode: mode, split: split, threshold: threshold,
                                   calibration: calibration, activations: modelOptions.activations,
                                   threads: modelOptions.threadCount)

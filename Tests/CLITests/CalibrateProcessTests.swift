@@ -14,7 +14,7 @@ final class CalibrateProcessTests: XCTestCase {
                                       "--svg", svg, "--json"], timeout: 300, environment: env)
         XCTAssertEqual(r.status, 0, r.err)
         let json = try CollmProcess.json(r.out)
-        XCTAssertEqual(json["split"] as? Int, 15)
+        XCTAssertEqual(json["split"] as? Int, 20, "the default split: two thirds of 30 layers")
         let exits = try XCTUnwrap(json["exits"] as? [[String: Any]])
         XCTAssertEqual(exits.compactMap { $0["layer"] as? Int }, [8, 15])
         for exit in exits {
@@ -37,9 +37,9 @@ final class CalibrateProcessTests: XCTestCase {
         XCTAssertEqual(report.status, 0, report.err)
         XCTAssertEqual((try CollmProcess.json(report.out)["exits"] as? [[String: Any]])?.count, 2)
         // Another split has no calibration: a clear error, not a crash.
-        let none = try CollmProcess.run(["calibrate", "--model", model, "--report", "--split", "20"], environment: env)
+        let none = try CollmProcess.run(["calibrate", "--model", model, "--report", "--split", "14"], environment: env)
         XCTAssertNotEqual(none.status, 0)
-        XCTAssertTrue(none.err.contains("no calibration for split 20"), none.err)
+        XCTAssertTrue(none.err.contains("no calibration for split 14"), none.err)
     }
 
     /// Blocks chosen per exit: a ridge adapter at 8 and a layer block at 15 in one file, which the

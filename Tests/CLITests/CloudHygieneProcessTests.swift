@@ -15,7 +15,7 @@ final class CloudHygieneProcessTests: XCTestCase {
     /// expire on the engine's timer, and their memory goes back to the system.
     func testSixtyFourAbandonedSessionsExpireOnATimerAndTheirMemoryReturns() async throws {
         let idle = 15.0
-        let cloud = try CloudProcess(extra: ["--idle-timeout", "\(idle)", "--no-full-model", "--memory-mib", "4096"])
+        let cloud = try CloudProcess(extra: ["--split", "15", "--idle-timeout", "\(idle)", "--no-full-model", "--memory-mib", "4096"])
         defer { cloud.stop() }
         let gguf = try GGUFFile(path: try XCTUnwrap(ProcessInfo.processInfo.environment["COLLM_MODEL"]))
         let width = try ModelConfig(gguf: gguf).hiddenSize

@@ -74,7 +74,7 @@ final class CollabProcessTests: XCTestCase {
         let sources = try XCTUnwrap(r["sources"] as? [String])
         XCTAssertEqual(sources.count, (r["tokens"] as? [Int])?.count)
         XCTAssertFalse(sources.isEmpty)
-        XCTAssertTrue(sources.allSatisfy { $0 == "edge:15:degraded" }, "\(sources)")
+        XCTAssertTrue(sources.allSatisfy { $0 == "edge:20:degraded" }, "\(sources)")
     }
 
     /// Without --cloud, collab runs against a cloud embedded in the process (loopback gRPC, f32 states): with
@@ -155,7 +155,7 @@ extension CollabProcessTests {
         XCTAssertEqual(edge.terminationStatus, 0)
         let json = try CollmProcess.json(try String(contentsOf: outURL, encoding: .utf8))
         let sources = try XCTUnwrap(json["sources"] as? [String])
-        let firstDegraded = try XCTUnwrap(sources.firstIndex(of: "edge:15:degraded"), "never degraded: \(sources.count) tokens")
+        let firstDegraded = try XCTUnwrap(sources.firstIndex(of: "edge:20:degraded"), "never degraded: \(sources.count) tokens")
         XCTAssertGreaterThan(firstDegraded, 0)
         XCTAssertTrue(sources[..<firstDegraded].allSatisfy { $0 == "cloud" })
         XCTAssertTrue(sources[firstDegraded...].contains("cloud"), "the cloud was never used again after the restart")

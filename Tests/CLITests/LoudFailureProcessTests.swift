@@ -36,7 +36,7 @@ final class LoudFailureProcessTests: XCTestCase {
         let r = try collab("127.0.0.1:9", ["--max-tokens", "6"])
         XCTAssertEqual(r.status, 0, r.err)
         let sources = try XCTUnwrap(try CollmProcess.json(r.out)["sources"] as? [String])
-        XCTAssertTrue(!sources.isEmpty && sources.allSatisfy { $0 == "edge:15:degraded" }, "\(sources)")
+        XCTAssertTrue(!sources.isEmpty && sources.allSatisfy { $0 == "edge:20:degraded" }, "\(sources)")
         // Six degraded tokens (and the reconnects in between) make one episode: one notice when it
         // began, one saying the generation ended inside it.
         XCTAssertEqual(r.err.components(separatedBy: "cloud unreachable since").count - 1, 1, r.err)
@@ -65,7 +65,7 @@ extension LoudFailureProcessTests {
         let body = #"{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3}"#
         let degraded = try await server.call("/v1/chat/completions", body: body)
         XCTAssertEqual(degraded.status, 200, degraded.text)
-        XCTAssertTrue(degraded.text.contains("edge:15:degraded"), degraded.text)
+        XCTAssertTrue(degraded.text.contains("edge:20:degraded"), degraded.text)
         var metrics = try await server.call("/metrics").text
         XCTAssertTrue(metrics.contains("collm_cloud_degraded 1"), metrics)
         XCTAssertTrue(metrics.contains("collm_cloud_degraded_episodes_total 1"), metrics)

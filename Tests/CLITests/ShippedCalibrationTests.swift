@@ -3,12 +3,12 @@ import XCTest
 
 /// The default model's shipped exit calibration (`Sources/Exits/Resources/calibration/`): it belongs to the
 /// default model, it is what a cache without a calibration uses, and it carries the held-out curve recorded
-/// when it was fitted (`collm calibrate --split 15 --exits 12,15 --block mlp --weights f16`, 7,724 test tokens).
+/// when it was fitted (README, "Early exits: calibration": a layer block at exit 20 of split 20, q8 weights,
+/// 7,724 test tokens).
 final class ShippedCalibrationTests: XCTestCase {
     /// Held-out exit rates at 80% and 90% precision and thresholds, as the calibration run printed them.
     private let recorded: [Int: (rate80: Double, rate90: Double, threshold: Double)] = [
-        12: (0.08026929052304506, 0.03702744691869498, 0.8888297),
-        15: (0.11716727084412222, 0.04854997410668048, 0.90255123),
+        20: (0.37247540134645263, 0.19471776281719316, 0.67515296),
     ]
 
     func testShippedFileMatchesTheModelAndItsRecordedCurve() throws {
@@ -21,15 +21,15 @@ final class ShippedCalibrationTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.err)
         let report = try CollmProcess.json(r.out)
         let path = try XCTUnwrap(report["path"] as? String)
-        XCTAssertTrue(path.contains("calibration/") && path.hasSuffix("-s15.safetensors"), path)
+        XCTAssertTrue(path.contains("calibration/") && path.hasSuffix("-s20.safetensors"), path)
         XCTAssertLessThanOrEqual(try XCTUnwrap(FileManager.default.attributesOfItem(atPath: path)[.size] as? Int), 5 << 20)
-        XCTAssertEqual(report["split"] as? Int, 15)
+        XCTAssertEqual(report["split"] as? Int, 20, "the default split")
         let exits = try XCTUnwrap(report["exits"] as? [[String: Any]])
-        XCTAssertEqual(exits.compactMap { $0["layer"] as? Int }, [12, 15])
+        XCTAssertEqual(exits.compactMap { $0["layer"] as? Int }, [20])
         for exit in exits {
             let layer = try XCTUnwrap(exit["layer"] as? Int)
             let expected = try XCTUnwrap(recorded[layer])
-            XCTAssertEqual(exit["block"] as? String, "mlp")
+            XCTAssertEqual(exit["block"] as? String, "layer")
             let rates = try XCTUnwrap(exit["exit_rate_at_precision"] as? [String: Double])
             XCTAssertEqual(try XCTUnwrap(rates["0.8"]), expected.rate80, accuracy: 1e-9, "exit \(layer)")
             XCTAssertEqual(try XCTUnwrap(rates["0.9"]), expected.rate90, accuracy: 1e-9, "exit \(layer)")

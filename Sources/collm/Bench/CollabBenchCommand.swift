@@ -28,7 +28,7 @@ struct CollabBench: AsyncParsableCommand {
         "Exit thresholds, comma separated (modes with exits run once per threshold).",
         discussion: "'calibrated' runs with each exit's calibrated threshold, as `collm generate` does by default."))
     var thresholds = "calibrated,0.6,0.8,0.9,1.0"
-    @Option(name: .long, help: "Split layer s (edge runs [0, s)).") var split = 15
+    @Option(name: .customLong("split"), help: ArgumentHelp(SplitDefault.help)) var splitOption: Int?
     @Option(name: .long, help: "Exit layers, comma separated; 'calibration' (default): the calibrated exits; empty: none.") var exits = "calibration"
     @Option(name: .long, help: "Hidden-state wire format: f32|f16|q8.") var wire = "f16"
     @Option(name: .customLong("max-tokens"), help: "Tokens per instruction response.") var maxTokens = 64
@@ -88,7 +88,7 @@ struct CollabBench: AsyncParsableCommand {
         guard !set.isEmpty else { throw CLIError("no prompts selected") }
         let modelPath = try modelOptions.resolvedModelPath()
         let config = try ModelConfig(gguf: try GGUFFile(path: modelPath))
-        guard split > 0, split < config.layerCount else { throw CLIError("--split must be in 1..<\(config.layerCount)") }
+        let split = try SplitDefault.resolve(splitOption, layerCount: config.layerCount)
         return CollabBenchPlan(
             modelPath: modelPath, layers: config.layerCount, split: split, exits: exits, wire: wire,
             maxTokens: quick ? 8 : maxTokens, qaMaxTokens: quick ? 8 : qaMaxTokens,

@@ -24,7 +24,7 @@ struct ScaleBench: AsyncParsableCommand {
     @Option(name: .long, help: "Client counts, comma separated.") var clients = "1,2,4,8,16"
     @Option(name: .long, help: "Mode of every client: \(Self.modes.map(\.rawValue).joined(separator: ", ")).") var mode: GenerationMode = .collab
     @Option(name: .customLong("max-tokens"), help: "Tokens per client.") var maxTokens = 32
-    @Option(name: .long, help: "Split layer s.") var split = 15
+    @Option(name: .customLong("split"), help: ArgumentHelp(SplitDefault.help)) var splitOption: Int?
     @Option(name: .long, help: "Optional emulated link RTT_MS:MBIT between the clients and the cloud (default: direct).")
     var link: String?
     @Option(name: .customLong("generate-arg"), parsing: .unconditionalSingleValue,
@@ -51,6 +51,7 @@ struct ScaleBench: AsyncParsableCommand {
 
     func run() async throws {
         let modelPath = try modelOptions.resolvedModelPath()
+        let split = try SplitDefault.resolve(splitOption, gguf: try GGUFFile(path: modelPath))
         let launcher = processes.launcher
         let counts = quick ? [1, 2] : clients.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         let tokens = quick ? 8 : maxTokens

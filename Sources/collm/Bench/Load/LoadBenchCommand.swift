@@ -37,7 +37,7 @@ struct LoadBench: AsyncParsableCommand {
     @Option(name: .customLong("ttft-slo-ms"), help: "p99 time-to-first-token target.") var ttftSloMs = 2000.0
     @Option(name: .long, help: "Emulated link RTT_MS:MBIT between users and the cloud.") var link = "20:100"
     @Option(name: .customLong("cloud-cpu"), parsing: .unconditional, help: "CPU the cloud process is pinned to (-1: no pinning).") var cloudCPU = 0
-    @Option(name: .long, help: "Splits for collab and spec, comma separated.") var splits = "15"
+    @Option(name: .long, help: "Splits for collab and spec, comma separated (default: the default split, two thirds of the layers).") var splits: String?
     @Option(name: .long, help: "Sessions to record (distinct prompts).") var sessions = 16
     @Option(name: .customLong("max-tokens"), help: "Tokens per response at most.") var maxTokens = 64
     @Option(name: .long, help: "Seconds per point (users keep sending until then; each sends at least once).") var duration = 20.0
@@ -58,7 +58,7 @@ struct LoadBench: AsyncParsableCommand {
             throw ValidationError("--modes takes \(Self.knownModes.joined(separator: ", ")) (got \(modes))")
         }
         _ = try counts(users, option: "--users", range: 1...512)
-        _ = try counts(splits, option: "--splits", range: 1...1000)
+        if let splits { _ = try counts(splits, option: "--splits", range: 1...1000) }
         if let rates { _ = try rateList(rates) }
         if !(sloMs > 0) || !(ttftSloMs > 0) { throw ValidationError("--slo-ms and --ttft-slo-ms must be positive") }
         if sessions < 1 || maxTokens < 2 { throw ValidationError("--sessions must be >= 1 and --max-tokens >= 2") }
@@ -97,6 +97,7 @@ struct LoadBench: AsyncParsableCommand {
         let prompts = InstructionSet.prompts.prefix(sessionCount).map {
             tokenizer.encode(format.render(user: $0), addSpecial: true, parseSpecial: true)
         }
+        let splitList = try splits.map { try self.counts($0, option: "--splits", range: 1...1000) } ?? [SplitDefault.resolve(nil, gguf: gguf)]
         let launcher = ChildLauncher(executable: collm)
         var results: [LoadModeResult] = []
         var tokenCounts: [Int]?
@@ -107,7 +108,7 @@ struct LoadBench: AsyncParsableCommand {
         }
 
         if let soakMinutes {
-            let split = try counts(splits, option: "--splits", range: 1...1000)[0]
+            let split = splitList[0]
             let report = try await soak(minutes: soakMinutes, users: userCounts.max() ?? 1, split: split, prompts: prompts,
                                         gguf: gguf, tokenizer: tokenizer, modelPath: modelPath, tokenLimit: tokenLimit,
                                         launcher: launcher, emulate: emulate)
@@ -140,7 +141,7 @@ struct LoadBench: AsyncParsableCommand {
             return points
         }
 
-        for split in try counts(splits, option: "--splits", range: 1...1000) {
+        for split in splitList {
             for mode in modeList where mode == "collab" || mode == "spec" {
                 Console.status("bench load: recording \(sessionCount) \(mode) sessions at split \(split)")
                 let (recorded, edgeShare, note) = try await record(gguf: gguf, tokenizer: tokenizer, prompts: prompts,
@@ -165,7 +166,7 @@ struct LoadBench: AsyncParsableCommand {
         let counts = tokenCounts ?? Array(repeating: tokenLimit, count: prompts.count)
         let fixed = zip(prompts, counts).map { (prompt: $0, tokens: max(2, $1)) }
         if modeList.contains("cloud") {
-            let cloud = try CloudChild(launcher: launcher, arguments: cloudArguments(modelPath: modelPath, split: 15, fullModel: true),
+            let cloud = try CloudChild(launcher: launcher, arguments: cloudArguments(modelPath: modelPath, split: splitList[0], fullModel: true),
                                        cpu: cloudCPU >= 0 ? cloudCPU : nil)
             defer { cloud.stop() }
             let emulator = try await emulate(cloud.port)
