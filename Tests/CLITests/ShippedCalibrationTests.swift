@@ -4,11 +4,11 @@ import XCTest
 /// The default model's shipped exit calibration (`Sources/Exits/Resources/calibration/`): it belongs to the
 /// default model, it is what a cache without a calibration uses, and it carries the held-out curve recorded
 /// when it was fitted (README, "Early exits: calibration": a layer block at exit 20 of split 20, q8 weights,
-/// 7,724 test tokens).
+/// threshold for 94% precision, 7,724 test tokens).
 final class ShippedCalibrationTests: XCTestCase {
     /// Held-out exit rates at 80% and 90% precision and thresholds, as the calibration run printed them.
     private let recorded: [Int: (rate80: Double, rate90: Double, threshold: Double)] = [
-        20: (0.37247540134645263, 0.19471776281719316, 0.67515296),
+        20: (0.37247540134645263, 0.19471776281719316, 0.7988644),
     ]
 
     func testShippedFileMatchesTheModelAndItsRecordedCurve() throws {
