@@ -20,7 +20,6 @@ package struct BenchPrompt: Codable, Sendable {
     /// What the built-in QA prompts add to each question.
     package static let qaSuffix = " Answer in a few words."
 
-
     /// Reads a JSON array of prompts (the same fields as the built-in set).
     package static func load(_ path: String) throws -> [BenchPrompt] {
         guard let data = FileManager.default.contents(atPath: path) else { throw BenchError("cannot read prompt file \(path)") }

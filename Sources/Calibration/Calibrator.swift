@@ -59,7 +59,7 @@ public struct Calibrator {
     /// Splits the dataset's rows by prompt (seeded shuffle of prompt ids).
     public func parts(of data: ExitDataset) -> Parts {
         let all = Set(data.prompt.map(Int.init))
-        let trainingOnly = options.splitPrompts.map { limit in all.filter { $0 >= limit } } ?? []
+        let trainingOnly = trainingOnlyPrompts(among: all)
         var ids = all.subtracting(trainingOnly).sorted()
         var rng = SplitMix64(seed: options.seed)
         for i in stride(from: ids.count - 1, to: 0, by: -1) { ids.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
@@ -133,7 +133,7 @@ public struct Calibrator {
         }
         let cascade = Self.cascade(testOutcomes, thresholds: exits.map(\.threshold))
         let promptIds = Set(data.prompt.map(Int.init))
-        let trainingOnly = promptIds.filter { $0 >= options.splitPrompts ?? .max }.count
+        let trainingOnly = trainingOnlyPrompts(among: promptIds).count
         notes["tokens.fit"] = String(parts.fit.count)
         notes["tokens.select"] = String(parts.select.count)
         notes["tokens.test"] = String(parts.test.count)
@@ -146,6 +146,11 @@ public struct Calibrator {
         return ExitCalibration(
             fingerprint: ExitCalibration.hex(fingerprint), split: options.split, targetPrecision: options.targetPrecision,
             exits: exits, shortlist: shortlist.sorted(), notes: notes)
+    }
+
+    /// The prompts that only ever fit (ids from `splitPrompts` on).
+    private func trainingOnlyPrompts(among ids: Set<Int>) -> Set<Int> {
+        options.splitPrompts.map { limit in ids.filter { $0 >= limit } } ?? []
     }
 
     /// Positions (indices into `rows`) of each prompt's first answer, the greedy one: collab decodes

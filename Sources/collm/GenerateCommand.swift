@@ -105,7 +105,7 @@ struct GenerateCommand: AsyncParsableCommand {
                                                      threads: modelOptions.threadCount)
         }
         do {
-            var output = try await generate(gguf: gguf, tokenizer: tokenizer, prompt: ids, path: path,
+            var output = try await generate(gguf: gguf, tokenizer: tokenizer, split: split, prompt: ids, path: path,
                                             cloud: embedded?.address ?? cloud, wire: wire ?? (embedded == nil ? "f16" : "f32"))
             await embedded?.shutdown()
             output.mode = mode.rawValue
@@ -142,19 +142,19 @@ struct GenerateCommand: AsyncParsableCommand {
         }
     }
 
-    private func generate(gguf: GGUFFile, tokenizer: Tokenizer, prompt ids: [Int], path: String, cloud: String?,
+    private func generate(gguf: GGUFFile, tokenizer: Tokenizer, split: Int, prompt ids: [Int], path: String, cloud: String?,
                           wire: String) async throws -> GenerateOutput {
         let json = self.json
         let stream: (String) -> Void = { piece in if !json { Console.write(piece) } }
         let connector = try cloud.map { try GRPCConnector(address: $0, token: CloudClientEnvironment.token, trustRoots: trustRoots) }
         switch mode {
         case .local:
-            let setup = try makeSetup(gguf: gguf, tokenizer: tokenizer)
+            let setup = try makeSetup(gguf: gguf, tokenizer: tokenizer, split: split)
             let result = try TextGenerator(model: setup.model, tokenizer: tokenizer)
                 .generate(prompt: ids, maxTokens: maxTokens, sampling: sampling, contextCapacity: ctx, onText: stream)
             return GenerateOutput(result: result, modelPath: path)
         case .edge, .collab, .spec:
-            return try await runEdge(setup: try makeSetup(gguf: gguf, tokenizer: tokenizer), prompt: ids, path: path,
+            return try await runEdge(setup: try makeSetup(gguf: gguf, tokenizer: tokenizer, split: split), prompt: ids, path: path,
                                      connector: connector, wire: wire)
         case .cloud:
             let result = try await CloudOnlyClient(tokenizer: tokenizer)
@@ -162,8 +162,8 @@ struct GenerateCommand: AsyncParsableCommand {
                           link: GRPCCloudGeneration(connector: connector!), onText: stream)
             return GenerateOutput(result: result, modelPath: path)
         case .naive:
-            let setup = try makeSetup(gguf: gguf, tokenizer: tokenizer)
-            let link = try GRPCNaiveLink(connector: connector!, fingerprint: setup.fingerprint, splitLayer: try SplitDefault.resolve(splitOption, gguf: gguf))
+            let setup = try makeSetup(gguf: gguf, tokenizer: tokenizer, split: split)
+            let link = try GRPCNaiveLink(connector: connector!, fingerprint: setup.fingerprint, splitLayer: split)
             let result = try await NaiveRunner(model: setup.model, tokenizer: tokenizer, wire: WireFormat(rawValue: wire)!)
                 .generate(prompt: ids, maxTokens: maxTokens, sampling: sampling, link: link, onText: stream)
             await link.close()
@@ -171,8 +171,8 @@ struct GenerateCommand: AsyncParsableCommand {
         }
     }
 
-    private func makeSetup(gguf: GGUFFile, tokenizer: Tokenizer) throws -> EdgeSetup {
-        try EdgeSetup(gguf: gguf, tokenizer: tokenizer, mode: mode, split: try SplitDefault.resolve(splitOption, gguf: gguf), exitLayers: try exitLayers(),
+    private func makeSetup(gguf: GGUFFile, tokenizer: Tokenizer, split: Int) throws -> EdgeSetup {
+        try EdgeSetup(gguf: gguf, tokenizer: tokenizer, mode: mode, split: split, exitLayers: try exitLayers(),
                       threshold: threshold, calibration: calibration, activations: modelOptions.activations,
                       threads: modelOptions.threadCount)
     }
