@@ -130,8 +130,10 @@ extension CollabProcessTests {
     /// tokens decided while it was down are marked degraded, and after the restart the edge reopens a
     /// session, replays its log and uses the cloud again.
     func testCloudKilledAndRestartedDuringGeneration() throws {
-        let port = Int.random(in: 40_000..<60_000)
-        var cloud = try CloudProcess(port: port)
+        // Let the kernel pick a free port (a random one can collide with an ephemeral port in use), then
+        // restart on that same port.
+        var cloud = try CloudProcess()
+        let port = cloud.port
         let edge = Process()
         edge.executableURL = URL(fileURLWithPath: try CollmProcess.binary())
         edge.arguments = ["generate", "--prompt", "Once upon a time, in a small village by the sea,", "--mode", "collab",
@@ -146,7 +148,7 @@ extension CollabProcessTests {
         XCTAssertTrue(edge.isRunning, "generation finished before the cloud was killed; make it longer")
         cloud.kill()
         Thread.sleep(forTimeInterval: 1.0)
-        cloud = try CloudProcess(port: port)
+        cloud = try CloudProcess.restarting(onPort: port)
         defer { cloud.stop() }
         let deadline = Date().addingTimeInterval(300)
         while edge.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }

@@ -76,7 +76,7 @@ final class CloudProcess {
     let port: Int
     private let errPipe = Pipe()
 
-    init(port requested: Int = 0, extra: [String] = []) throws {
+    init(port requested: Int = 0, extra: [String] = [], failQuietly: Bool = false) throws {
         process.executableURL = URL(fileURLWithPath: try CollmProcess.binary())
         process.arguments = ["cloud", "--port", "\(requested)", "--threads", "1"] + extra
         process.standardError = errPipe
@@ -96,13 +96,42 @@ final class CloudProcess {
         }
         guard let found else {
             process.terminate()
-            XCTFail("cloud did not start: \(buffer)")
+            if !failQuietly { XCTFail("cloud did not start: \(buffer)") }
             throw CocoaError(.executableLoad)
         }
         port = found
     }
 
     var address: String { "127.0.0.1:\(port)" }
+
+    /// A loopback port nothing listens on now (the kernel's pick, so it does not collide with ports in use).
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        guard bound else { throw CocoaError(.fileWriteUnknown) }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// A server on the port a killed one held; retried for a few seconds in case the port is briefly taken.
+    static func restarting(onPort port: Int) throws -> CloudProcess {
+        let deadline = Date().addingTimeInterval(15)
+        while true {
+            if let cloud = try? CloudProcess(port: port, failQuietly: true) { return cloud }
+            if Date() > deadline { return try CloudProcess(port: port) }
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+    }
 
     /// Kills the server abruptly (no graceful shutdown), as a crash would.
     func kill() {

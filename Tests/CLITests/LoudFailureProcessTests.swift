@@ -58,7 +58,7 @@ extension LoudFailureProcessTests {
     /// serve with its cloud down: it starts (announcing the outage), answers degraded, and its
     /// metrics show the episode; once the cloud is up the episode ends.
     func testServeAnnouncesAndCountsDegradation() async throws {
-        let port = Int.random(in: 40_000..<60_000)
+        let port = try CloudProcess.freePort()
         let server = try ServeProcessTests.ServeProcess(["--mode", "collab", "--cloud", "127.0.0.1:\(port)", "--calibration", "none"])
         defer { server.stop() }
         XCTAssertTrue(server.startupLog.contains("cloud unreachable since"), server.startupLog)
@@ -70,7 +70,7 @@ extension LoudFailureProcessTests {
         XCTAssertTrue(metrics.contains("collm_cloud_degraded 1"), metrics)
         XCTAssertTrue(metrics.contains("collm_cloud_degraded_episodes_total 1"), metrics)
 
-        let cloud = try CloudProcess(port: port)
+        let cloud = try CloudProcess.restarting(onPort: port)
         defer { cloud.stop() }
         let served = try await server.call("/v1/chat/completions", body: body)
         XCTAssertTrue(served.text.contains(#""cloud""#), served.text)
