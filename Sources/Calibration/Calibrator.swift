@@ -32,6 +32,8 @@ public struct Calibrator {
         public var weightPrecision = WeightPrecision.f32
         /// The model layer a "layer" block starts from (nil: the last layer).
         public var layerSource: Int?
+        /// Layers in a layer block (copies of the model's layers up to `layerSource`).
+        public var layerDepth = 1
         public var training = TrainingOptions.exitDefaults
         public var layerTraining = TrainingOptions.layerExitDefaults
 
@@ -193,9 +195,13 @@ public struct Calibrator {
         let select = try SequenceExitData(model: model, data: data, layer: layer, rows: parts.select, topK: k)
         let test = try SequenceExitData(model: model, data: data, layer: layer, rows: parts.test, topK: k)
         let source = options.layerSource ?? model.config.layerCount - 1
-        let initial = try TransformerExitBlock(copying: source, of: model.file)
         var training = options.layerTraining
         training.seed = options.seed
+        if options.layerDepth > 1 {
+            return try trainStack(trainer, data: data, layer: layer, parts: parts, source: source, training: training,
+                                  sets: (fit, select, test), progress: progress)
+        }
+        let initial = try TransformerExitBlock(copying: source, of: model.file)
         var result = try withoutActuallyEscaping(progress) { progress in
             try trainer.train(initial, on: fit.set, validation: select.set, options: training) { p in
                 progress(Self.status(p, "exit \(layer): training the layer block (from layer \(source))"))
@@ -208,6 +214,32 @@ public struct Calibrator {
         let testOutcomes = try evaluator.evaluate(data, rows: parts.test,
                                                   inputs: try test.outputs(of: result.block, at: parts.test, data: data, pool: model.pool))
         return (result, source, fit.set.rows, selectOutcomes, testOutcomes)
+    }
+
+    /// `trainLayer` for a stack of `layerDepth` layers, copies of the model's layers ending at `source`.
+    /// EXPERIMENT: returns its first layer as the block (the calibration file holds one layer); the outcomes
+    /// are the whole stack's.
+    private func trainStack(_ trainer: ExitBlockTrainer, data: ExitDataset, layer: Int, parts: Parts, source: Int,
+                            training: TrainingOptions, sets: (fit: SequenceExitData, select: SequenceExitData, test: SequenceExitData),
+                            progress: (String) -> Void) throws
+        -> (block: TrainingResult<TransformerExitBlock>, source: Int, positions: Int,
+            select: (ExitOutcomes, [Int]), test: (ExitOutcomes, [Int])) {
+        let sources = Array((source - options.layerDepth + 1)...source)
+        let initial = try StackedTransformerExitBlock(copying: sources, of: model.file)
+        var result = try withoutActuallyEscaping(progress) { progress in
+            try trainer.train(initial, on: sets.fit.set, validation: sets.select.set, options: training) { p in
+                progress(Self.status(p, "exit \(layer): training the \(options.layerDepth)-layer block (from layers \(sources))"))
+            }
+        }
+        result.block.parameters = options.weightPrecision.rounded(result.block.parameters)
+        let layers = (0..<result.block.depth).map(result.block.layer)
+        let evaluator = ExitEvaluator(model: model)
+        let selectOutcomes = try evaluator.evaluate(data, rows: parts.select,
+                                                    inputs: try sets.select.outputs(of: layers, at: parts.select, data: data, pool: model.pool))
+        let testOutcomes = try evaluator.evaluate(data, rows: parts.test,
+                                                  inputs: try sets.test.outputs(of: layers, at: parts.test, data: data, pool: model.pool))
+        let first = TrainingResult(block: layers[0], report: result.report)
+        return (first, source, sets.fit.set.rows, selectOutcomes, testOutcomes)
     }
 
     /// The progress line of a training run: "<what>, epoch e/E step s/S, loss ..., ETA ...".

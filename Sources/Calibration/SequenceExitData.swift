@@ -27,15 +27,24 @@ struct SequenceExitData {
     /// The block's outputs at dataset rows `rows` (in that order): each sequence runs through the
     /// block from position 0 with a fresh cache, as the edge runs it.
     func outputs(of block: TransformerExitBlock, at rows: [Int], data: ExitDataset, pool: ThreadPool) throws -> HiddenStates {
+        try outputs(of: [block], at: rows, data: data, pool: pool)
+    }
+
+    /// As above for layers applied in turn.
+    func outputs(of blocks: [TransformerExitBlock], at rows: [Int], data: ExitDataset, pool: ThreadPool) throws -> HiddenStates {
         let sequences = try set.sequences()
-        let runner = TransformerExitRunner(block: block, pool: pool, capacity: sequences.map(\.count).max() ?? 1)
+        let runners = blocks.map { TransformerExitRunner(block: $0, pool: pool, capacity: sequences.map(\.count).max() ?? 1) }
         // z row r belongs to row r of `set` (sequences run back to back, as stored).
         var z: [Float] = []
         z.reserveCapacity(set.hidden.count)
         for range in sequences {
-            runner.reset()
-            z += try runner.apply(HiddenStates(values: Array(set.hidden[range.lowerBound * set.width..<range.upperBound * set.width]),
-                                               width: set.width)).values
+            var states = HiddenStates(values: Array(set.hidden[range.lowerBound * set.width..<range.upperBound * set.width]),
+                                      width: set.width)
+            for runner in runners {
+                runner.reset()
+                states = try runner.apply(states)
+            }
+            z += states.values
         }
         let w = set.width
         return HiddenStates(values: rows.flatMap { row -> ArraySlice<Float> in

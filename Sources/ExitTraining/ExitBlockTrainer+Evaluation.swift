@@ -27,6 +27,11 @@ extension ExitBlockTrainer {
         try gradient(block, set, loss)
     }
 
+    public func lossAndGradient(_ block: StackedTransformerExitBlock, on set: DistillationSet,
+                                loss: LossOptions = LossOptions()) throws -> (loss: Double, gradient: [Float]) {
+        try gradient(block, set, loss)
+    }
+
     // MARK: - Shared by both block kinds
 
     func measure<B: TrainableExitBlock>(_ block: B, _ set: DistillationSet, _ loss: LossOptions,

@@ -30,6 +30,13 @@ public final class ExitBlockTrainer: @unchecked Sendable {
         try run(initial, train, validation, options, progress)
     }
 
+    /// As above for a stack of transformer layers.
+    public func train(_ initial: StackedTransformerExitBlock, on train: DistillationSet, validation: DistillationSet? = nil,
+                      options: TrainingOptions = TrainingOptions(),
+                      progress: ((TrainingProgress) -> Void)? = nil) throws -> TrainingResult<StackedTransformerExitBlock> {
+        try run(initial, train, validation, options, progress)
+    }
+
     // MARK: - Shared by both block kinds
 
     private func run<B: TrainableExitBlock>(_ initial: B, _ train: DistillationSet, _ validation: DistillationSet?,

@@ -30,7 +30,12 @@ extension BlockPass: ExitBlockPass {
     }
 }
 
-extension TransformerPass: ExitBlockPass {}
+extension TransformerPass: ExitBlockPass {
+    func backward(parameters: UnsafePointer<Float>, hidden: UnsafePointer<Float>, dz: UnsafePointer<Float>, rows: Int,
+                  gradient: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+        backward(parameters: parameters, hidden: hidden, dz: dz, rows: rows, gradient: gradient, inputGradient: nil, pool: pool)
+    }
+}
 
 extension ExitBlock: TrainableExitBlock {
     var width: Int { shape.width }
@@ -53,10 +58,29 @@ extension TransformerExitBlock: TrainableExitBlock {
     static var attendsOverSequences: Bool { true }
     func makePass(rows: Int) -> TransformerPass { TransformerPass(shape: shape, rows: rows) }
 
+    func optimizerGroups(_ o: TrainingOptions) -> [AdamW.Group] { Self.groups(shape, o) }
+
     /// Decay on the matrices, none on the norms.
-    func optimizerGroups(_ o: TrainingOptions) -> [AdamW.Group] {
+    static func groups(_ shape: TransformerExitShape, _ o: TrainingOptions) -> [AdamW.Group] {
         [AdamW.Group(range: shape.attentionNorm, decay: 0), AdamW.Group(range: shape.qkv, decay: o.weightDecay),
          AdamW.Group(range: shape.output, decay: o.weightDecay), AdamW.Group(range: shape.ffnNorm, decay: 0),
          AdamW.Group(range: shape.gateUp, decay: o.weightDecay), AdamW.Group(range: shape.down, decay: o.weightDecay)]
     }
 }
+
+extension StackedTransformerExitBlock: TrainableExitBlock {
+    var width: Int { shape.width }
+    static var attendsOverSequences: Bool { true }
+    func makePass(rows: Int) -> StackedTransformerPass { StackedTransformerPass(shape: shape, depth: depth, rows: rows) }
+
+    /// Each layer's groups, as for one layer block, at that layer's offset.
+    func optimizerGroups(_ o: TrainingOptions) -> [AdamW.Group] {
+        let one = TransformerExitBlock.groups(shape, o)
+        return (0..<depth).flatMap { i in
+            one.map { AdamW.Group(range: ($0.range.lowerBound + i * shape.parameterCount)..<($0.range.upperBound + i * shape.parameterCount),
+                                  decay: $0.decay) }
+        }
+    }
+}
+
+extension StackedTransformerPass: ExitBlockPass {}

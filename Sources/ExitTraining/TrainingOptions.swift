@@ -72,4 +72,9 @@ public struct TrainingReport: Sendable {
 public struct TrainingResult<Block: Sendable>: Sendable {
     public var block: Block
     public var report: TrainingReport
+
+    public init(block: Block, report: TrainingReport) {
+        self.block = block
+        self.report = report
+    }
 }

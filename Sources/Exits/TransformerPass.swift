@@ -129,9 +129,11 @@ package final class TransformerPass: @unchecked Sendable {
     }
 
     /// Overwrites `gradient` (flat layout) with d loss / d parameters from dz, for the rows and
-    /// segments of the last training forward.
+    /// segments of the last training forward; and `inputGradient`, when given, with d loss / d hidden
+    /// (what a block stacked below this one trains on).
     package func backward(parameters p: UnsafePointer<Float>, hidden h: UnsafePointer<Float>, dz: UnsafePointer<Float>,
-                  rows n: Int, gradient g: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+                  rows n: Int, gradient g: UnsafeMutablePointer<Float>, inputGradient dh: UnsafeMutablePointer<Float>?,
+                  pool: ThreadPool) {
         let s = shape
         let (d, w, qd, kvd, f, hd) = (s.width, s.qkvWidth, s.queryDim, s.kvDim, s.feedForwardWidth, s.headDim)
         // FFN: z = x2 + Wdown swiglu(Wgu rmsnorm(x2)).
@@ -186,7 +188,9 @@ package final class TransformerPass: @unchecked Sendable {
         parallelGemm(pool, m: n, n: d, k: w, a: dqkv.pointer, lda: w, b: p + s.qkv.lowerBound, ldb: d,
                      c: dxn.pointer, ldc: d)
         (g + s.attentionNorm.lowerBound).update(repeating: 0, count: d)
-        ck_train_rmsnorm_backward(h, p + s.attentionNorm.lowerBound, inv1.pointer, dxn.pointer, nil,
+        ck_train_rmsnorm_backward(h, p + s.attentionNorm.lowerBound, inv1.pointer, dxn.pointer, dh,
                                   g + s.attentionNorm.lowerBound, Int64(n), Int64(d))
+        // x2 = h + attention(rmsnorm(h)): the residual carries dx2 straight through.
+        if let dh { ck_add(dh, dx2.pointer, Int64(n * d)) }
     }
 }

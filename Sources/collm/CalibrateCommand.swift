@@ -62,6 +62,7 @@ struct CalibrateCommand: ParsableCommand {
     @Flag(name: .long, help: "Print a calibration file's report instead of calibrating.") var report = false
     @Option(name: .long, help: "Calibration file for --report (default: the cached one for --split).") var calibration: String?
     @Option(name: .long, help: "Also write the report's plot to this SVG file.") var svg: String?
+    @Option(name: .long, help: "EXPERIMENT: layers in a layer block.") var layerDepth = 1
     @Flag(name: .long, help: "Print one JSON object.") var json = false
 
     func validate() throws {
@@ -112,6 +113,7 @@ struct CalibrateCommand: ParsableCommand {
         options.mlpWidth = mlpWidth
         options.weightPrecision = weights
         options.layerSource = layerSource
+        options.layerDepth = layerDepth
         options.training.maxEpochs = epochs
         options.training.loss = LossOptions(klWeight: klWeight, crossEntropyWeight: top1Weight)
         options.layerTraining.loss = options.training.loss

@@ -64,6 +64,31 @@ final class TransformerBlockTests: XCTestCase {
         print("transformer block gradient check: worst relative error per tensor \(worst)")
     }
 
+    /// Two layers in turn: every parameter of both (the lower one trained through the upper one's input
+    /// gradient) against finite differences.
+    func testStackedLayersMatchFiniteDifferences() throws {
+        let (head, set) = try smallSet()
+        let trainer = ExitBlockTrainer(head: head, pool: Self.pool)
+        let block = try StackedTransformerExitBlock(layers: [try randomBlock(smallShape(), seed: 34),
+                                                             try randomBlock(smallShape(), seed: 35)])
+        let gradient = try trainer.lossAndGradient(block, on: set).gradient
+        let eps: Float = 1e-2
+        for layer in 0..<2 {
+            var num = 0.0, den = 0.0
+            for i in (layer * block.shape.parameterCount)..<((layer + 1) * block.shape.parameterCount) {
+                var plus = block, minus = block
+                plus.parameters[i] += eps
+                minus.parameters[i] -= eps
+                let fd = (try trainer.lossAndGradient(plus, on: set).loss - trainer.lossAndGradient(minus, on: set).loss)
+                    / Double(2 * eps)
+                num += (Double(gradient[i]) - fd) * (Double(gradient[i]) - fd)
+                den += fd * fd
+            }
+            XCTAssertGreaterThan(den, 0, "layer \(layer) has no effect on the loss")
+            XCTAssertLessThan((num / max(den, 1e-20)).squareRoot(), GradientCheckTests.tolerance, "layer \(layer)")
+        }
+    }
+
     func testRunnerWithCacheMatchesTheWholeSequenceForward() throws {
         let (_, set) = try smallSet()
         let block = try randomBlock(smallShape(), seed: 33)
