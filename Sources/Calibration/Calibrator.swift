@@ -32,7 +32,7 @@ public struct Calibrator {
         public var weightPrecision = WeightPrecision.f32
         /// The model layer a "layer" block starts from (nil: the last layer).
         public var layerSource: Int?
-        /// Layers in a layer block (copies of the model's layers up to `layerSource`).
+        /// Layers in a layer block: copies of the model's layers that end at `layerSource`.
         public var layerDepth = 1
         public var training = TrainingOptions.exitDefaults
         public var layerTraining = TrainingOptions.layerExitDefaults
@@ -107,7 +107,7 @@ public struct Calibrator {
                 (test, testTop) = trained.test
                 exit = Self.trainedExit(layer: layer, block: .layer(trained.block.block), report: trained.block.report, test: test,
                                         lens: lens, ridge: ridge,
-                                        facts: ["macs_per_token": Double(trained.block.block.shape.multiplyAddsPerToken),
+                                        facts: ["macs_per_token": Double(trained.block.block.multiplyAddsPerToken),
                                                 "source_layer": Double(trained.source),
                                                 "training_positions": Double(trained.positions)])
             } else if let trainer, kind == "mlp" {
@@ -187,7 +187,7 @@ public struct Calibrator {
     /// stopping. Returns the block and its outcomes on the selection and test rows.
     private func trainLayer(_ trainer: ExitBlockTrainer, data: ExitDataset, layer: Int, parts: Parts,
                             progress: (String) -> Void) throws
-        -> (block: TrainingResult<TransformerExitBlock>, source: Int, positions: Int,
+        -> (block: TrainingResult<StackedTransformerExitBlock>, source: Int, positions: Int,
             select: (ExitOutcomes, [Int]), test: (ExitOutcomes, [Int])) {
         let k = data.teacherK
         progress("exit \(layer): running the full model over whole sequences for the layer block")
@@ -195,51 +195,25 @@ public struct Calibrator {
         let select = try SequenceExitData(model: model, data: data, layer: layer, rows: parts.select, topK: k)
         let test = try SequenceExitData(model: model, data: data, layer: layer, rows: parts.test, topK: k)
         let source = options.layerSource ?? model.config.layerCount - 1
-        var training = options.layerTraining
-        training.seed = options.seed
-        if options.layerDepth > 1 {
-            return try trainStack(trainer, data: data, layer: layer, parts: parts, source: source, training: training,
-                                  sets: (fit, select, test), progress: progress)
-        }
-        let initial = try TransformerExitBlock(copying: source, of: model.file)
-        var result = try withoutActuallyEscaping(progress) { progress in
-            try trainer.train(initial, on: fit.set, validation: select.set, options: training) { p in
-                progress(Self.status(p, "exit \(layer): training the layer block (from layer \(source))"))
-            }
-        }
-        result.block.parameters = options.weightPrecision.rounded(result.block.parameters)
-        let evaluator = ExitEvaluator(model: model)
-        let selectOutcomes = try evaluator.evaluate(data, rows: parts.select,
-                                                    inputs: try select.outputs(of: result.block, at: parts.select, data: data, pool: model.pool))
-        let testOutcomes = try evaluator.evaluate(data, rows: parts.test,
-                                                  inputs: try test.outputs(of: result.block, at: parts.test, data: data, pool: model.pool))
-        return (result, source, fit.set.rows, selectOutcomes, testOutcomes)
-    }
-
-    /// `trainLayer` for a stack of `layerDepth` layers, copies of the model's layers ending at `source`.
-    /// EXPERIMENT: returns its first layer as the block (the calibration file holds one layer); the outcomes
-    /// are the whole stack's.
-    private func trainStack(_ trainer: ExitBlockTrainer, data: ExitDataset, layer: Int, parts: Parts, source: Int,
-                            training: TrainingOptions, sets: (fit: SequenceExitData, select: SequenceExitData, test: SequenceExitData),
-                            progress: (String) -> Void) throws
-        -> (block: TrainingResult<TransformerExitBlock>, source: Int, positions: Int,
-            select: (ExitOutcomes, [Int]), test: (ExitOutcomes, [Int])) {
         let sources = Array((source - options.layerDepth + 1)...source)
         let initial = try StackedTransformerExitBlock(copying: sources, of: model.file)
+        var training = options.layerTraining
+        training.seed = options.seed
+        let what = sources.count == 1 ? "the layer block (from layer \(source))"
+            : "the \(sources.count)-layer block (from layers \(sources.map(String.init).joined(separator: ",")))"
         var result = try withoutActuallyEscaping(progress) { progress in
-            try trainer.train(initial, on: sets.fit.set, validation: sets.select.set, options: training) { p in
-                progress(Self.status(p, "exit \(layer): training the \(options.layerDepth)-layer block (from layers \(sources))"))
+            try trainer.train(initial, on: fit.set, validation: select.set, options: training) { p in
+                progress(Self.status(p, "exit \(layer): training \(what)"))
             }
         }
         result.block.parameters = options.weightPrecision.rounded(result.block.parameters)
-        let layers = (0..<result.block.depth).map(result.block.layer)
         let evaluator = ExitEvaluator(model: model)
+        let layers = result.block.layers
         let selectOutcomes = try evaluator.evaluate(data, rows: parts.select,
-                                                    inputs: try sets.select.outputs(of: layers, at: parts.select, data: data, pool: model.pool))
+                                                    inputs: try select.outputs(of: layers, at: parts.select, data: data, pool: model.pool))
         let testOutcomes = try evaluator.evaluate(data, rows: parts.test,
-                                                  inputs: try sets.test.outputs(of: layers, at: parts.test, data: data, pool: model.pool))
-        let first = TrainingResult(block: layers[0], report: result.report)
-        return (first, source, sets.fit.set.rows, selectOutcomes, testOutcomes)
+                                                  inputs: try test.outputs(of: layers, at: parts.test, data: data, pool: model.pool))
+        return (result, source, fit.set.rows, selectOutcomes, testOutcomes)
     }
 
     /// The progress line of a training run: "<what>, epoch e/E step s/S, loss ..., ETA ...".

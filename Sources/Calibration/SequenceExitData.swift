@@ -26,11 +26,6 @@ struct SequenceExitData {
 
     /// The block's outputs at dataset rows `rows` (in that order): each sequence runs through the
     /// block from position 0 with a fresh cache, as the edge runs it.
-    func outputs(of block: TransformerExitBlock, at rows: [Int], data: ExitDataset, pool: ThreadPool) throws -> HiddenStates {
-        try outputs(of: [block], at: rows, data: data, pool: pool)
-    }
-
-    /// As above for layers applied in turn.
     func outputs(of blocks: [TransformerExitBlock], at rows: [Int], data: ExitDataset, pool: ThreadPool) throws -> HiddenStates {
         let sequences = try set.sequences()
         let runners = blocks.map { TransformerExitRunner(block: $0, pool: pool, capacity: sequences.map(\.count).max() ?? 1) }

@@ -43,8 +43,8 @@ public struct ExitCalibration: Sendable, Equatable {
         case ridge(matrix: [Float], bias: [Float])
         /// A trained residual MLP block.
         case mlp(ExitBlock)
-        /// A trained transformer layer with its own KV cache.
-        case layer(TransformerExitBlock)
+        /// Trained transformer layers, each with its own KV cache.
+        case layer(StackedTransformerExitBlock)
 
         /// Its name in calibration files and reports.
         public var name: String {
@@ -151,6 +151,8 @@ extension ExitCalibration {
             var ridge: Evaluation?
             var mlp_shape: ExitBlockShape?
             var layer_shape: TransformerExitShape?
+            /// Layers in a layer block; absent for one.
+            var layer_depth: Int?
             var training: [String: Double]?
         }
 
@@ -169,15 +171,15 @@ extension ExitCalibration {
         var file = SafetensorsFile()
         let header = Header(fingerprint: fingerprint, split: split, target_precision: targetPrecision,
                             exits: exits.map {
-                                var mlpShape: ExitBlockShape?, layerShape: TransformerExitShape?
+                                var mlpShape: ExitBlockShape?, layerShape: TransformerExitShape?, layerDepth: Int?
                                 switch $0.block {
                                 case let .mlp(block): mlpShape = block.shape
-                                case let .layer(block): layerShape = block.shape
+                                case let .layer(block): (layerShape, layerDepth) = (block.shape, block.depth > 1 ? block.depth : nil)
                                 case .identity, .ridge: break
                                 }
                                 return .init(layer: $0.layer, block: $0.block.name, threshold: $0.threshold, test_exit_rate: $0.testExitRate,
                                              test_precision: $0.testPrecision, adapter: $0.adapter, logit_lens: $0.logitLens,
-                                             ridge: $0.ridge, mlp_shape: mlpShape, layer_shape: layerShape,
+                                             ridge: $0.ridge, mlp_shape: mlpShape, layer_shape: layerShape, layer_depth: layerDepth,
                                              training: $0.training.isEmpty ? nil : $0.training)
                             }, notes: notes)
         file.metadata[Self.metadataKey] = String(decoding: try JSONEncoder().encode(header), as: UTF8.self)
@@ -226,7 +228,9 @@ extension ExitCalibration {
                 block = .ridge(matrix: m, bias: b)
             case "mlp": block = .mlp(try trained("mlp", "MLP block", e.mlp_shape) { try ExitBlock(shape: $0, parameters: $1) })
             case "layer":
-                block = .layer(try trained("layer", "layer block", e.layer_shape) { try TransformerExitBlock(shape: $0, parameters: $1) })
+                block = .layer(try trained("layer", "layer block", e.layer_shape) {
+                    try StackedTransformerExitBlock(shape: $0, depth: e.layer_depth ?? 1, parameters: $1)
+                })
             default: throw fail("exit \(e.layer): unknown block \(e.block)")
             }
             var exit = Exit(layer: e.layer, block: block, threshold: e.threshold, testExitRate: e.test_exit_rate,

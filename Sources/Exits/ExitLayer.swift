@@ -1,10 +1,10 @@
 import CollabCore
 import LLM
 
-/// A trained transformer-layer exit block (issue 6, block (b)) with its own KV cache, run as one more
-/// layer of the engine: its f32 weights are quantized at load into one of the engine's formats and
-/// go through the model's own layer code and kernels, so the block costs about one model layer
-/// (the f32 training pass costs about five). Observed rows wait until the exit is asked
+/// A trained transformer-layer exit block (issue 6, block (b)) of one or more layers, each with its own
+/// KV cache, run as more layers of the engine: its f32 weights are quantized at load into one of the
+/// engine's formats and go through the model's own layer code and kernels, so each layer costs about
+/// one model layer (the f32 training pass costs about five). Observed rows wait until the exit is asked
 /// (`applyLast`), then run through the block in one batch, so positions whose tokens exited lower
 /// down cost nothing until this exit is consulted.
 /// One sequence, one call at a time, like the edge model it serves.
@@ -22,10 +22,12 @@ public final class ExitLayer: SequenceExitTransform, @unchecked Sendable {
     /// own Q4_1 changed 22% of them and most top-1 tokens of a trained block, so it is not used.
     public static let defaultExecution = Execution.packed(.q8_0)
 
-    public let block: TransformerExitBlock
+    public let block: StackedTransformerExitBlock
     public let execution: Execution
-    private let packed: (layer: LlamaModel, cache: KVCache)?
-    private let reference: TransformerExitRunner?
+    /// One engine layer and its cache per layer of the block (packed execution).
+    private let packed: [(layer: LlamaModel, cache: KVCache)]
+    /// One runner per layer of the block (the training pass).
+    private let reference: [TransformerExitRunner]
     /// Observed rows not yet run through the block, from position `pendingStart`.
     private var pending: HiddenStates
     private var pendingStart = 0
@@ -33,7 +35,7 @@ public final class ExitLayer: SequenceExitTransform, @unchecked Sendable {
 
     /// The block beside `model`'s layers, as layer `index` of it (its RoPE base and kernels); the
     /// cache holds up to `capacity` positions (default: the model's context).
-    public init(block: TransformerExitBlock, beside model: LlamaModel, at index: Int,
+    public init(block: StackedTransformerExitBlock, beside model: LlamaModel, at index: Int,
                 execution: Execution = defaultExecution, capacity: Int? = nil) throws {
         guard block.fits(model.config) else {
             throw CollabError(.invalidArgument, "exit layer block: its shape \(block.shape) does not match the model's layers")
@@ -42,15 +44,26 @@ public final class ExitLayer: SequenceExitTransform, @unchecked Sendable {
         self.execution = execution
         switch execution {
         case let .packed(format):
-            let layer = try LlamaModel(layer: block.decoderLayerWeights, at: min(max(index, 0), model.config.layerCount - 1),
-                                       format: format, beside: model)
-            packed = (layer, layer.makeCache(capacity: capacity))
-            reference = nil
+            packed = try block.layers.map { layer in
+                let engineLayer = try LlamaModel(layer: layer.decoderLayerWeights, at: min(max(index, 0), model.config.layerCount - 1),
+                                                 format: format, beside: model)
+                return (engineLayer, engineLayer.makeCache(capacity: capacity))
+            }
+            reference = []
         case .trainingPass:
-            packed = nil
-            reference = TransformerExitRunner(block: block, pool: model.pool, capacity: capacity ?? model.config.contextLength)
+            packed = []
+            reference = block.layers.map {
+                TransformerExitRunner(block: $0, pool: model.pool, capacity: capacity ?? model.config.contextLength)
+            }
         }
         pending = HiddenStates(rows: 0, width: block.shape.width)
+    }
+
+    /// A one-layer block.
+    public convenience init(block: TransformerExitBlock, beside model: LlamaModel, at index: Int,
+                            execution: Execution = defaultExecution, capacity: Int? = nil) throws {
+        try self.init(block: try StackedTransformerExitBlock(layers: [block]), beside: model, at: index,
+                      execution: execution, capacity: capacity)
     }
 
     /// Positions observed so far.
@@ -73,8 +86,8 @@ public final class ExitLayer: SequenceExitTransform, @unchecked Sendable {
         if keep >= pendingStart {
             pending = pending.rows(0..<(keep - pendingStart))
         } else {
-            packed?.cache.truncate(to: keep)
-            reference?.truncate(to: keep)
+            for layer in packed { layer.cache.truncate(to: keep) }
+            for runner in reference { runner.truncate(to: keep) }
             pending = HiddenStates(rows: 0, width: pending.width)
             pendingStart = keep
             last = nil  // its position is gone; the next observed row brings a new one
@@ -108,9 +121,9 @@ public final class ExitLayer: SequenceExitTransform, @unchecked Sendable {
 
     /// The block over new rows at the cache's end, appending them to it.
     private func run(_ rows: HiddenStates) throws -> HiddenStates {
-        if let reference { return try reference.apply(rows) }
         var z = rows
-        try packed!.layer.forward(&z, cache: packed!.cache)
+        for runner in reference { z = try runner.apply(z) }
+        for layer in packed { try layer.layer.forward(&z, cache: layer.cache) }
         return z
     }
 }

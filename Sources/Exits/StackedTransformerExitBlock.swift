@@ -1,12 +1,22 @@
 import LLM
 
-/// Several transformer-layer exit blocks applied in turn, z = layer_k(... layer_1(h)): more of the
-/// cloud's depth for the edge's exit, at about one model layer each. Parameters are laid out layer
-/// after layer, each as a `TransformerExitBlock`'s.
+/// A layer exit block: one or more transformer layers applied in turn, z = layer_k(... layer_1(h)),
+/// each with its own KV cache. A deeper stack brings more of the cloud's depth to the edge's exit,
+/// at about one model layer each. Parameters are laid out layer after layer, each as a
+/// `TransformerExitBlock`'s.
 public struct StackedTransformerExitBlock: Sendable, Equatable {
     public let shape: TransformerExitShape
     public let depth: Int
     public var parameters: [Float]
+
+    public init(shape: TransformerExitShape, depth: Int, parameters: [Float]) throws {
+        guard depth >= 1, parameters.count == depth * shape.parameterCount else {
+            throw TrainingError.shapeMismatch("\(parameters.count) parameters, \(depth) layers of shape \(shape) need \(max(depth, 0) * shape.parameterCount)")
+        }
+        self.shape = shape
+        self.depth = depth
+        self.parameters = parameters
+    }
 
     public init(layers: [TransformerExitBlock]) throws {
         guard let first = layers.first, layers.allSatisfy({ $0.shape == first.shape }) else {
@@ -21,6 +31,15 @@ public struct StackedTransformerExitBlock: Sendable, Equatable {
     public init(copying sources: [Int], of file: GGUFFile) throws {
         try self.init(layers: sources.map { try TransformerExitBlock(copying: $0, of: file) })
     }
+
+    /// The layers, each as a block of its own.
+    public var layers: [TransformerExitBlock] { (0..<depth).map(layer) }
+
+    /// Multiply-adds per token of every layer's projections.
+    public var multiplyAddsPerToken: Int { depth * shape.multiplyAddsPerToken }
+
+    /// Whether the layers have the geometry of `config`'s (the engine runs them with that config).
+    public func fits(_ config: ModelConfig) -> Bool { layer(0).fits(config) }
 
     /// Layer `index` of the stack as a block of its own.
     public func layer(_ index: Int) -> TransformerExitBlock {

@@ -31,7 +31,11 @@ struct CalibrateCommand: ParsableCommand {
         discussion: "Per exit: LAYER:KIND items, e.g. --block mlp,15:layer (exit 15 a layer block, the others mlp)."))
     var block = "ridge"
     @Option(name: .customLong("mlp-width"), help: "Hidden width of the MLP block.") var mlpWidth = 512
-    @Option(name: .customLong("layer-source"), help: "Model layer a layer block starts from (default: the last layer).") var layerSource: Int?
+    @Option(name: .customLong("layer-source"), help: "The model layer a layer block copies; the last one with --layer-depth (default: the last layer).") var layerSource: Int?
+    @Option(name: .long, help: ArgumentHelp(
+        "Layers in a layer block (default: 1).",
+        discussion: "Copies of the model's layers ending at --layer-source, trained together; each costs about one model layer per token."))
+    var layerDepth = 1
     @Option(name: .long, help: "Most training epochs for trained blocks (early stopping on the selection prompts).") var epochs = 8
     @Option(name: .customLong("learning-rate"), help: "Adam learning rate for trained blocks (default: 3e-3 for mlp, 1e-3 for layer).") var learningRate: Float?
     @Option(name: .customLong("kl-weight"), help: "Weight of the KL divergence to the full model's distribution in trained blocks' loss.")
@@ -62,7 +66,7 @@ struct CalibrateCommand: ParsableCommand {
     @Flag(name: .long, help: "Print a calibration file's report instead of calibrating.") var report = false
     @Option(name: .long, help: "Calibration file for --report (default: the cached one for --split).") var calibration: String?
     @Option(name: .long, help: "Also write the report's plot to this SVG file.") var svg: String?
-    @Option(name: .long, help: "EXPERIMENT: layers in a layer block.") var layerDepth = 1
+
     @Flag(name: .long, help: "Print one JSON object.") var json = false
 
     func validate() throws {
@@ -97,6 +101,10 @@ struct CalibrateCommand: ParsableCommand {
         }
         if let layerSource, layerSource < 0 || layerSource >= config.layerCount {
             throw ValidationError("--layer-source must be a layer of the model, 0..<\(config.layerCount) (got \(layerSource))")
+        }
+        let topSource = layerSource ?? config.layerCount - 1
+        if layerDepth < 1 || layerDepth > min(4, topSource + 1) {
+            throw ValidationError("--layer-depth must be in 1...\(min(4, topSource + 1)) (copies of layers ending at \(topSource); got \(layerDepth))")
         }
 
         let format = try chatTemplate.chatFormat(gguf: gguf, tokenizer: tokenizer)

@@ -92,7 +92,13 @@ final class LayerExitBlockTests: XCTestCase {
     func testObservingAnEarlierPositionRewinds() throws {
         let (model, tokenizer, _) = try CalibrationModelTests.loadData()
         let edge = try LlamaModel(file: model.file, layers: 0..<8, pool: model.pool)
-        let block = try TransformerExitBlock(copying: 20, of: model.file)
+        for block in [try StackedTransformerExitBlock(copying: [20], of: model.file),
+                      try StackedTransformerExitBlock(copying: [20, 29], of: model.file)] {
+            try checkRewinds(block, model: model, tokenizer: tokenizer, edge: edge)
+        }
+    }
+
+    private func checkRewinds(_ block: StackedTransformerExitBlock, model: LlamaModel, tokenizer: Tokenizer, edge: LlamaModel) throws {
         func states(_ text: String) throws -> HiddenStates {
             var h = try edge.embed(tokenizer.encode(text))
             try edge.forward(&h, cache: edge.makeCache(capacity: 64))
@@ -116,7 +122,7 @@ final class LayerExitBlockTests: XCTestCase {
             func close(_ a: HiddenStates, _ b: HiddenStates) -> Bool {
                 zip(a.values, b.values).allSatisfy { abs($0 - $1) <= 1e-5 * scale }
             }
-            XCTAssertTrue(close(z, whole.rows(4..<5)), "\(execution)")
+            XCTAssertTrue(close(z, whole.rows(4..<5)), "\(execution), \(block.depth) layers")
             XCTAssertThrowsError(try layer.observe(other, at: 9), "a gap is refused")
             layer.truncate(to: 2)                    // drop positions 2...
             XCTAssertEqual(layer.observed, 2)
@@ -124,6 +130,46 @@ final class LayerExitBlockTests: XCTestCase {
             XCTAssertTrue(close(try layer.applyLast(), whole.rows(4..<5)), "\(execution)")
             XCTAssertThrowsError(try ExitLayer(block: block, beside: model, at: 8, execution: execution).applyLast(),
                                  "nothing observed")
+        }
+    }
+
+    /// A two-layer block: the engine's layer code (f32 weights) equals the training pass's layers run in
+    /// turn, and the calibration file keeps both layers (and refuses a depth its tensors do not hold).
+    func testTwoLayerBlockRunsItsLayersInTurnAndSurvivesTheFile() throws {
+        let (model, tokenizer, _) = try CalibrationModelTests.loadData()
+        let edge = try LlamaModel(file: model.file, layers: 0..<20, pool: model.pool)
+        var h = try edge.embed(tokenizer.encode("The sea was calm that morning, and the boats went out early."))
+        try edge.forward(&h, cache: edge.makeCache(capacity: 64))
+        let block = try StackedTransformerExitBlock(copying: [28, 29], of: model.file)
+        XCTAssertEqual(block.depth, 2)
+        XCTAssertEqual(block.multiplyAddsPerToken, 2 * block.shape.multiplyAddsPerToken)
+        var expected = h
+        for layer in block.layers {
+            expected = try TransformerExitRunner(block: layer, pool: model.pool, capacity: 64).apply(expected)
+        }
+        let one = try TransformerExitRunner(block: block.layer(0), pool: model.pool, capacity: 64).apply(h)
+        let scale = expected.values.map(abs).max()!
+        XCTAssertGreaterThan(zip(one.values, expected.values).map { abs($0 - $1) }.max()!, 1e-2 * scale, "the second layer must matter")
+        let packed = try ExitLayer(block: block, beside: edge, at: 19, execution: .packed(.f32), capacity: 64).apply(h, pool: model.pool)
+        XCTAssertLessThan(zip(packed.values, expected.values).map { abs($0 - $1) }.max()!, 1e-3 * (scale + 1))
+
+        let evaluation = ExitCalibration.Evaluation(agreement: 0.5, exitRateAtPrecision: ["0.9": 0.2], curve: [])
+        let calibration = ExitCalibration(fingerprint: "00", split: 20, targetPrecision: 0.9,
+                                          exits: [.init(layer: 20, block: .layer(block), threshold: 0.8, testExitRate: 0.2,
+                                                        testPrecision: 0.9, adapter: evaluation, logitLens: evaluation)],
+                                          shortlist: [], notes: [:])
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("layer2-\(UUID()).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try calibration.write(to: path)
+        XCTAssertEqual(try ExitCalibration(path: path).exits.first?.block, .layer(block))
+        // The same tensors read as one layer are the wrong size: refused, not truncated.
+        var file = try SafetensorsFile(path: path)
+        let json = try XCTUnwrap(file.metadata[ExitCalibration.metadataKey])
+        XCTAssertTrue(json.contains("\"layer_depth\":2"), json)
+        file.metadata[ExitCalibration.metadataKey] = json.replacingOccurrences(of: "\"layer_depth\":2", with: "\"layer_depth\":1")
+        try file.write(to: path)
+        XCTAssertThrowsError(try ExitCalibration(path: path)) { error in
+            XCTAssertTrue("\(error)".contains("misshapen"), "\(error)")
         }
     }
 }

@@ -69,7 +69,7 @@ final class SpeculativeTests: XCTestCase {
             XCTAssertLessThanOrEqual(n, ids.count + r.result.tokens.count, "rejected drafts left in the block's cache")
             var h = try p.edge.embed(Array((ids + r.result.tokens).prefix(n)))
             try p.edge.forward(&h, cache: p.edge.makeCache(capacity: n))
-            let expected = try TransformerExitRunner(block: drafter.block, pool: p.edge.pool, capacity: n).apply(h).row(n - 1)
+            let expected = try TransformerExitRunner(block: drafter.block.layer(0), pool: p.edge.pool, capacity: n).apply(h).row(n - 1)
             try drafter.observe(h.rows(n - 1..<n), at: n - 1)
             let z = try drafter.applyLast().values
             XCTAssertLessThan(zip(z, expected).map { abs($0 - $1) }.max()!, 1e-3 * (expected.map(abs).max()! + 1), text)
