@@ -19,7 +19,7 @@ public enum CalibrationReport {
                 ([e.logitLens] + (e.ridge.map { [$0] } ?? []) + [e.adapter])
                     .map { String(format: "%.3f", pick($0) ?? 0) }.joined(separator: " → ")
             }
-            lines.append("| \(e.layer) | \(e.block.name) | \(chain { $0.agreement }) | \(chain { $0.exitRateAtPrecision["0.8"] }) | "
+            lines.append("| \(e.layer) | \(e.block.label) | \(chain { $0.agreement }) | \(chain { $0.exitRateAtPrecision["0.8"] }) | "
                 + "\(chain { $0.exitRateAtPrecision["0.9"] }) | "
                 + (e.threshold > 1 ? "never" : String(format: "%.3f", e.threshold))
                 + String(format: " | %.3f | %.3f |", e.testExitRate, e.testPrecision))
@@ -74,7 +74,7 @@ public enum CalibrationReport {
                 let points = curve.map { String(format: "%.1f,%.1f", x($0.exitRate), y($0.agreement)) }.joined(separator: " ")
                 s += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(dash) points=\"\(points)\"/>\n"
             }
-            s += "<text x=\"\(w - m - 150)\" y=\"\(m + 16 * Double(i) + 10)\" fill=\"\(color)\">exit \(e.layer): \(e.block.name) (solid), lens (dashed)</text>\n"
+            s += "<text x=\"\(w - m - 150)\" y=\"\(m + 16 * Double(i) + 10)\" fill=\"\(color)\">exit \(e.layer): \(e.block.label) (solid), lens (dashed)</text>\n"
         }
         return s + "</svg>\n"
     }

@@ -56,6 +56,12 @@ public struct ExitCalibration: Sendable, Equatable {
             }
         }
 
+        /// `name`, with a layer block's depth when it has more than one layer ("layer x2").
+        public var label: String {
+            if case let .layer(block) = self, block.depth > 1 { return "\(name) x\(block.depth)" }
+            return name
+        }
+
         /// The transform an exit head runs at inference; a layer block runs beside `model`'s layers,
         /// as layer `index`.
         func transform(for model: LlamaModel, at index: Int, layerExecution: ExitLayer.Execution) throws -> (any ExitTransform)? {

@@ -77,7 +77,7 @@ struct ExitBench: ParsableCommand {
             let adapter = try time { try observe(); _ = try screened.adapted(row, pool: pool) }
             let full = try time { try observe(); _ = try unscreened.decide(row, model: model) }
             let cheap = try time { try observe(); _ = try screened.decide(row, model: model) }
-            exits.append(.init(layer: exit.layer, block: exit.block.name, adapter_ms: adapter, decision_full_ms: full,
+            exits.append(.init(layer: exit.layer, block: exit.block.label, adapter_ms: adapter, decision_full_ms: full,
                                decision_screened_ms: cheap, adapter_layers: adapter / layer, decision_screened_layers: cheap / layer))
         }
         let out = ExitBenchOutput(calibration: path, threads: pool.threadCount, context: context, layer_ms: layer, head_ms: head,
