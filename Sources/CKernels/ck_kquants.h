@@ -30,9 +30,13 @@
 //   Q5_K    [1024, 1280): byte s * 32 + 4 r + i = GGUF qh[4 s + i] (bit 2 k + h: the fifth bit)
 //   Q6_K    [1024, 1536): top 2 bits at bit 4 (s & 1) + 2 h of byte (4 k + s / 2) * 32 + 4 r + i
 // Q2_K, Q3_K: element e = 128 n + 32 j + 4 s + i (n < 2, j < 4, s < 8, i < 4) of row r:
-//   quants  [0, 512): low 2 bits at bits 2 j, 2 j + 1 of byte (8 n + s) * 32 + 4 r + i
+//   Q2_K    [0, 512): bits 2 j, 2 j + 1 of byte (8 n + s) * 32 + 4 r + i
 //           (= GGUF qs[32 n + 4 s + i]: the quant bytes are GGUF's, 4 at a time)
-//   Q3_K    [512, 768): byte s * 32 + 4 r + i = GGUF hmask[4 s + i] (bit 4 n + j: the third bit)
+//   Q3_K    [0, 768): three planes X = 0, 1, 2 of 256 bytes; the 8 elements k = 4 n + j of (s, r, i) share
+//           byte x_X = X * 256 + s * 32 + 4 r + i of each plane, their 3-bit stored quants (0..7) as
+//           k < 6: bits 3 (k & 1) .. 3 (k & 1) + 2 of x_(k / 2)     (a mask alone extracts them, times 1 or 8)
+//           k = 6: low two bits at bits 6, 7 of x_0, third bit at bit 6 of x_1
+//           k = 7: low two bits at bits 6, 7 of x_2, third bit at bit 7 of x_1
 // Then for all:
 //   scales  16 bytes per pair of sub-blocks p: byte 2 r + x = row r's scale of sub-block 2 p + x
 //           (Q4_K / Q5_K: 4 pairs of u8 sub-blocks of 32; Q6_K: 8 pairs of i8 sub-blocks of 16;
@@ -43,7 +47,7 @@
 // Quants are stored unsigned: Q3_K's as q + 4 (0..7), Q6_K's as q + 32 (0..63).
 // For Q4_K / Q5_K this is GGUF's element order (sub-block 2 k + h); Q2_K, Q3_K and Q6_K elements keep
 // their GGUF positions e, only their bits move. Q2_K panels are exactly as large as the GGUF rows;
-// Q3_K's unpacked scales add 32 bytes per 880.
+// Q3_K's unpacked scales add 32 bytes per 880 (its quants are as many bits as GGUF's, regrouped).
 #ifndef CK_KQUANTS_H
 #define CK_KQUANTS_H
 
@@ -105,13 +109,13 @@ static inline uint16_t ck_rd16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2);
 typedef struct {
     size_t qh, sc, mn, d, dmin, bytes;
 } ck_kp_layout;
-static inline int ck_kp_small(ck_type t) { return t == CK_Q2_K || t == CK_Q3_K; }  // 2-bit quant bytes
+static inline int ck_kp_small(ck_type t) { return t == CK_Q2_K || t == CK_Q3_K; }  // elements 128 n + 32 j + 4 s + i
 static inline ck_kp_layout ck_kp_of(ck_type t) {
     ck_kp_layout l;
     if (t == CK_Q2_K) {
         l.qh = 0; l.sc = 512; l.mn = 512; l.d = 640; l.dmin = 656; l.bytes = 672;
     } else if (t == CK_Q3_K) {
-        l.qh = 512; l.sc = 768; l.mn = 0; l.d = 896; l.dmin = 0; l.bytes = 912;
+        l.qh = 0; l.sc = 768; l.mn = 0; l.d = 896; l.dmin = 0; l.bytes = 912;
     } else if (t == CK_Q6_K) {
         l.qh = 1024; l.sc = 1536; l.mn = 0; l.d = 1664; l.dmin = 0; l.bytes = 1680;
     } else {
@@ -124,11 +128,15 @@ static inline size_t ck_kp_panel_bytes(ck_type t, int64_t cols) { return (size_t
 
 /// Quant (unsigned: 0..3, 0..7, 0..15, 0..31 or 0..63) of element e of row r in a panel super-block.
 static inline int ck_kp_quant(ck_type t, const uint8_t *b, int r, int e) {
-    if (ck_kp_small(t)) {
+    if (t == CK_Q3_K) {
+        const int k = e / 32, o = ((e / 4) & 7) * 32 + 4 * r + (e & 3);  // k = 4 n + j
+        const uint8_t *x = b + o;
+        if (k < 6) return (x[256 * (k / 2)] >> (3 * (k & 1))) & 7;
+        return x[k == 6 ? 0 : 512] >> 6 | ((x[256] >> (k == 6 ? 6 : 7)) & 1) << 2;
+    }
+    if (t == CK_Q2_K) {
         const int n = e / 128, j = (e / 32) & 3, s = (e / 4) & 7, i = e & 3;
-        int q = (b[(8 * n + s) * 32 + 4 * r + i] >> (2 * j)) & 3;
-        if (t == CK_Q3_K) q |= ((b[512 + s * 32 + 4 * r + i] >> (4 * n + j)) & 1) << 2;
-        return q;
+        return (b[(8 * n + s) * 32 + 4 * r + i] >> (2 * j)) & 3;
     }
     const int k = e / 64, h = (e / 32) & 1, s = (e / 4) & 7, i = e & 3;
     int q = (b[(8 * k + s) * 32 + 4 * r + i] >> (4 * h)) & 15;

@@ -334,22 +334,27 @@ void ck_kp_pack(ck_type t, const uint8_t *src, int64_t rows, int64_t cols, uint8
             for (int64_t i = 0; i < nsb; i++) {
                 const uint8_t *g = src + (size_t)(p * CK_PANEL + r) * rb + (size_t)i * bb;
                 uint8_t *b = dst + (size_t)(p * nsb + i) * l.bytes;
-                if (ck_kp_small(t)) {
-                    const int three = t == CK_Q3_K;
-                    const uint8_t *qs = g + (three ? 32 : 16);
-                    for (int n2 = 0; n2 < 2; n2++)
-                        for (int s = 0; s < 8; s++) memcpy(b + (8 * n2 + s) * 32 + 4 * r, qs + 32 * n2 + 4 * s, 4);
-                    if (three) {
-                        int8_t sc[16];
-                        ck_q3k_scales(g + 96, sc);
-                        for (int s = 0; s < 8; s++) memcpy(b + l.qh + s * 32 + 4 * r, g + 4 * s, 4);
-                        for (int x = 0; x < 16; x++) b[l.sc + 16 * (x / 2) + 2 * r + (x & 1)] = (uint8_t)sc[x];
-                        memcpy(b + l.d + 2 * r, g + 108, 2);
-                    } else {
-                        for (int x = 0; x < 16; x++) b[l.sc + 16 * (x / 2) + 2 * r + (x & 1)] = g[x];
-                        memcpy(b + l.d + 2 * r, g + 80, 2);
-                        memcpy(b + l.dmin + 2 * r, g + 82, 2);
+                if (t == CK_Q3_K) {
+                    // stored quant q + 4 (0..7) of GGUF value v: its two bits in qs, the third in hmask
+                    for (int e = 0; e < CK_QKK; e++) {
+                        const int q = k2_bits(g + 32, e) | k3_hbit(g, e) << 2, k = e / 32;
+                        uint8_t *x = b + ((e / 4) & 7) * 32 + 4 * r + (e & 3);
+                        if (k < 6) x[256 * (k / 2)] |= (uint8_t)(q << (3 * (k & 1)));
+                        else {
+                            x[k == 6 ? 0 : 512] |= (uint8_t)((q & 3) << 6);
+                            x[256] |= (uint8_t)((q >> 2) << (k == 6 ? 6 : 7));
+                        }
                     }
+                    int8_t sc[16];
+                    ck_q3k_scales(g + 96, sc);
+                    for (int x = 0; x < 16; x++) b[l.sc + 16 * (x / 2) + 2 * r + (x & 1)] = (uint8_t)sc[x];
+                    memcpy(b + l.d + 2 * r, g + 108, 2);
+                } else if (t == CK_Q2_K) {
+                    for (int n2 = 0; n2 < 2; n2++)
+                        for (int s = 0; s < 8; s++) memcpy(b + (8 * n2 + s) * 32 + 4 * r, g + 16 + 32 * n2 + 4 * s, 4);
+                    for (int x = 0; x < 16; x++) b[l.sc + 16 * (x / 2) + 2 * r + (x & 1)] = g[x];
+                    memcpy(b + l.d + 2 * r, g + 80, 2);
+                    memcpy(b + l.dmin + 2 * r, g + 82, 2);
                 } else if (t == CK_Q6_K) {
                     const int8_t *sc = (const int8_t *)(g + 192);
                     for (int e = 0; e < CK_QKK; e++) {

@@ -20,12 +20,6 @@ static KQ_FN CK_ALWAYS_INLINE __m256i kq_bit_to_16(__m256i h, const int bit) {
     return bit <= 4 ? _mm256_slli_epi16(m, 4 - bit) : _mm256_srli_epi16(m, bit - 4);
 }
 
-// Bit `bit` of each byte of h moved to bit 2 (the third bit of a 3-bit quant), other bits cleared.
-static KQ_FN CK_ALWAYS_INLINE __m256i kq_bit_to_4(__m256i h, const int bit) {
-    __m256i m = _mm256_and_si256(h, _mm256_set1_epi8((char)(1 << bit)));
-    return bit <= 2 ? _mm256_slli_epi16(m, 2 - bit) : _mm256_srli_epi16(m, bit - 2);
-}
-
 static KQ_FN CK_ALWAYS_INLINE __m256i kq_bcast4(const int8_t *p) {
     int32_t v;
     memcpy(&v, p, 4);
@@ -81,14 +75,12 @@ static KQ_FN CK_ALWAYS_INLINE __m256i kq_act_pair(const int16_t *bs, const int x
 
 static KQ_FN CK_ALWAYS_INLINE __m256 kq_d8(const uint8_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
 
-// ---- Q2_K / Q3_K ----
-// Step (n, j, s): quant bits 2j, 2j+1 of the 32 bytes at (8 n + s) * 32 (plus Q3_K's third bit from
-// hmask byte s), elements 128 n + 32 j + 4 s + (0..3) of every row: sub-block 8 n + 2 j for s < 4,
-// 8 n + 2 j + 1 for s >= 4, so the scale pair of step (n, j) is pair 4 n + j.
-static KQ_FN CK_ALWAYS_INLINE void kp_k23_tile(const ck_type t, const int NR, const uint8_t *P, int64_t nsb,
-                                               const ck_q8k_row *a, float *out) {
-    const ck_kp_layout l = ck_kp_of(t);
-    const int three = t == CK_Q3_K;
+// ---- Q2_K ----
+// Step (n, j, s): quant bits 2j, 2j+1 of the 32 bytes at (8 n + s) * 32, elements 128 n + 32 j + 4 s + (0..3) of
+// every row: sub-block 8 n + 2 j for s < 4, 8 n + 2 j + 1 for s >= 4, so the scale pair of step (n, j) is pair 4 n + j.
+static KQ_FN CK_ALWAYS_INLINE void kp_k2_tile(const int NR, const uint8_t *P, int64_t nsb, const ck_q8k_row *a,
+                                              float *out) {
+    const ck_kp_layout l = ck_kp_of(CK_Q2_K);
     const __m256i m3 = _mm256_set1_epi8(3), m15 = _mm256_set1_epi16(15);
     __m256 acc[4], accm[4];
     for (int j = 0; j < NR; j++) acc[j] = accm[j] = _mm256_setzero_ps();
@@ -98,12 +90,10 @@ static KQ_FN CK_ALWAYS_INLINE void kp_k23_tile(const ck_type t, const int NR, co
         for (int j = 0; j < NR; j++) tot[j] = plo[j] = phi[j] = _mm256_setzero_si256();
         for (int n = 0; n < 2; n++)
             for (int jj = 0; jj < 4; jj++) {
-                __m256i pr = kq_pair(P + l.sc + 16 * (4 * n + jj), three);  // Q2_K: scale | min << 4
-                if (!three) pr = _mm256_and_si256(pr, m15);
+                const __m256i pr = _mm256_and_si256(kq_pair(P + l.sc + 16 * (4 * n + jj), 0), m15);  // scale | min << 4
                 const __m256i slo = kq_even(pr), shi = kq_odd(pr);
                 for (int s = 0; s < 8; s++) {
                     __m256i u = _mm256_and_si256(_mm256_srli_epi16(kq_load(P + (8 * n + s) * 32), 2 * jj), m3);
-                    if (three) u = _mm256_or_si256(u, kq_bit_to_4(kq_load(P + l.qh + 32 * s), 4 * n + jj));
                     for (int j = 0; j < NR; j++) {
                         const __m256i av = kq_bcast4(a[j].q + i * CK_QKK + 128 * n + 32 * jj + 4 * s);
                         if (s < 4) KQ_STEP(plo[j], tot[j], u, av, slo);
@@ -118,23 +108,75 @@ static KQ_FN CK_ALWAYS_INLINE void kp_k23_tile(const ck_type t, const int NR, co
         const __m256 d = kq_d8(P + l.d);
         for (int j = 0; j < NR; j++) {
             const int16_t *bs = a[j].bsum + 16 * i;
-            // Q2_K: sum_g m_g bsum_g (the mins); Q3_K: sum_g sc_g bsum_g (the -4 of every stored quant)
+            // sum_g m_g bsum_g (the mins)
             __m256i o = _mm256_setzero_si256();
             for (int x = 0; x < 8; x++) {
-                __m256i pr = kq_pair(P + l.sc + 16 * x, three);
-                if (!three) pr = _mm256_srli_epi16(pr, 4);
+                const __m256i pr = _mm256_srli_epi16(kq_pair(P + l.sc + 16 * x, 0), 4);
                 o = _mm256_add_epi32(o, _mm256_madd_epi16(pr, kq_act_pair(bs, x, 0)));
             }
             const __m256 dd = _mm256_mul_ps(d, _mm256_set1_ps(a[j].d[i]));
-            if (three) {
-                acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(tot[j], _mm256_slli_epi32(o, 2))), dd, acc[j]);
-            } else {
-                acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(tot[j]), dd, acc[j]);
-                accm[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(o), _mm256_mul_ps(kq_d8(P + l.dmin), _mm256_set1_ps(a[j].d[i])), accm[j]);
-            }
+            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(tot[j]), dd, acc[j]);
+            accm[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(o), _mm256_mul_ps(kq_d8(P + l.dmin), _mm256_set1_ps(a[j].d[i])), accm[j]);
         }
     }
     for (int j = 0; j < NR; j++) _mm256_storeu_ps(out + 8 * j, _mm256_sub_ps(acc[j], accm[j]));
+}
+
+// ---- Q3_K ----
+// Step (k, s), k = 4 n + j: elements 128 n + 32 j + 4 s + (0..3) of every row, sub-block 2 k for s < 4 and
+// 2 k + 1 for s >= 4, so the scale pair of step k is pair k. kq_u3 takes the step's stored quants (0..7) out
+// of the three planes times a power of two f_k: a mask alone for k < 6 (3-bit fields at bit 0: f = 1, or
+// bit 3: f = 8), a shift, masks and an or for k = 6, 7 (f = 16). The sub-block scales are taken times
+// 16 / f_k (kq_sh3), so every product carries a factor 16, which the integer sums give back exactly
+// (times 1 / 16 after the conversion to f32, a power of two). u <= 7 * 16: maddubs pairs stay below
+// 2 * 112 * 127, the scaled scales (<= 32 * 16) fit in i16 and the sums in i32 (< 2^27).
+static KQ_FN CK_ALWAYS_INLINE __m256i kq_u3(const uint8_t *P, const int k, const int s) {
+    const uint8_t *x = P + 32 * s;
+    if (k < 6) return _mm256_and_si256(kq_load(x + 256 * (k / 2)), _mm256_set1_epi8(k & 1 ? 0x38 : 7));
+    // low bits 6, 7 of plane 0 (k = 6) or 2 (k = 7) to bits 4, 5; third bit 6 / 7 of plane 1 to bit 6
+    const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(kq_load(x + (k == 6 ? 0 : 512)), 2), _mm256_set1_epi8(0x30));
+    const __m256i h = kq_load(x + 256);
+    return _mm256_or_si256(lo, _mm256_and_si256(k == 6 ? h : _mm256_srli_epi16(h, 1), _mm256_set1_epi8(0x40)));
+}
+static inline int kq_sh3(const int k) { return k < 6 ? (k & 1 ? 1 : 4) : 0; }  // log2(16 / f_k)
+
+static KQ_FN CK_ALWAYS_INLINE void kp_k3_tile(const int NR, const uint8_t *P, int64_t nsb, const ck_q8k_row *a,
+                                              float *out) {
+    const ck_kp_layout l = ck_kp_of(CK_Q3_K);
+    const __m256 sixteenth = _mm256_set1_ps(0.0625f);
+    __m256 acc[4];
+    for (int j = 0; j < NR; j++) acc[j] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nsb; i++, P += l.bytes) {
+        if (NR == 1) prefetch_block(P, (int64_t)l.bytes);
+        __m256i tot[4], plo[4], phi[4];
+        for (int j = 0; j < NR; j++) tot[j] = plo[j] = phi[j] = _mm256_setzero_si256();
+        for (int k = 0; k < 8; k++) {
+            const __m256i pr = _mm256_slli_epi16(kq_pair(P + l.sc + 16 * k, 1), kq_sh3(k));
+            const __m256i slo = kq_even(pr), shi = kq_odd(pr);
+            for (int s = 0; s < 8; s++) {
+                const __m256i u = kq_u3(P, k, s);
+                for (int j = 0; j < NR; j++) {
+                    const __m256i av = kq_bcast4(a[j].q + i * CK_QKK + 32 * k + 4 * s);
+                    if (s < 4) KQ_STEP(plo[j], tot[j], u, av, slo);
+                    else KQ_STEP(phi[j], tot[j], u, av, shi);
+                }
+            }
+            for (int j = 0; j < NR; j++) {
+                KQ_FLUSH(plo[j], tot[j], slo);
+                KQ_FLUSH(phi[j], tot[j], shi);
+            }
+        }
+        const __m256 d = kq_d8(P + l.d);
+        for (int j = 0; j < NR; j++) {
+            const int16_t *bs = a[j].bsum + 16 * i;
+            __m256i o = _mm256_setzero_si256();  // sum_g sc_g bsum_g: the -4 of every stored quant
+            for (int x = 0; x < 8; x++) o = _mm256_add_epi32(o, _mm256_madd_epi16(kq_pair(P + l.sc + 16 * x, 1), kq_act_pair(bs, x, 0)));
+            const __m256i v = _mm256_sub_epi32(tot[j], _mm256_slli_epi32(o, 6));  // 16 (sum_g sc_g ((q . a)_g - 4 bsum_g))
+            const __m256 dd = _mm256_mul_ps(d, _mm256_set1_ps(a[j].d[i]));
+            acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v), sixteenth), dd, acc[j]);
+        }
+    }
+    for (int j = 0; j < NR; j++) _mm256_storeu_ps(out + 8 * j, acc[j]);
 }
 
 // ---- Q4_K / Q5_K ----
@@ -238,8 +280,8 @@ static KQ_FN void kp_tile(ck_type t, int nr, const uint8_t *P, int64_t nsb, cons
     case NR:                                                             \
         if (t == CK_Q4_K) kp_k45_tile(CK_Q4_K, NR, P, nsb, a, out);      \
         else if (t == CK_Q5_K) kp_k45_tile(CK_Q5_K, NR, P, nsb, a, out); \
-        else if (t == CK_Q2_K) kp_k23_tile(CK_Q2_K, NR, P, nsb, a, out); \
-        else if (t == CK_Q3_K) kp_k23_tile(CK_Q3_K, NR, P, nsb, a, out); \
+        else if (t == CK_Q2_K) kp_k2_tile(NR, P, nsb, a, out);           \
+        else if (t == CK_Q3_K) kp_k3_tile(NR, P, nsb, a, out);           \
         else kp_k6_tile(NR, P, nsb, a, out);                             \
         break;
     switch (nr) { KQ_CASES(1) KQ_CASES(2) KQ_CASES(3) KQ_CASES(4) }
