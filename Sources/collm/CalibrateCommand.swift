@@ -33,7 +33,7 @@ struct CalibrateCommand: ParsableCommand {
     @Option(name: .customLong("mlp-width"), help: "Hidden width of the MLP block.") var mlpWidth = 512
     @Option(name: .customLong("layer-source"), help: "The model layer a layer block copies; the last one with --layer-depth (default: the last layer).") var layerSource: Int?
     @Option(name: .long, help: ArgumentHelp(
-        "Layers in a layer block (default: 1).",
+        "Layers in a layer block.",
         discussion: "Copies of the model's layers ending at --layer-source, trained together; each costs about one model layer per token."))
     var layerDepth = 1
     @Option(name: .long, help: "Most training epochs for trained blocks (early stopping on the selection prompts).") var epochs = 8
