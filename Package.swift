@@ -133,7 +133,7 @@ let package = Package(
         .testTarget(name: "CollabCoreTests", dependencies: ["CollabCore", "LLM"]),
         .testTarget(name: "ExitsTests", dependencies: ["Exits", "CollabCore", "LLM", "TestSupport"]),
         .testTarget(name: "ExitTrainingTests", dependencies: ["ExitTraining", "Exits", "LLM", "CKernels", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["collm", "CollabTransport", "CollabCore", "Exits", "LLM", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["collm", "Bench", "CollabTransport", "CollabCore", "Exits", "LLM", "TestSupport"]),
         .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "CollabCore", "Exits", "ExitTraining", "Edge", "LLM", "CKernels", "TestSupport"]),
         .testTarget(
             name: "LinkEmulatorTests",

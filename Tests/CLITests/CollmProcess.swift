@@ -104,25 +104,6 @@ final class CloudProcess {
 
     var address: String { "127.0.0.1:\(port)" }
 
-    /// A loopback port nothing listens on now (the kernel's pick, so it does not collide with ports in use).
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
-            }
-        }
-        guard bound else { throw CocoaError(.fileWriteUnknown) }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
     /// A server on the port a killed one held; retried for a few seconds in case the port is briefly taken.
     static func restarting(onPort port: Int) throws -> CloudProcess {
         let deadline = Date().addingTimeInterval(15)

@@ -1,3 +1,4 @@
+import Bench
 import Foundation
 import XCTest
 
@@ -58,7 +59,7 @@ extension LoudFailureProcessTests {
     /// serve with its cloud down: it starts (announcing the outage), answers degraded, and its
     /// metrics show the episode; once the cloud is up the episode ends.
     func testServeAnnouncesAndCountsDegradation() async throws {
-        let port = try CloudProcess.freePort()
+        let port = try LoopbackPort.free()
         let server = try ServeProcessTests.ServeProcess(["--mode", "collab", "--cloud", "127.0.0.1:\(port)", "--calibration", "none"])
         defer { server.stop() }
         XCTAssertTrue(server.startupLog.contains("cloud unreachable since"), server.startupLog)

@@ -8,7 +8,7 @@ package final class LlamaServerChild {
     private let log: TempFile
 
     package init(binary: String, model: String, slots: Int, contextPerSlot: Int, cpu: Int?, launcher: ChildLauncher) throws {
-        port = try Self.freePort()
+        port = try LoopbackPort.free()
         log = try TempFile(prefix: "collm-bench-llama-server")
         let arguments = ["-m", model, "-t", "1", "-tb", "1", "-np", "\(slots)", "-c", "\(slots * contextPerSlot)",
                          "--host", "127.0.0.1", "--port", "\(port)", "--no-webui"]
@@ -34,24 +34,6 @@ package final class LlamaServerChild {
         guard socket.send(Data("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)),
               let reply = socket.receive() else { return false }
         return String(decoding: reply.prefix(16), as: UTF8.self).contains(" 200")
-    }
-
-    /// A port the kernel says is free now (bound to port 0, then released).
-    private static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw BenchError("socket() failed") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var size = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, size) == 0 && getsockname(fd, $0, &size) == 0
-            }
-        }
-        guard ok else { throw BenchError("cannot find a free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     package func stop() {
