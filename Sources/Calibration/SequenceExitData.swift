@@ -28,7 +28,8 @@ struct SequenceExitData {
     /// block from position 0 with a fresh cache, as the edge runs it.
     func outputs(of blocks: [TransformerExitBlock], at rows: [Int], data: ExitDataset, pool: ThreadPool) throws -> HiddenStates {
         let sequences = try set.sequences()
-        let runners = blocks.map { TransformerExitRunner(block: $0, pool: pool, capacity: sequences.map(\.count).max() ?? 1) }
+        let longest = sequences.map(\.count).max() ?? 1
+        let runners = blocks.map { TransformerExitRunner(block: $0, pool: pool, capacity: longest) }
         // z row r belongs to row r of `set` (sequences run back to back, as stored).
         var z: [Float] = []
         z.reserveCapacity(set.hidden.count)

@@ -24,10 +24,8 @@ public final class ExitLayer: SequenceExitTransform, @unchecked Sendable {
 
     public let block: StackedTransformerExitBlock
     public let execution: Execution
-    /// One engine layer and its cache per layer of the block (packed execution).
-    private let packed: [(layer: LlamaModel, cache: KVCache)]
-    /// One runner per layer of the block (the training pass).
-    private let reference: [TransformerExitRunner]
+    /// One per layer of the block, applied in turn.
+    private let layers: [LayerRunner]
     /// Observed rows not yet run through the block, from position `pendingStart`.
     private var pending: HiddenStates
     private var pendingStart = 0
@@ -42,18 +40,15 @@ public final class ExitLayer: SequenceExitTransform, @unchecked Sendable {
         }
         self.block = block
         self.execution = execution
-        switch execution {
-        case let .packed(format):
-            packed = try block.layers.map { layer in
+        layers = try block.layers.map { layer in
+            switch execution {
+            case let .packed(format):
                 let engineLayer = try LlamaModel(layer: layer.decoderLayerWeights, at: min(max(index, 0), model.config.layerCount - 1),
                                                  format: format, beside: model)
-                return (engineLayer, engineLayer.makeCache(capacity: capacity))
-            }
-            reference = []
-        case .trainingPass:
-            packed = []
-            reference = block.layers.map {
-                TransformerExitRunner(block: $0, pool: model.pool, capacity: capacity ?? model.config.contextLength)
+                return .packed(engineLayer, engineLayer.makeCache(capacity: capacity))
+            case .trainingPass:
+                return .trainingPass(TransformerExitRunner(block: layer, pool: model.pool,
+                                                           capacity: capacity ?? model.config.contextLength))
             }
         }
         pending = HiddenStates(rows: 0, width: block.shape.width)
@@ -86,8 +81,7 @@ public final class ExitLayer: SequenceExitTransform, @unchecked Sendable {
         if keep >= pendingStart {
             pending = pending.rows(0..<(keep - pendingStart))
         } else {
-            for layer in packed { layer.cache.truncate(to: keep) }
-            for runner in reference { runner.truncate(to: keep) }
+            for layer in layers { layer.truncate(to: keep) }
             pending = HiddenStates(rows: 0, width: pending.width)
             pendingStart = keep
             last = nil  // its position is gone; the next observed row brings a new one
@@ -122,8 +116,29 @@ public final class ExitLayer: SequenceExitTransform, @unchecked Sendable {
     /// The block over new rows at the cache's end, appending them to it.
     private func run(_ rows: HiddenStates) throws -> HiddenStates {
         var z = rows
-        for runner in reference { z = try runner.apply(z) }
-        for layer in packed { try layer.layer.forward(&z, cache: layer.cache) }
+        for layer in layers { try layer.apply(&z) }
         return z
+    }
+}
+
+/// One layer of an exit layer block at inference, with its own KV cache.
+private enum LayerRunner {
+    /// Packed into an engine format and run by the model's layer code.
+    case packed(LlamaModel, KVCache)
+    case trainingPass(TransformerExitRunner)
+
+    /// The layer over new rows at its cache's end, appending them to it.
+    func apply(_ z: inout HiddenStates) throws {
+        switch self {
+        case let .packed(layer, cache): try layer.forward(&z, cache: cache)
+        case let .trainingPass(runner): z = try runner.apply(z)
+        }
+    }
+
+    func truncate(to positions: Int) {
+        switch self {
+        case let .packed(_, cache): cache.truncate(to: positions)
+        case let .trainingPass(runner): runner.truncate(to: positions)
+        }
     }
 }

@@ -66,7 +66,6 @@ struct CalibrateCommand: ParsableCommand {
     @Flag(name: .long, help: "Print a calibration file's report instead of calibrating.") var report = false
     @Option(name: .long, help: "Calibration file for --report (default: the cached one for --split).") var calibration: String?
     @Option(name: .long, help: "Also write the report's plot to this SVG file.") var svg: String?
-
     @Flag(name: .long, help: "Print one JSON object.") var json = false
 
     func validate() throws {
