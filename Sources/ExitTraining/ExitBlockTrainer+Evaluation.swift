@@ -12,7 +12,7 @@ extension ExitBlockTrainer {
 
     public func evaluate(_ block: TransformerExitBlock, on set: DistillationSet, loss: LossOptions = LossOptions(),
                          batchSize: Int = 256) throws -> Evaluation {
-        try measure(block, set, loss, batchSize)
+        try measure(try StackedTransformerExitBlock(layers: [block]), set, loss, batchSize)
     }
 
     /// The mean loss over all rows of `set` (one batch) and its gradient in the flat parameter
@@ -24,7 +24,7 @@ extension ExitBlockTrainer {
 
     public func lossAndGradient(_ block: TransformerExitBlock, on set: DistillationSet,
                                 loss: LossOptions = LossOptions()) throws -> (loss: Double, gradient: [Float]) {
-        try gradient(block, set, loss)
+        try gradient(try StackedTransformerExitBlock(layers: [block]), set, loss)
     }
 
     public func lossAndGradient(_ block: StackedTransformerExitBlock, on set: DistillationSet,

@@ -23,18 +23,21 @@ public final class ExitBlockTrainer: @unchecked Sendable {
         try run(initial, train, validation, options, progress)
     }
 
-    /// As above for a transformer block; batches are whole sequences (see `DistillationSet.positions`).
-    public func train(_ initial: TransformerExitBlock, on train: DistillationSet, validation: DistillationSet? = nil,
-                      options: TrainingOptions = TrainingOptions(),
-                      progress: ((TrainingProgress) -> Void)? = nil) throws -> TrainingResult<TransformerExitBlock> {
-        try run(initial, train, validation, options, progress)
-    }
-
-    /// As above for a stack of transformer layers.
+    /// As above for a layer block (one or more transformer layers); batches are whole sequences (see
+    /// `DistillationSet.positions`).
     public func train(_ initial: StackedTransformerExitBlock, on train: DistillationSet, validation: DistillationSet? = nil,
                       options: TrainingOptions = TrainingOptions(),
                       progress: ((TrainingProgress) -> Void)? = nil) throws -> TrainingResult<StackedTransformerExitBlock> {
         try run(initial, train, validation, options, progress)
+    }
+
+    /// As above for a single transformer layer (a one-layer stack).
+    public func train(_ initial: TransformerExitBlock, on train: DistillationSet, validation: DistillationSet? = nil,
+                      options: TrainingOptions = TrainingOptions(),
+                      progress: ((TrainingProgress) -> Void)? = nil) throws -> TrainingResult<TransformerExitBlock> {
+        let result = try self.train(try StackedTransformerExitBlock(layers: [initial]), on: train, validation: validation,
+                                    options: options, progress: progress)
+        return TrainingResult(block: result.block.layer(0), report: result.report)
     }
 
     // MARK: - Shared by both block kinds

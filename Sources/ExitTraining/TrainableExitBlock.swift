@@ -30,13 +30,6 @@ extension BlockPass: ExitBlockPass {
     }
 }
 
-extension TransformerPass: ExitBlockPass {
-    func backward(parameters: UnsafePointer<Float>, hidden: UnsafePointer<Float>, dz: UnsafePointer<Float>, rows: Int,
-                  gradient: UnsafeMutablePointer<Float>, pool: ThreadPool) {
-        backward(parameters: parameters, hidden: hidden, dz: dz, rows: rows, gradient: gradient, inputGradient: nil, pool: pool)
-    }
-}
-
 extension ExitBlock: TrainableExitBlock {
     var width: Int { shape.width }
     static var attendsOverSequences: Bool { false }
@@ -53,32 +46,19 @@ extension ExitBlock: TrainableExitBlock {
     }
 }
 
-extension TransformerExitBlock: TrainableExitBlock {
-    var width: Int { shape.width }
-    static var attendsOverSequences: Bool { true }
-    func makePass(rows: Int) -> TransformerPass { TransformerPass(shape: shape, rows: rows) }
-
-    func optimizerGroups(_ o: TrainingOptions) -> [AdamW.Group] { Self.groups(shape, o) }
-
-    /// Decay on the matrices, none on the norms.
-    static func groups(_ shape: TransformerExitShape, _ o: TrainingOptions) -> [AdamW.Group] {
-        [AdamW.Group(range: shape.attentionNorm, decay: 0), AdamW.Group(range: shape.qkv, decay: o.weightDecay),
-         AdamW.Group(range: shape.output, decay: o.weightDecay), AdamW.Group(range: shape.ffnNorm, decay: 0),
-         AdamW.Group(range: shape.gateUp, decay: o.weightDecay), AdamW.Group(range: shape.down, decay: o.weightDecay)]
-    }
-}
-
 extension StackedTransformerExitBlock: TrainableExitBlock {
     var width: Int { shape.width }
     static var attendsOverSequences: Bool { true }
     func makePass(rows: Int) -> StackedTransformerPass { StackedTransformerPass(shape: shape, depth: depth, rows: rows) }
 
-    /// Each layer's groups, as for one layer block, at that layer's offset.
+    /// Per layer: decay on the matrices, none on the norms.
     func optimizerGroups(_ o: TrainingOptions) -> [AdamW.Group] {
-        let one = TransformerExitBlock.groups(shape, o)
+        let s = shape
+        let one = [(s.attentionNorm, Float(0)), (s.qkv, o.weightDecay), (s.output, o.weightDecay), (s.ffnNorm, 0),
+                   (s.gateUp, o.weightDecay), (s.down, o.weightDecay)]
         return (0..<depth).flatMap { i in
-            one.map { AdamW.Group(range: ($0.range.lowerBound + i * shape.parameterCount)..<($0.range.upperBound + i * shape.parameterCount),
-                                  decay: $0.decay) }
+            let offset = i * s.parameterCount
+            return one.map { range, decay in AdamW.Group(range: (range.lowerBound + offset)..<(range.upperBound + offset), decay: decay) }
         }
     }
 }
