@@ -106,7 +106,7 @@ public struct Calibrator {
                 let ridge = test.evaluation
                 (test, testTop) = trained.test
                 exit = Self.trainedExit(layer: layer, block: .layer(trained.block.block), report: trained.block.report, test: test,
-                                        lens: lens, ridge: ridge,
+                                        lens: lens, ridge: ridge, weights: options.weightPrecision,
                                         facts: ["macs_per_token": Double(trained.block.block.multiplyAddsPerToken),
                                                 "source_layer": Double(trained.source),
                                                 "training_positions": Double(trained.positions)])
@@ -116,7 +116,8 @@ public struct Calibrator {
                 let ridge = test.evaluation
                 (test, testTop) = try evaluator.evaluate(data, layer: layer, rows: parts.test, adapter: ExitMLP(block: block.block))
                 exit = Self.trainedExit(layer: layer, block: .mlp(block.block), report: block.report, test: test, lens: lens,
-                                        ridge: ridge, facts: ["macs_per_token": Double(block.block.shape.multiplyAddsPerToken)])
+                                        ridge: ridge, weights: options.weightPrecision,
+                                        facts: ["macs_per_token": Double(block.block.shape.multiplyAddsPerToken)])
             }
             exit.threshold = select.threshold(forPrecision: options.targetPrecision, minimum: options.minimumExits)
             // The screen must keep every token this exit could be confident about.
@@ -206,7 +207,7 @@ public struct Calibrator {
                 progress(Self.status(p, "exit \(layer): training \(what)"))
             }
         }
-        result.block.parameters = options.weightPrecision.rounded(result.block.parameters)
+        result.block.parameters = options.weightPrecision.rounded(result.block.parameters, keeping: result.block.normParameters)
         let evaluator = ExitEvaluator(model: model)
         let layers = result.block.layers
         let selectOutcomes = try evaluator.evaluate(data, rows: parts.select,
@@ -226,11 +227,12 @@ public struct Calibrator {
     /// A trained exit's record: its held-out figures, the ridge adapter's for comparison, and the
     /// training facts (`facts` adds the block's own, e.g. its cost per token).
     private static func trainedExit(layer: Int, block: ExitCalibration.Block, report: TrainingReport, test: ExitOutcomes,
-                                    lens: ExitOutcomes, ridge: ExitCalibration.Evaluation,
+                                    lens: ExitOutcomes, ridge: ExitCalibration.Evaluation, weights: WeightPrecision,
                                     facts: [String: Double]) -> ExitCalibration.Exit {
         var exit = ExitCalibration.Exit(layer: layer, block: block, threshold: 1.01, testExitRate: 0,
                                         testPrecision: 1, adapter: test.evaluation, logitLens: lens.evaluation)
         exit.ridge = ridge
+        exit.weights = weights
         exit.training = ["seconds": report.seconds, "epochs": Double(report.epochs.count),
                          "best_epoch": Double(report.bestEpoch), "ms_per_step": report.meanStepMilliseconds]
             .merging(facts) { a, _ in a }

@@ -81,6 +81,8 @@ public struct ExitCalibration: Sendable, Equatable {
         public var ridge: Evaluation?
         /// Training facts (seconds, epochs, ms per step, MACs per token) for trained blocks.
         public var training: [String: Double] = [:]
+        /// How a trained block's weights are stored; a layer block is packed to match (`packingFormat`).
+        public var weights = WeightPrecision.f32
         public var threshold: Float
         /// Held-out figures: at the chosen threshold, of the adapter, and of the logit lens.
         public var testExitRate: Double
@@ -131,13 +133,14 @@ public struct ExitCalibration: Sendable, Equatable {
     }
 
     /// Exit heads for `model`, each with its block, threshold (or `threshold` for all) and the shortlist
-    /// screen.
+    /// screen. Layer blocks run as `layerExecution`, by default packed to match their stored weights.
     public func heads(for model: LlamaModel, threshold: Float? = nil, screen useScreen: Bool = true,
-                      layerExecution: ExitLayer.Execution = ExitLayer.defaultExecution) throws -> [ExitHead] {
+                      layerExecution: ExitLayer.Execution? = nil) throws -> [ExitHead] {
         let screen = useScreen && !shortlist.isEmpty ? try VocabularyScreen(tokens: shortlist, model: model) : nil
         return try exits.map { exit in
-            ExitHead(layer: exit.layer, threshold: threshold ?? exit.threshold,
-                     adapter: try exit.block.transform(for: model, at: exit.layer, layerExecution: layerExecution), screen: screen)
+            let execution = layerExecution ?? .packed(exit.weights.packingFormat)
+            return ExitHead(layer: exit.layer, threshold: threshold ?? exit.threshold,
+                            adapter: try exit.block.transform(for: model, at: exit.layer, layerExecution: execution), screen: screen)
         }
     }
 }
@@ -197,7 +200,8 @@ extension ExitCalibration {
                 file.tensors[name + "matrix"] = .init(floats: matrix, shape: [bias.count, bias.count])
                 file.tensors[name + "bias"] = .init(floats: bias, shape: [bias.count])
             case let .mlp(block): file.tensors.merge(precision.tensors(block.parameters, name: name + "mlp")) { $1 }
-            case let .layer(block): file.tensors.merge(precision.tensors(block.parameters, name: name + "layer")) { $1 }
+            case let .layer(block):
+                file.tensors.merge(precision.tensors(block.parameters, name: name + "layer", keeping: block.normParameters)) { $1 }
             }
         }
         if !shortlist.isEmpty { file.tensors["shortlist"] = .init(ints: shortlist.map(Int32.init), shape: [shortlist.count]) }
@@ -243,6 +247,7 @@ extension ExitCalibration {
                             testPrecision: e.test_precision, adapter: e.adapter, logitLens: e.logit_lens)
             exit.ridge = e.ridge
             exit.training = e.training ?? [:]
+            exit.weights = WeightPrecision.stored(named: "exit.\(e.layer).\(e.block)", in: file) ?? .f32
             exits.append(exit)
         }
         let shortlist = (file.tensors["shortlist"]?.ints ?? []).map(Int.init)

@@ -41,6 +41,14 @@ public struct StackedTransformerExitBlock: Sendable, Equatable {
     /// Whether the layers have the geometry of `config`'s (the engine runs them with that config).
     public func fits(_ config: ModelConfig) -> Bool { layer(0).fits(config) }
 
+    /// Where the layers' norm weights sit in `parameters`: kept exact by q5 storage.
+    public var normParameters: [Range<Int>] {
+        let n = shape.parameterCount
+        return (0..<depth).flatMap { i in
+            [shape.attentionNorm, shape.ffnNorm].map { ($0.lowerBound + i * n)..<($0.upperBound + i * n) }
+        }
+    }
+
     /// Layer `index` of the stack as a block of its own.
     public func layer(_ index: Int) -> TransformerExitBlock {
         let n = shape.parameterCount

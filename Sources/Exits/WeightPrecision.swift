@@ -1,3 +1,4 @@
+import CKernels
 import LLM
 
 /// How a calibration file stores trained exit blocks' weights. The calibrator rounds a trained block
@@ -11,22 +12,35 @@ public enum WeightPrecision: String, CaseIterable, Sendable {
     /// f32. A layer block packs its matrices to Q8_0 at load anyway, and these blocks line up with
     /// the packed rows, so the packing reproduces the stored values.
     case q8
+    /// ggml's Q5_0 blocks (5-bit values, one f16 scale per 32), about a sixth of f32, so a two-layer
+    /// block of the default model fits the 5 MB a shipped calibration may take. A layer block runs
+    /// packed to Q5_0, which reproduces the stored values. The values a block names as kept exact
+    /// (its norms: a few hundred values whose 5-bit steps would move every row) are stored as f32.
+    case q5
 
     static let blockSize = 32
 
-    /// `values` as a file of this precision gives them back.
-    public func rounded(_ values: [Float]) -> [Float] {
+    /// The engine format a layer block stored at this precision is packed into at load: Q5_0 for q5
+    /// (the stored values exactly), else Q8_0 (exactly for q8; the f32 block's decisions for the rest,
+    /// `PackedLayerBlockTests`).
+    public var packingFormat: GGMLType { self == .q5 ? .q5_0 : .q8_0 }
+
+    /// `values` as a file of this precision gives them back; the values in `exact` are not rounded
+    /// by q5.
+    public func rounded(_ values: [Float], keeping exact: [Range<Int>] = []) -> [Float] {
         switch self {
         case .f32: return values
         case .f16: return values.map { Float(Float16($0)) }
         case .q8:
             let (q, scales) = Self.quantize(values)
             return Self.dequantize(q, scales: scales)
+        case .q5:
+            return Self.restoring(exact, from: values, in: Self.dequantizeQ5(Self.quantizeQ5(values), count: values.count))
         }
     }
 
     /// The tensors that store `values` under `name`.
-    func tensors(_ values: [Float], name: String) -> [String: SafetensorsFile.Tensor] {
+    func tensors(_ values: [Float], name: String, keeping exact: [Range<Int>] = []) -> [String: SafetensorsFile.Tensor] {
         switch self {
         case .f32: return [name: .init(floats: values, shape: [values.count])]
         case .f16: return [name: .init(halfPrecision: values, shape: [values.count])]
@@ -34,15 +48,51 @@ public enum WeightPrecision: String, CaseIterable, Sendable {
             let (q, scales) = Self.quantize(values)
             return [name + ".q8": .init(bytes: q, shape: [q.count]),
                     name + ".q8_scale": .init(halfPrecision: scales, shape: [scales.count])]
+        case .q5:
+            let blocks = Self.quantizeQ5(values)
+            let kept = exact.flatMap { values[$0] }
+            return [name + ".q5_0": .init(bytes: blocks.map { Int8(bitPattern: $0) }, shape: [blocks.count]),
+                    name + ".count": .init(ints: [Int32(values.count)], shape: [1]),
+                    name + ".exact": .init(floats: kept, shape: [kept.count]),
+                    name + ".exact_ranges": .init(ints: exact.flatMap { [Int32($0.lowerBound), Int32($0.upperBound)] },
+                                                  shape: [exact.count, 2])]
         }
+    }
+
+    /// The precision of the values stored under `name`; nil when there are none.
+    static func stored(named name: String, in file: SafetensorsFile) -> WeightPrecision? {
+        if let tensor = file.tensors[name] { return tensor.dtype == .f16 ? .f16 : .f32 }
+        if file.tensors[name + ".q8"] != nil { return .q8 }
+        if file.tensors[name + ".q5_0"] != nil { return .q5 }
+        return nil
     }
 
     /// The values stored under `name` in any precision; nil when absent or inconsistent.
     static func values(named name: String, in file: SafetensorsFile) -> [Float]? {
         if let floats = file.tensors[name]?.floats { return floats }
-        guard let q = file.tensors[name + ".q8"]?.bytes, let scales = file.tensors[name + ".q8_scale"]?.floats,
-              scales.count == (q.count + blockSize - 1) / blockSize else { return nil }
-        return dequantize(q, scales: scales)
+        if let q = file.tensors[name + ".q8"]?.bytes {
+            guard let scales = file.tensors[name + ".q8_scale"]?.floats,
+                  scales.count == (q.count + blockSize - 1) / blockSize else { return nil }
+            return dequantize(q, scales: scales)
+        }
+        guard let blocks = file.tensors[name + ".q5_0"]?.bytes, let stored = file.tensors[name + ".count"]?.ints, stored.count == 1,
+              case let count = Int(stored[0]), count >= 0, blocks.count == q5BlockBytes * ((count + blockSize - 1) / blockSize),
+              let kept = file.tensors[name + ".exact"]?.floats, let bounds = file.tensors[name + ".exact_ranges"]?.ints,
+              bounds.count % 2 == 0 else { return nil }
+        var exact: [Range<Int>] = []
+        for i in stride(from: 0, to: bounds.count, by: 2) {
+            let (lower, upper) = (Int(bounds[i]), Int(bounds[i + 1]))
+            guard 0 <= lower, lower <= upper, upper <= count, lower >= (exact.last?.upperBound ?? 0) else { return nil }
+            exact.append(lower..<upper)
+        }
+        guard kept.count == exact.reduce(0, { $0 + $1.count }) else { return nil }
+        var values = dequantizeQ5(blocks.map { UInt8(bitPattern: $0) }, count: count)
+        var next = kept.startIndex
+        for range in exact {
+            values.replaceSubrange(range, with: kept[next..<next + range.count])
+            next += range.count
+        }
+        return values
     }
 
     private static func quantize(_ values: [Float]) -> (q: [Int8], scales: [Float]) {
@@ -60,5 +110,28 @@ public enum WeightPrecision: String, CaseIterable, Sendable {
 
     private static func dequantize(_ q: [Int8], scales: [Float]) -> [Float] {
         q.indices.map { Float(q[$0]) * scales[$0 / blockSize] }
+    }
+
+    private static var q5BlockBytes: Int { Int(ck_row_bytes(ck_type(rawValue: GGMLType.q5_0.rawValue), Int64(blockSize))) }
+
+    /// Q5_0 blocks of `values`, zero-padded to whole blocks, by the engine's reference quantizer.
+    private static func quantizeQ5(_ values: [Float]) -> [UInt8] {
+        let blocks = (values.count + blockSize - 1) / blockSize
+        let padded = values + [Float](repeating: 0, count: blocks * blockSize - values.count)
+        var out = [UInt8](repeating: 0, count: blocks * q5BlockBytes)
+        ck_quantize_row_ref(ck_type(rawValue: GGMLType.q5_0.rawValue), padded, &out, Int64(padded.count))
+        return out
+    }
+
+    private static func dequantizeQ5(_ blocks: [UInt8], count: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: blocks.count / q5BlockBytes * blockSize)
+        ck_dequantize_row_ref(ck_type(rawValue: GGMLType.q5_0.rawValue), blocks, &out, Int64(out.count))
+        return Array(out.prefix(count))
+    }
+
+    private static func restoring(_ exact: [Range<Int>], from original: [Float], in rounded: [Float]) -> [Float] {
+        var values = rounded
+        for range in exact { values.replaceSubrange(range, with: original[range]) }
+        return values
     }
 }

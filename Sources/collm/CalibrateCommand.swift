@@ -59,7 +59,7 @@ struct CalibrateCommand: ParsableCommand {
     @Option(name: .long, help: "Seed of the prompt split.") var seed: UInt64 = 42
     @Option(name: .long, help: "Output file (default: the cache, used by generate by default).") var output: String?
     @Option(name: .long, help: ArgumentHelp(
-        "Precision of trained blocks' weights in the file: f32, f16 (half the size) or q8 (int8 blocks of 32 with f16 scales, about a quarter).",
+        "Precision of trained blocks' weights in the file: f32, f16 (half the size), q8 (int8 blocks of 32 with f16 scales, about a quarter) or q5 (ggml Q5_0 blocks, about a sixth; layer blocks' norms stay f32).",
         discussion: "Blocks are rounded to it before thresholds are picked, so the file's curves hold for the stored weights."))
     var weights = WeightPrecision.f32
     @Flag(name: .long, help: "Regenerate the cached training data even if it matches.") var fresh = false

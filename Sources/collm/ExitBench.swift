@@ -17,11 +17,11 @@ struct ExitBench: ParsableCommand {
     @Option(name: .long, help: "Exit calibration file (default: the cached one for --split).") var calibration: String?
     @Option(name: .long, help: "Timed calls per measurement.") var iterations = 200
     @Option(name: .long, help: "Context positions before the measured token.") var context = 64
-    @Option(name: .long, help: "How layer blocks run: packed into an engine format (q8_0, q4_1, f16, f32) or \"reference\" (the f32 training pass).")
-    var layerBlock = "q8_0"
+    @Option(name: .long, help: "How layer blocks run: \"stored\" (packed to match the file's weights: Q5_0 for q5, else Q8_0, as generate runs them), packed into an engine format (q8_0, q5_0, q5_1, q4_1, q4_0, f16, f32) or \"reference\" (the f32 training pass).")
+    var layerBlock = "stored"
     @Flag(name: .long, help: "Print one JSON object.") var json = false
 
-    /// The `--layer-block` choice.
+    /// How `--layer-block` runs layer blocks; nil: packed to match the stored weights (or not a valid choice).
     var layerExecution: ExitLayer.Execution? {
         if layerBlock == "reference" { return .trainingPass }
         return [GGMLType.q8_0, .q4_1, .q4_0, .q5_0, .q5_1, .f16, .f32]
@@ -30,7 +30,9 @@ struct ExitBench: ParsableCommand {
 
     func validate() throws {
         if iterations < 5 || context < 1 { throw ValidationError("--iterations must be >= 5 and --context >= 1") }
-        if layerExecution == nil { throw ValidationError("--layer-block: \(layerBlock) is not q8_0, q4_1, q4_0, q5_0, q5_1, f16, f32 or reference") }
+        if layerBlock != "stored" && layerExecution == nil {
+            throw ValidationError("--layer-block: \(layerBlock) is not stored, q8_0, q5_0, q5_1, q4_1, q4_0, f16, f32 or reference")
+        }
     }
 
     func run() throws {
@@ -43,7 +45,7 @@ struct ExitBench: ParsableCommand {
               !calibrated.exits.isEmpty else {
             throw CLIError("no calibration for split \(split): run `collm calibrate --split \(split)` first")
         }
-        let heads = try calibrated.heads(for: model, layerExecution: layerExecution!)
+        let heads = try calibrated.heads(for: model, layerExecution: layerExecution)
         let cache = model.makeCache(capacity: context + 2)
         var prefix = try model.embed((0..<context).map { 100 + $0 })
         try model.forward(&prefix, cache: cache)

@@ -6,17 +6,28 @@ import XCTest
 @testable import Exits
 @testable import LLM
 
-/// A trained layer block runs packed into an engine format (Q8_0) with the engine's layer code; the
+/// A trained layer block runs packed into an engine format (Q8_0, or Q5_0 when stored as q5) with the engine's layer code; the
 /// f32 training pass is the reference. Packing must not change the exit's decisions.
 final class PackedLayerBlockTests: XCTestCase {
     /// Exit logits on the held-out prompts' real states: no decision at the calibrated threshold changes,
     /// wherever the f32 block is confident the packed block's top-1 is the same token with nearly the same
     /// probability, and elsewhere top-1 differs only at rare near-ties.
     func testPackedBlockAgreesWithTheF32BlockOnHeldOutStates() throws {
+        try checkPackedBlockAgreesWithTheF32Block(storedAs: .f32)
+    }
+
+    /// The same for a block stored as q5 and packed to Q5_0, which holds the stored values exactly.
+    func testQ5BlockPackedToQ5_0AgreesWithItsF32Pass() throws {
+        try checkPackedBlockAgreesWithTheF32Block(storedAs: .q5)
+    }
+
+    private func checkPackedBlockAgreesWithTheF32Block(storedAs precision: WeightPrecision) throws {
         let (model, _, data) = try CalibrationModelTests.loadData()
         let (calibration, parts) = try LayerExitBlockTests.trainedLayerBlock()
         let exit = try XCTUnwrap(calibration.exits.first)
-        guard case let .layer(block) = exit.block else { return XCTFail("no layer block") }
+        guard case var .layer(block) = exit.block else { return XCTFail("no layer block") }
+        block.parameters = precision.rounded(block.parameters, keeping: block.normParameters)
+        let packing = ExitLayer.Execution.packed(precision.packingFormat)
         let edge = try LlamaModel(file: model.file, layers: 0..<15, pool: model.pool)
         let threshold = exit.threshold <= 1 ? exit.threshold : 0.5
         var (positions, sameTop1, sameDecision, confident, confidentSame) = (0, 0, 0, 0, 0)
@@ -27,7 +38,7 @@ final class PackedLayerBlockTests: XCTestCase {
             try edge.forward(&h, cache: edge.makeCache(capacity: tokens.count))
             let reference = try ExitLayer(block: block, beside: model, at: 15, execution: .trainingPass,
                                           capacity: tokens.count).apply(h, pool: model.pool)
-            let packed = try ExitLayer(block: block, beside: model, at: 15, capacity: tokens.count).apply(h, pool: model.pool)
+            let packed = try ExitLayer(block: block, beside: model, at: 15, execution: packing, capacity: tokens.count).apply(h, pool: model.pool)
             let (a, b) = (try model.logits(reference), try model.logits(packed))
             let vocab = model.config.vocabularySize
             for r in 0..<tokens.count {
@@ -45,7 +56,7 @@ final class PackedLayerBlockTests: XCTestCase {
                 }
             }
         }
-        print("packed \(ExitLayer.defaultExecution) vs f32 layer block over \(positions) held-out positions: top-1 equal at \(sameTop1), "
+        print("packed \(packing) vs f32 layer block (stored \(precision)) over \(positions) held-out positions: top-1 equal at \(sameTop1), "
               + "decisions at \(threshold) equal at \(sameDecision); \(confident) confident, top-1 equal at \(confidentSame); "
               + "largest change of the f32 top-1's probability \(maxDifference), at confident positions \(maxConfidentDifference)")
         XCTAssertGreaterThan(positions, 200)
