@@ -8,6 +8,9 @@ import XCTest
 /// Trained blocks stored at reduced precision: the file gives back exactly the rounded weights the
 /// calibrator evaluated, and a q8 (q5) layer block survives the engine's Q8_0 (Q5_0) packing unchanged.
 final class WeightPrecisionTests: XCTestCase {
+    /// The matrices of the packing checks: rows as wide as the default model's.
+    private let rows = 16, columns = 576
+
     private func weights(_ count: Int, seed: UInt64) -> [Float] {
         var rng = SplitMix64(seed)
         return (0..<count).map { _ in rng.weight() * 0.05 }
@@ -29,15 +32,8 @@ final class WeightPrecisionTests: XCTestCase {
     /// A layer block's matrices are packed to Q8_0 at load; packing the q8-rounded rows must give the
     /// same products as the rounded values in f32 (f32 activations, so only the weights can differ).
     func testQ8RoundedRowsSurviveQ8_0Packing() throws {
-        let rows = 16, columns = 576
-        let rounded = WeightPrecision.q8.rounded(weights(rows * columns, seed: 2))
-        let packed = try WeightMatrix(quantizing: rounded, rows: rows, columns: columns, type: .q8_0, activations: .f32)
-        let exact = WeightMatrix(float: rounded, rows: rows, columns: columns)
-        var rng = SplitMix64(3)
-        let x = HiddenStates(values: (0..<2 * columns).map { _ in rng.activation() }, width: columns)
-        let pool = ThreadPool(threadCount: 1)
-        let (a, b) = (packed.apply(x, pool: pool), exact.apply(x, pool: pool))
-        for i in a.indices { XCTAssertEqual(a[i], b[i], accuracy: 1e-4 * max(1, abs(b[i])), "output \(i)") }
+        XCTAssertEqual(WeightPrecision.q8.packingFormat, .q8_0)
+        let (x, pool) = try checkRoundedRowsSurvivePacking(.q8, seed: 2)
         // Unrounded weights do move under packing: the check above can fail.
         let raw = weights(rows * columns, seed: 2)
         let rawPacked = try WeightMatrix(quantizing: raw, rows: rows, columns: columns, type: .q8_0, activations: .f32)
@@ -71,16 +67,21 @@ final class WeightPrecisionTests: XCTestCase {
     /// A q5 layer block is packed to Q5_0 at load; the packed rows must be the stored values.
     func testQ5RoundedRowsSurviveQ5_0Packing() throws {
         XCTAssertEqual(WeightPrecision.q5.packingFormat, .q5_0)
-        XCTAssertEqual(WeightPrecision.q8.packingFormat, .q8_0)
-        let rows = 16, columns = 576
-        let rounded = WeightPrecision.q5.rounded(weights(rows * columns, seed: 6))
-        let packed = try WeightMatrix(quantizing: rounded, rows: rows, columns: columns, type: .q5_0, activations: .f32)
+        _ = try checkRoundedRowsSurvivePacking(.q5, seed: 6)
+    }
+
+    /// Rows rounded to `precision`, packed into its packing format, give the same products as the
+    /// rounded values in f32 (f32 activations, so only the weights can differ). Returns the input used.
+    private func checkRoundedRowsSurvivePacking(_ precision: WeightPrecision, seed: UInt64) throws -> (HiddenStates, ThreadPool) {
+        let rounded = precision.rounded(weights(rows * columns, seed: seed))
+        let packed = try WeightMatrix(quantizing: rounded, rows: rows, columns: columns, type: precision.packingFormat, activations: .f32)
         let exact = WeightMatrix(float: rounded, rows: rows, columns: columns)
-        var rng = SplitMix64(7)
+        var rng = SplitMix64(seed + 1)
         let x = HiddenStates(values: (0..<2 * columns).map { _ in rng.activation() }, width: columns)
         let pool = ThreadPool(threadCount: 1)
         let (a, b) = (packed.apply(x, pool: pool), exact.apply(x, pool: pool))
-        for i in a.indices { XCTAssertEqual(a[i], b[i], accuracy: 1e-4 * max(1, abs(b[i])), "output \(i)") }
+        for i in a.indices { XCTAssertEqual(a[i], b[i], accuracy: 1e-4 * max(1, abs(b[i])), "\(precision) output \(i)") }
+        return (x, pool)
     }
 
     /// A two-layer block stored as q5: its norms come back exact, the rest as rounded, and the exit
