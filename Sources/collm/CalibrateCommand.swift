@@ -248,6 +248,10 @@ struct CalibrationJSON: Encodable {
     struct Exit: Encodable {
         var layer: Int
         var block: String
+        /// Layers of a layer block.
+        var layer_depth: Int?
+        /// How a trained block's weights are stored (f32, f16, q8, q5).
+        var weights: String?
         var agreement: Double
         var exit_rate_at_precision: [String: Double]
         var threshold: Float
@@ -271,7 +275,11 @@ struct CalibrationJSON: Encodable {
         self.path = path
         target_precision = c.targetPrecision
         exits = c.exits.map {
-            Exit(layer: $0.layer, block: $0.block.name, agreement: $0.adapter.agreement,
+            var depth: Int?
+            if case let .layer(block) = $0.block { depth = block.depth }
+            let trained = depth != nil || $0.block.name == "mlp"
+            return Exit(layer: $0.layer, block: $0.block.name, layer_depth: depth, weights: trained ? $0.weights.rawValue : nil,
+                        agreement: $0.adapter.agreement,
                  exit_rate_at_precision: $0.adapter.exitRateAtPrecision, threshold: $0.threshold,
                  test_exit_rate: $0.testExitRate, test_precision: $0.testPrecision, logit_lens: $0.logitLens,
                  ridge: $0.ridge, training: $0.training.isEmpty ? nil : $0.training, curve: $0.adapter.curve)
