@@ -59,9 +59,9 @@ final class ExitCalibrationFileTests: XCTestCase {
         XCTAssertThrowsError(try ExitCalibration(path: path), "not a calibration file")
     }
 
-    /// The shipped calibration loads as one layer block at exit 20 (split 20) with SmolLM2's layer shape,
-    /// and writing it again (q8, as shipped) gives the same tensors bit for bit and the same header: the
-    /// stored weights are already on the q8 grid, and the block enum reads and writes the format as it was.
+    /// The shipped calibration loads as a two-layer block at exit 20 (split 20) with SmolLM2's layer shape,
+    /// and writing it again (q5, as shipped) gives the same tensors bit for bit and the same header: the
+    /// stored weights are already on the Q5_0 grid, and the block enum reads and writes the format as it was.
     func testShippedCalibrationLoadsAndWritesUnchanged() throws {
         let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Sources/Exits/Resources/calibration/5dd57a008c0b0785-s20.safetensors").path
@@ -72,10 +72,12 @@ final class ExitCalibrationFileTests: XCTestCase {
             guard case let .layer(block) = exit.block else { return XCTFail("exit \(exit.layer): \(exit.block.name), expected layer") }
             XCTAssertEqual([block.shape.width, block.shape.headCount, block.shape.kvHeadCount, block.shape.headDim, block.shape.feedForwardWidth],
                            [576, 9, 3, 64, 1536])
+            XCTAssertEqual(block.depth, 2)
+            XCTAssertEqual(exit.weights, .q5)
         }
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        try calibration.write(to: path, precision: .q8)
+        try calibration.write(to: path, precision: .q5)
         let (original, rewritten) = (try SafetensorsFile(path: shipped), try SafetensorsFile(path: path))
         XCTAssertEqual(rewritten.tensors, original.tensors)
         func header(_ file: SafetensorsFile) throws -> NSDictionary {
