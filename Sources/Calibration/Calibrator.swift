@@ -220,7 +220,9 @@ public struct Calibrator {
     /// The progress line of a training run: "<what>, epoch e/E step s/S, loss ..., ETA ...".
     private static func status(_ p: TrainingProgress, _ what: String) -> String {
         let validation = p.validationLoss.map { String(format: ", validation %.3f", $0) } ?? ""
-        return "\(what), epoch \(p.epoch)/\(p.maxEpochs) step \(p.step)/\(p.maxSteps), " + String(format: "loss %.3f", p.trainLoss)
+        // Before the first step there is no training loss yet.
+        let loss = p.trainLoss.isFinite ? String(format: "loss %.3f", p.trainLoss) : "loss -"
+        return "\(what), epoch \(p.epoch)/\(p.maxEpochs) step \(p.step)/\(p.maxSteps), " + loss
             + validation + String(format: ", %.0f s, ETA %.0f s", p.elapsedSeconds, p.etaSeconds)
     }
 

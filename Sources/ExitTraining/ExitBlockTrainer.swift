@@ -75,7 +75,7 @@ public final class ExitBlockTrainer: @unchecked Sendable {
                                     stepsPerEpoch: stepsPerEpoch, trainLoss: trainLoss, validationLoss: validation,
                                     bestValidationLoss: bestLoss.isFinite ? bestLoss : nil,
                                     elapsedSeconds: Date().timeIntervalSince(start),
-                                    etaSeconds: Double(stepsPerEpoch * options.maxEpochs - report.steps) * perStep)
+                                    etaSeconds: Double(max(0, stepsPerEpoch * options.maxEpochs - report.steps)) * perStep)
         }
         if let validation {
             let summary = try measure(block, validation, options.loss, options.batchSize).summary
