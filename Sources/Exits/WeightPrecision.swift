@@ -35,7 +35,8 @@ public enum WeightPrecision: String, CaseIterable, Sendable {
             let (q, scales) = Self.quantize(values)
             return Self.dequantize(q, scales: scales)
         case .q5:
-            return Self.restoring(exact, from: values, in: Self.dequantizeQ5(Self.quantizeQ5(values), count: values.count))
+            return Self.restoring(exact, to: exact.flatMap { values[$0] },
+                                  in: Self.dequantizeQ5(Self.quantizeQ5(values), count: values.count))
         }
     }
 
@@ -86,13 +87,7 @@ public enum WeightPrecision: String, CaseIterable, Sendable {
             exact.append(lower..<upper)
         }
         guard kept.count == exact.reduce(0, { $0 + $1.count }) else { return nil }
-        var values = dequantizeQ5(blocks.map { UInt8(bitPattern: $0) }, count: count)
-        var next = kept.startIndex
-        for range in exact {
-            values.replaceSubrange(range, with: kept[next..<next + range.count])
-            next += range.count
-        }
-        return values
+        return restoring(exact, to: kept, in: dequantizeQ5(blocks.map { UInt8(bitPattern: $0) }, count: count))
     }
 
     private static func quantize(_ values: [Float]) -> (q: [Int8], scales: [Float]) {
@@ -112,26 +107,32 @@ public enum WeightPrecision: String, CaseIterable, Sendable {
         q.indices.map { Float(q[$0]) * scales[$0 / blockSize] }
     }
 
-    private static var q5BlockBytes: Int { Int(ck_row_bytes(ck_type(rawValue: GGMLType.q5_0.rawValue), Int64(blockSize))) }
+    private static let q5Type = ck_type(rawValue: GGMLType.q5_0.rawValue)
+    private static var q5BlockBytes: Int { Int(ck_row_bytes(q5Type, Int64(blockSize))) }
 
     /// Q5_0 blocks of `values`, zero-padded to whole blocks, by the engine's reference quantizer.
     private static func quantizeQ5(_ values: [Float]) -> [UInt8] {
         let blocks = (values.count + blockSize - 1) / blockSize
         let padded = values + [Float](repeating: 0, count: blocks * blockSize - values.count)
         var out = [UInt8](repeating: 0, count: blocks * q5BlockBytes)
-        ck_quantize_row_ref(ck_type(rawValue: GGMLType.q5_0.rawValue), padded, &out, Int64(padded.count))
+        ck_quantize_row_ref(q5Type, padded, &out, Int64(padded.count))
         return out
     }
 
     private static func dequantizeQ5(_ blocks: [UInt8], count: Int) -> [Float] {
         var out = [Float](repeating: 0, count: blocks.count / q5BlockBytes * blockSize)
-        ck_dequantize_row_ref(ck_type(rawValue: GGMLType.q5_0.rawValue), blocks, &out, Int64(out.count))
+        ck_dequantize_row_ref(q5Type, blocks, &out, Int64(out.count))
         return Array(out.prefix(count))
     }
 
-    private static func restoring(_ exact: [Range<Int>], from original: [Float], in rounded: [Float]) -> [Float] {
+    /// `rounded` with the ranges `exact` set back to `kept` (their values, back to back).
+    private static func restoring(_ exact: [Range<Int>], to kept: [Float], in rounded: [Float]) -> [Float] {
         var values = rounded
-        for range in exact { values.replaceSubrange(range, with: original[range]) }
+        var next = kept.startIndex
+        for range in exact {
+            values.replaceSubrange(range, with: kept[next..<next + range.count])
+            next += range.count
+        }
         return values
     }
 }

@@ -275,10 +275,14 @@ struct CalibrationJSON: Encodable {
         self.path = path
         target_precision = c.targetPrecision
         exits = c.exits.map {
-            var depth: Int?
-            if case let .layer(block) = $0.block { depth = block.depth }
-            let trained = depth != nil || $0.block.name == "mlp"
-            return Exit(layer: $0.layer, block: $0.block.name, layer_depth: depth, weights: trained ? $0.weights.rawValue : nil,
+            // Depth for a layer block; the stored precision for trained blocks (ridge adapters are always f32).
+            var (depth, weights): (Int?, String?) = (nil, nil)
+            switch $0.block {
+            case let .layer(block): (depth, weights) = (block.depth, $0.weights.rawValue)
+            case .mlp: weights = $0.weights.rawValue
+            case .identity, .ridge: break
+            }
+            return Exit(layer: $0.layer, block: $0.block.name, layer_depth: depth, weights: weights,
                         agreement: $0.adapter.agreement,
                  exit_rate_at_precision: $0.adapter.exitRateAtPrecision, threshold: $0.threshold,
                  test_exit_rate: $0.testExitRate, test_precision: $0.testPrecision, logit_lens: $0.logitLens,
