@@ -175,8 +175,8 @@ extension ExitCalibration {
 
     static let metadataKey = "collm.calibration"
 
-    /// `precision` is how trained blocks' weights are stored (ridge adapters stay f32).
-    public func write(to path: String, precision: WeightPrecision = .f32) throws {
+    /// Trained blocks' weights are stored as each exit's `weights` says (ridge adapters stay f32).
+    public func write(to path: String) throws {
         var file = SafetensorsFile()
         let header = Header(fingerprint: fingerprint, split: split, target_precision: targetPrecision,
                             exits: exits.map {
@@ -199,9 +199,9 @@ extension ExitCalibration {
             case let .ridge(matrix, bias):
                 file.tensors[name + "matrix"] = .init(floats: matrix, shape: [bias.count, bias.count])
                 file.tensors[name + "bias"] = .init(floats: bias, shape: [bias.count])
-            case let .mlp(block): file.tensors.merge(precision.tensors(block.parameters, name: name + "mlp")) { $1 }
+            case let .mlp(block): file.tensors.merge(exit.weights.tensors(block.parameters, name: name + "mlp")) { $1 }
             case let .layer(block):
-                file.tensors.merge(precision.tensors(block.parameters, name: name + "layer", keeping: block.normParameters)) { $1 }
+                file.tensors.merge(exit.weights.tensors(block.parameters, name: name + "layer", keeping: block.normParameters)) { $1 }
             }
         }
         if !shortlist.isEmpty { file.tensors["shortlist"] = .init(ints: shortlist.map(Int32.init), shape: [shortlist.count]) }

@@ -143,7 +143,7 @@ struct CalibrateCommand: ParsableCommand {
         result.notes["max_tokens"] = String(maxTokens)
         result.notes["block"] = block
         let path = output ?? CalibrationStore.defaultPath(fingerprint: fingerprint, split: split)
-        try result.write(to: path, precision: weights)
+        try result.write(to: path)
         Console.status("wrote \(path) in \(result.notes["seconds"]!) s")
         try show(result, path: path)
     }

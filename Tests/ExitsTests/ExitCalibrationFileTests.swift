@@ -77,7 +77,7 @@ final class ExitCalibrationFileTests: XCTestCase {
         }
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        try calibration.write(to: path, precision: .q5)
+        try calibration.write(to: path)
         let (original, rewritten) = (try SafetensorsFile(path: shipped), try SafetensorsFile(path: path))
         XCTAssertEqual(rewritten.tensors, original.tensors)
         func header(_ file: SafetensorsFile) throws -> NSDictionary {

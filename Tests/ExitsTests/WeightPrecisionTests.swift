@@ -94,13 +94,14 @@ final class WeightPrecisionTests: XCTestCase {
         let block = try StackedTransformerExitBlock(shape: shape, depth: 2, parameters: values)
         XCTAssertEqual(block.normParameters.count, 4)
         let lens = ExitCalibration.Evaluation(agreement: 0.1, exitRateAtPrecision: ["0.8": 0, "0.9": 0], curve: [])
-        let calibration = ExitCalibration(
+        var calibration = ExitCalibration(
             fingerprint: ExitCalibration.hex(Array(0..<32)), split: 15, targetPrecision: 0.9,
             exits: [.init(layer: 15, block: .layer(block), threshold: 0.9, testExitRate: 0.1, testPrecision: 0.9, adapter: lens, logitLens: lens)],
             shortlist: [], notes: [:])
         let path = NSTemporaryDirectory() + "collm-q5-layer-\(UInt32.random(in: 0...UInt32.max)).safetensors"
         defer { try? FileManager.default.removeItem(atPath: path) }
-        try calibration.write(to: path, precision: .q5)
+        calibration.exits[0].weights = .q5
+        try calibration.write(to: path)
         let exit = try ExitCalibration(path: path).exits[0]
         XCTAssertEqual(exit.weights, .q5)
         guard case let .layer(read) = exit.block else { return XCTFail("not a layer block") }
@@ -109,10 +110,12 @@ final class WeightPrecisionTests: XCTestCase {
         // About 5.5 bits a weight.
         let bytes = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
         XCTAssertLessThan(Double(bytes), Double(values.count) * 5.6 / 8 + 4096)
-        try calibration.write(to: path, precision: .q8)
+        calibration.exits[0].weights = .q8
+        try calibration.write(to: path)
         XCTAssertEqual(try ExitCalibration(path: path).exits[0].weights, .q8)
         // Ranges past the values, or kept values that do not add up, are refused, never read short.
-        try calibration.write(to: path, precision: .q5)
+        calibration.exits[0].weights = .q5
+        try calibration.write(to: path)
         for (name, tensor) in [("exit.15.layer.exact_ranges", SafetensorsFile.Tensor(ints: [0, Int32(values.count + 1)], shape: [1, 2])),
                                ("exit.15.layer.exact", SafetensorsFile.Tensor(floats: [1, 2, 3], shape: [3]))] {
             var file = try SafetensorsFile(path: path)
@@ -128,14 +131,15 @@ final class WeightPrecisionTests: XCTestCase {
         let shape = ExitBlockShape(width: 64, hiddenWidth: 32, hasAdapter: true)
         let block = try ExitBlock(shape: shape, parameters: weights(shape.parameterCount, seed: 4))
         let lens = ExitCalibration.Evaluation(agreement: 0.1, exitRateAtPrecision: ["0.8": 0, "0.9": 0], curve: [])
-        let calibration = ExitCalibration(
+        var calibration = ExitCalibration(
             fingerprint: ExitCalibration.hex(Array(0..<32)), split: 15, targetPrecision: 0.9,
             exits: [.init(layer: 15, block: .mlp(block), threshold: 0.9, testExitRate: 0.1, testPrecision: 0.9, adapter: lens, logitLens: lens)],
             shortlist: [], notes: [:])
         for precision in WeightPrecision.allCases {
             let path = NSTemporaryDirectory() + "collm-precision-\(precision)-\(UInt32.random(in: 0...UInt32.max)).safetensors"
             defer { try? FileManager.default.removeItem(atPath: path) }
-            try calibration.write(to: path, precision: precision)
+            calibration.exits[0].weights = precision
+            try calibration.write(to: path)
             guard case let .mlp(read) = try ExitCalibration(path: path).exits[0].block else { return XCTFail("\(precision): not an mlp block") }
             XCTAssertEqual(read.parameters, precision.rounded(block.parameters), "\(precision)")
             if precision == .q8 {
