@@ -30,6 +30,10 @@ public struct Calibrator {
         public var mlpWidth = 512
         /// How the file will store trained blocks: they are rounded to it before thresholds are picked.
         public var weightPrecision = WeightPrecision.f32
+        /// The screen's shortlist keeps the full model's tokens chosen at least this often in the data
+        /// (besides every token an exit was confident about): rarer tokens cost screen work on every
+        /// token and almost never exit. 1 keeps them all, so the screen changes no decision on the data.
+        public var shortlistMinimumCount = 1
         /// The model layer a "layer" block starts from (nil: the last layer).
         public var layerSource: Int?
         /// Layers in a layer block: copies of the model's layers that end at `layerSource`.
@@ -83,7 +87,7 @@ public struct Calibrator {
         let trains = options.exits.contains { options.block(for: $0) != "ridge" }
         let trainer = trains ? ExitBlockTrainer(head: try FrozenHead(file: model.file), pool: model.pool) : nil
         var exits: [ExitCalibration.Exit] = []
-        var shortlist = Set(data.top1.map(Int.init))
+        var shortlist = Self.frequentTokens(data.top1.map(Int.init), minimumCount: options.shortlistMinimumCount)
         var testOutcomes: [ExitOutcomes] = []
         var notes: [String: String] = [:]
         let greedy = Self.greedyRows(parts.test, of: data)
@@ -215,6 +219,13 @@ public struct Calibrator {
         let testOutcomes = try evaluator.evaluate(data, rows: parts.test,
                                                   inputs: try test.outputs(of: layers, at: parts.test, data: data, pool: model.pool))
         return (result, source, fit.set.rows, selectOutcomes, testOutcomes)
+    }
+
+    /// The tokens that occur at least `minimumCount` times in `tokens`.
+    static func frequentTokens(_ tokens: [Int], minimumCount: Int) -> Set<Int> {
+        var counts: [Int: Int] = [:]
+        for token in tokens { counts[token, default: 0] += 1 }
+        return Set(counts.filter { $0.value >= minimumCount }.keys)
     }
 
     /// The progress line of a training run: "<what>, epoch e/E step s/S, loss ..., ETA ...".

@@ -62,6 +62,10 @@ struct CalibrateCommand: ParsableCommand {
         "Precision of trained blocks' weights in the file: f32, f16 (half the size), q8 (int8 blocks of 32 with f16 scales, about a quarter) or q5 (ggml Q5_0 blocks, about a sixth; layer blocks' norms stay f32).",
         discussion: "Blocks are rounded to it before thresholds are picked, so the file's curves hold for the stored weights."))
     var weights = WeightPrecision.f32
+    @Option(name: .long, help: ArgumentHelp(
+        "The exit screen's shortlist keeps the full model's tokens chosen at least N times in the data, besides every token an exit was confident about.",
+        discussion: "1 keeps every token, and the screen changes no decision on the data; a larger N makes each exit check cheaper (the shortlist's head rows are evaluated for every token) at the price of the rare tokens' exits."))
+    var shortlistMinCount = 1
     @Flag(name: .long, help: "Regenerate the cached training data even if it matches.") var fresh = false
     @Flag(name: .long, help: "Print a calibration file's report instead of calibrating.") var report = false
     @Option(name: .long, help: "Calibration file for --report (default: the cached one for --split).") var calibration: String?
@@ -81,6 +85,7 @@ struct CalibrateCommand: ParsableCommand {
         if let prompts, prompts < 2 { throw ValidationError("--prompts must be at least 2") }
         if let samples, samples < 1 || samples > 64 { throw ValidationError("--samples must be in 1...64") }
         guard ridge > 0 else { throw ValidationError("--ridge must be positive") }
+        guard shortlistMinCount >= 1 else { throw ValidationError("--shortlist-min-count must be at least 1") }
         if let exits { _ = try ListArgument.layers(exits, option: "--exits") }
         let templated = TrainingPrompts.requestCount
         guard extraPrompts >= 0, extraPrompts <= templated else { throw ValidationError("--extra-prompts must be in 0...\(templated)") }
@@ -119,6 +124,7 @@ struct CalibrateCommand: ParsableCommand {
         (options.block, options.blocks) = try blockChoice()
         options.mlpWidth = mlpWidth
         options.weightPrecision = weights
+        options.shortlistMinimumCount = shortlistMinCount
         options.layerSource = layerSource
         options.layerDepth = layerDepth
         options.training.maxEpochs = epochs

@@ -104,6 +104,42 @@ final class CalibrationModelTests: XCTestCase {
 }
 
 extension CalibrationModelTests {
+    /// `shortlistMinimumCount` drops the full model's rare tokens from the screen's shortlist but keeps
+    /// every frequent one and every token an exit was confident about; a smaller shortlist can only cost
+    /// exits, never change a confident decision.
+    func testShortlistMinimumCountKeepsFrequentTokensAndNeverChangesADecision() throws {
+        XCTAssertEqual(Calibrator.frequentTokens([5, 7, 5, 9, 5, 7], minimumCount: 2), [5, 7])
+        XCTAssertEqual(Calibrator.frequentTokens([5, 7, 5], minimumCount: 1), [5, 7])
+        let (model, _, data, full) = try Self.load()
+        var options = Calibrator.Options(split: 15, exits: [8, 15])
+        options.minimumExits = 3
+        options.shortlistMinimumCount = 3
+        let reduced = try Calibrator(model: model, options: options).run(data, fingerprint: model.file.fingerprint())
+        let (all, kept) = (Set(full.shortlist), Set(reduced.shortlist))
+        let frequent = Calibrator.frequentTokens(data.top1.map(Int.init), minimumCount: 3)
+        print("shortlist: \(all.count) tokens with every top-1, \(kept.count) with those chosen at least 3 times (\(frequent.count))")
+        XCTAssertTrue(kept.isSubset(of: all))
+        XCTAssertTrue(frequent.isSubset(of: kept))
+        XCTAssertLessThan(kept.count, all.count * 3 / 4)
+        let test = Calibrator(model: model, options: options).parts(of: data).test
+        var lost = 0, confident = 0
+        for head in try reduced.heads(for: model, threshold: 0.5) {
+            var plain = head
+            plain.screen = nil
+            for row in test.prefix(80) {
+                let h = data.states(layer: head.layer, rows: [row])
+                switch (try head.decide(h, model: model), try plain.decide(h, model: model)) {
+                case (.confident(let a), .confident(let b)): XCTAssertEqual(a, b); confident += 1
+                case (.notConfident, .confident): lost += 1
+                case (.notConfident, .notConfident): break
+                case (.confident, .notConfident): XCTFail("layer \(head.layer) row \(row): the screen made an exit the full head would not")
+                }
+            }
+        }
+        print("reduced shortlist: \(confident) exits kept, \(lost) lost")
+        XCTAssertGreaterThan(confident, 0)
+    }
+
     /// Issue 6 at a small scale: an MLP block distilled from the full model (from the logit lens) beats
     /// the ridge adapter fitted on the same tokens, on held-out prompts: lower KL to the full model's
     /// distribution and higher top-1 agreement (measured: KL 3.73 -> 3.56, top-1 0.288 -> 0.330).
