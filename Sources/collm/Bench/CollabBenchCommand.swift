@@ -1,6 +1,5 @@
 import ArgumentParser
 import Bench
-import Calibration
 import CollabTransport
 import Foundation
 import LinkEmulator
@@ -72,10 +71,7 @@ struct CollabBench: AsyncParsableCommand {
 
     private func makePlan() throws -> CollabBenchPlan {
         var set = try prompts.map(BenchPrompt.load) ?? BenchPrompt.builtIn
-        if heldOut {
-            let calibration = Set((CalibrationPromptSet.instructions + CalibrationPromptSet.questions).map(BenchPrompt.normalise))
-            set.removeAll { calibration.contains(BenchPrompt.normalise($0.text.replacingOccurrences(of: BenchPrompt.qaSuffix, with: ""))) }
-        }
+        if heldOut { set = BenchPrompt.leavingOutCalibration(set) }
         var instructions = set.filter { $0.kind != "qa" }
         var questions = set.filter { $0.kind == "qa" }
         if let instructionLimit { instructions = Array(instructions.prefix(max(0, instructionLimit))) }
