@@ -8,7 +8,8 @@ import LLM
 /// What an exit check costs next to a transformer layer, per decoded token: the full-vocabulary
 /// head, and for every exit of the calibration its block and its screened decision (shortlist first, full head only when a
 /// shortlisted token could pass). Medians over many single-token calls after a warm-up on one synthetic state, then
-/// means over real decoding: how often the screen lets a state through to the full head depends on the state.
+/// over real decoding, where the edge's layers run between checks and how often the screen lets a state through to
+/// the full head depends on the state.
 struct ExitBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "exits", abstract: "Measure an exit check's cost against one layer's (use a release build).")
@@ -94,6 +95,7 @@ struct ExitBench: ParsableCommand {
             let answers = try heldOutAnswers(gguf: gguf, tokenizer: tokenizer, pool: pool)
             for index in exits.indices {
                 exits[index].decoding = try decodingCost(of: index, calibrated, on: answers, gguf: gguf, pool: pool)
+                if exits[index].decoding == nil { Console.status("bench exits: the held-out answers were empty; no real-decoding figures") }
             }
         }
         let out = ExitBenchOutput(calibration: path, threads: pool.threadCount, context: context, layer_ms: layer, head_ms: head,
@@ -181,7 +183,7 @@ extension ExitBench {
     /// take one token (timed: the per-layer unit), then the exit's block takes the row and decides (timed), so the
     /// block's weights and the shortlist's head rows are as cold in the cache as they are between real tokens.
     func decodingCost(of index: Int, _ calibration: ExitCalibration, on answers: [(prompt: [Int], answer: [Int])],
-                      gguf: GGUFFile, pool: ThreadPool) throws -> ExitBenchOutput.Decoding {
+                      gguf: GGUFFile, pool: ThreadPool) throws -> ExitBenchOutput.Decoding? {
         let layer = calibration.exits[index].layer
         let model = try LlamaModel(file: gguf, layers: 0..<layer, head: true, activations: modelOptions.activations, pool: pool)
         let head = try calibration.heads(for: model, layerExecution: layerExecution)[index]
@@ -212,9 +214,10 @@ extension ExitBench {
                 }
             }
         }
+        guard !layerTimes.isEmpty else { return nil }
         let layerMs = median(layerTimes)
         // Each outcome's median (a preempted call would swamp a mean), weighted by how often it happened.
-        let tokens = max(1, screened.count + rejected.count + confident.count)
+        let tokens = screened.count + rejected.count + confident.count
         func layers(_ groups: [[Double]]) -> Double {
             let count = groups.map(\.count).reduce(0, +)
             guard count > 0 else { return 0 }
