@@ -46,11 +46,12 @@ package final class ProgressReporter {
 
     package init(interval: TimeInterval = 10) { self.interval = interval }
 
-    package func update(_ message: String) {
+    /// A `milestone` (e.g. an epoch's validation loss) is always printed, however recent the last line.
+    package func update(_ message: String, milestone: Bool = false) {
         if isTerminal {
             Console.progress(message)
             drawn = true
-        } else if Date().timeIntervalSince(lastLine) >= interval {
+        } else if milestone || Date().timeIntervalSince(lastLine) >= interval {
             lastLine = Date()
             Console.status(message)
         }

@@ -138,7 +138,8 @@ struct CalibrateCommand: ParsableCommand {
         let bar = ProgressReporter(interval: 10)
         var result = try Calibrator(model: model, options: options).run(data.data, fingerprint: fingerprint) { message in
             if message.contains(": training") {
-                bar.update(message)
+                // Lines with an epoch's validation loss are the training's record: never dropped from a log.
+                bar.update(message, milestone: message.contains(", validation "))
             } else {
                 bar.finish()
                 Console.status(message)

@@ -54,6 +54,8 @@ final class CalibrateProcessTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.err)
         let exits = try XCTUnwrap(try CollmProcess.json(r.out)["exits"] as? [[String: Any]])
         XCTAssertEqual(exits.compactMap { $0["block"] as? String }, ["ridge", "layer"])
+        // stderr is a pipe here: progress lines are rate-limited, but each epoch's validation loss is always logged.
+        XCTAssertTrue(r.err.split(separator: "\n").contains { $0.contains("epoch 1/1") && $0.contains(", validation ") }, r.err)
         let training = try XCTUnwrap(exits[1]["training"] as? [String: Double])
         XCTAssertEqual(training["source_layer"], 29)
         for mode in ["edge", "local"] {
