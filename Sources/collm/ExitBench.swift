@@ -64,9 +64,9 @@ struct ExitBench: ParsableCommand {
             for _ in 0..<5 { try body() }
             var samples: [Double] = []
             for _ in 0..<iterations {
-                let t0 = DispatchTime.now().uptimeNanoseconds
+                let start = DispatchTime.now().uptimeNanoseconds
                 try body()
-                samples.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+                samples.append(milliseconds(since: start))
             }
             return median(samples)
         }
@@ -94,7 +94,7 @@ struct ExitBench: ParsableCommand {
         if prompts > 0 {
             let answers = try heldOutAnswers(gguf: gguf, tokenizer: tokenizer, pool: pool)
             for index in exits.indices {
-                exits[index].decoding = try decodingCost(of: index, calibrated, on: answers, gguf: gguf, pool: pool)
+                exits[index].decoding = try decodingCost(of: heads[index], decidingWith: model, on: answers, gguf: gguf, pool: pool)
                 if exits[index].decoding == nil { Console.status("bench exits: the held-out answers were empty; no real-decoding figures") }
             }
         }
@@ -179,16 +179,14 @@ extension ExitBench {
         }
     }
 
-    /// Exit `index` of `calibration` deciding every answer position as generate does: the layers below the exit
-    /// take one token (timed: the per-layer unit), then the exit's block takes the row and decides (timed), so the
-    /// block's weights and the shortlist's head rows are as cold in the cache as they are between real tokens.
-    func decodingCost(of index: Int, _ calibration: ExitCalibration, on answers: [(prompt: [Int], answer: [Int])],
+    /// `head` deciding every answer position as generate does: the layers below its exit take one token (timed: the
+    /// per-layer unit), then its block takes the row and decides through `deciding`'s head (timed), so the block's
+    /// weights and the shortlist's head rows are as cold in the cache as they are between real tokens.
+    func decodingCost(of head: ExitHead, decidingWith deciding: LlamaModel, on answers: [(prompt: [Int], answer: [Int])],
                       gguf: GGUFFile, pool: ThreadPool) throws -> ExitBenchOutput.Decoding? {
-        let layer = calibration.exits[index].layer
-        let model = try LlamaModel(file: gguf, layers: 0..<layer, head: true, activations: modelOptions.activations, pool: pool)
-        let head = try calibration.heads(for: model, layerExecution: layerExecution)[index]
+        let layer = head.layer
+        let model = try LlamaModel(file: gguf, layers: 0..<layer, activations: modelOptions.activations, pool: pool)
         var (screened, rejected, confident, layerTimes) = ([Double](), [Double](), [Double](), [Double]())
-        func milliseconds(since start: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 }
         for (prompt, answer) in answers where prompt.count >= 2 && !answer.isEmpty {
             let ids = prompt + answer
             let cache = model.makeCache(capacity: ids.count)
@@ -205,7 +203,7 @@ extension ExitBench {
                 layerTimes.append(milliseconds(since: start) / Double(layer))
                 let check = DispatchTime.now().uptimeNanoseconds
                 try head.observe(row, at: position)
-                let decision = try head.decide(row, model: model)
+                let decision = try head.decide(row, model: deciding)
                 let ms = milliseconds(since: check)
                 switch decision {
                 case .confident: confident.append(ms)
@@ -230,3 +228,6 @@ extension ExitBench {
                      confident_share: Double(confident.count) / Double(tokens))
     }
 }
+
+/// Milliseconds since `start` (a `DispatchTime` uptime in nanoseconds).
+private func milliseconds(since start: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 }
