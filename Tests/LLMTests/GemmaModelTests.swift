@@ -74,7 +74,7 @@ final class GemmaModelTests: XCTestCase {
         // And the answer is sensible: greedy next token after the prompt.
         let vocab = full.config.vocabularySize
         let last = Array(whole[(ids.count - 1) * vocab..<ids.count * vocab])
-        let best = last.indices.max { last[$0] < last[$1] }!
+        let best = Sampler.argmax(last)
         XCTAssertEqual(tokenizer.decode([best]).trimmingCharacters(in: .whitespaces), "the")
     }
 
@@ -107,7 +107,7 @@ final class GemmaModelTests: XCTestCase {
             for (step, token) in expected.enumerated() {
                 let position = ids.count - expected.count + step - 1  // the position that predicts `token`
                 let row = Array(logits[position * vocab..<(position + 1) * vocab])
-                let best = row.indices.max { row[$0] < row[$1] }!
+                let best = Sampler.argmax(row)
                 XCTAssertLessThan(row[best] - row[token], 0.3, "\(prompt.debugDescription) step \(step): ours "
                                   + "\(tokenizer.decode([best]).debugDescription), llama.cpp \(tokenizer.decode([token]).debugDescription)")
                 agreeing += best == token ? 1 : 0
