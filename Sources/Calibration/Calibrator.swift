@@ -34,6 +34,13 @@ public struct Calibrator {
         /// (besides every token an exit was confident about): rarer tokens cost screen work on every
         /// token and almost never exit. 1 keeps them all, so the screen changes no decision on the data.
         public var shortlistMinimumCount = 1
+        /// What thresholds and curves measure confidence over. Under `.shortlist` the shortlist is the frequent
+        /// tokens alone, fixed before any exit is evaluated (the full rule's shortlist also takes in every token an
+        /// exit was confident about, so its screen changes no decision).
+        public var exitRule = ExitRule.full
+        /// Trained blocks to evaluate instead of training (by exit layer), e.g. an earlier file's: thresholds
+        /// and curves are picked again for them (`calibrate --blocks-from`).
+        public var givenExits: [Int: ExitCalibration.Exit] = [:]
         /// The model layer a "layer" block starts from (nil: the last layer).
         public var layerSource: Int?
         /// Layers in a layer block: copies of the model's layers that end at `layerSource`.
@@ -83,11 +90,11 @@ public struct Calibrator {
         guard !parts.fit.isEmpty, !parts.select.isEmpty, !parts.test.isEmpty else {
             throw CollabError(.invalidArgument, "calibration needs more prompts: fit/select/test parts must all be non-empty")
         }
-        let evaluator = ExitEvaluator(model: model)
-        let trains = options.exits.contains { options.block(for: $0) != "ridge" }
+        var shortlist = Self.frequentTokens(data.top1.map(Int.init), minimumCount: options.shortlistMinimumCount)
+        let evaluator = makeEvaluator(shortlist: shortlist)
+        let trains = options.exits.contains { options.block(for: $0) != "ridge" && options.givenExits[$0] == nil }
         let trainer = trains ? ExitBlockTrainer(head: try FrozenHead(file: model.file), pool: model.pool) : nil
         var exits: [ExitCalibration.Exit] = []
-        var shortlist = Self.frequentTokens(data.top1.map(Int.init), minimumCount: options.shortlistMinimumCount)
         var testOutcomes: [ExitOutcomes] = []
         var notes: [String: String] = [:]
         let greedy = Self.greedyRows(parts.test, of: data)
@@ -104,8 +111,15 @@ public struct Calibrator {
             var exit = ExitCalibration.Exit(layer: layer, block: .ridge(matrix: fit.matrix, bias: fit.bias), threshold: 1.01,
                                             testExitRate: 0, testPrecision: 1, adapter: test.evaluation, logitLens: lens.evaluation)
             let kind = options.block(for: layer)
-            if let trainer, kind == "layer" {
-                let trained = try trainLayer(trainer, data: data, layer: layer, parts: parts, progress: progress)
+            if let given = options.givenExits[layer], given.block.name != "ridge" {
+                let ridge = test.evaluation
+                ((select, selectTop), (test, testTop)) = try evaluateGiven(given.block, data: data, layer: layer, parts: parts,
+                                                                            shortlist: shortlist, progress: progress)
+                exit = ExitCalibration.Exit(layer: layer, block: given.block, threshold: 1.01, testExitRate: 0, testPrecision: 1,
+                                            adapter: test.evaluation, logitLens: lens.evaluation)
+                (exit.ridge, exit.weights, exit.training) = (ridge, given.weights, given.training)
+            } else if let trainer, kind == "layer" {
+                let trained = try trainLayer(trainer, data: data, layer: layer, parts: parts, shortlist: shortlist, progress: progress)
                 (select, selectTop) = trained.select
                 let ridge = test.evaluation
                 (test, testTop) = trained.test
@@ -124,9 +138,11 @@ public struct Calibrator {
                                         facts: ["macs_per_token": Double(block.block.shape.multiplyAddsPerToken)])
             }
             exit.threshold = select.threshold(forPrecision: options.targetPrecision, minimum: options.minimumExits)
-            // The screen must keep every token this exit could be confident about.
-            for (outcomes, top) in [(select, selectTop), (test, testTop)] {
-                for (c, id) in zip(outcomes.confidence, top) where c >= 0.3 { shortlist.insert(id) }
+            // The full rule's screen must keep every token this exit could be confident about.
+            if options.exitRule == .full {
+                for (outcomes, top) in [(select, selectTop), (test, testTop)] {
+                    for (c, id) in zip(outcomes.confidence, top) where c >= 0.3 { shortlist.insert(id) }
+                }
             }
             let atThreshold = test.point(threshold: Double(exit.threshold))
             exit.testExitRate = atThreshold.exitRate
@@ -152,7 +168,34 @@ public struct Calibrator {
         notes["collab.agreement"] = String(format: "%.4f", cascade.agreement)
         return ExitCalibration(
             fingerprint: ExitCalibration.hex(fingerprint), split: options.split, targetPrecision: options.targetPrecision,
-            exits: exits, shortlist: shortlist.sorted(), notes: notes)
+            exits: exits, shortlist: shortlist.sorted(), rule: options.exitRule, notes: notes)
+    }
+
+    /// An evaluator under the options' rule; `shortlist` is what the shortlist rule decides over.
+    private func makeEvaluator(shortlist: Set<Int>) -> ExitEvaluator {
+        ExitEvaluator(model: model, shortlist: options.exitRule == .shortlist ? shortlist.sorted() : nil)
+    }
+
+    /// A given block's outcomes on the selection and test rows (a layer block over whole sequences).
+    private func evaluateGiven(_ block: ExitCalibration.Block, data: ExitDataset, layer: Int, parts: Parts, shortlist: Set<Int>,
+                               progress: (String) -> Void) throws -> (select: (ExitOutcomes, [Int]), test: (ExitOutcomes, [Int])) {
+        let evaluator = makeEvaluator(shortlist: shortlist)
+        switch block {
+        case let .layer(stacked):
+            progress("exit \(layer): running the full model over whole sequences for the given layer block")
+            func outcomes(_ rows: [Int]) throws -> (ExitOutcomes, [Int]) {
+                let sequences = try SequenceExitData(model: model, data: data, layer: layer, rows: rows, topK: data.teacherK)
+                return try evaluator.evaluate(data, rows: rows,
+                                              inputs: try sequences.outputs(of: stacked.layers, at: rows, data: data, pool: model.pool))
+            }
+            return (try outcomes(parts.select), try outcomes(parts.test))
+        case let .mlp(mlp):
+            let transform = ExitMLP(block: mlp)
+            return (try evaluator.evaluate(data, layer: layer, rows: parts.select, adapter: transform),
+                    try evaluator.evaluate(data, layer: layer, rows: parts.test, adapter: transform))
+        case .identity, .ridge:
+            preconditionFailure("ridge adapters and the logit lens are fitted, never given")
+        }
     }
 
     /// The prompts that only ever fit (ids from `splitPrompts` on).
@@ -190,7 +233,7 @@ public struct Calibrator {
     /// Distils a copy of one of the model's layers (the last by default) as the exit block, on whole
     /// sequences of the fit part (prompt positions included); the selection part decides early
     /// stopping. Returns the block and its outcomes on the selection and test rows.
-    private func trainLayer(_ trainer: ExitBlockTrainer, data: ExitDataset, layer: Int, parts: Parts,
+    private func trainLayer(_ trainer: ExitBlockTrainer, data: ExitDataset, layer: Int, parts: Parts, shortlist: Set<Int>,
                             progress: (String) -> Void) throws
         -> (block: TrainingResult<StackedTransformerExitBlock>, source: Int, positions: Int,
             select: (ExitOutcomes, [Int]), test: (ExitOutcomes, [Int])) {
@@ -212,7 +255,7 @@ public struct Calibrator {
             }
         }
         result.block.parameters = options.weightPrecision.rounded(result.block.parameters, keeping: result.block.normParameters)
-        let evaluator = ExitEvaluator(model: model)
+        let evaluator = makeEvaluator(shortlist: shortlist)
         let layers = result.block.layers
         let selectOutcomes = try evaluator.evaluate(data, rows: parts.select,
                                                     inputs: try select.outputs(of: layers, at: parts.select, data: data, pool: model.pool))

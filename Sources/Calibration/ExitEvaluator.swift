@@ -3,14 +3,18 @@ import Foundation
 import LLM
 
 /// Runs an exit head (adapter or logit lens) over dataset rows in batches and records, per token,
-/// its confidence, whether its top-1 equals the full model's, and its top-1 itself.
+/// its confidence, whether its top-1 equals the full model's, and its top-1 itself, under an exit rule.
 public struct ExitEvaluator {
     public let model: LlamaModel
     public var batchSize = 128
+    /// Under `ExitRule.shortlist`: the tokens the confidence and the top-1 are taken over (nil: the whole vocabulary).
+    public var shortlist: [Int]?
 
-    public init(model: LlamaModel) {
+    public init(model: LlamaModel, shortlist: [Int]? = nil) {
         precondition(model.hasHead, "exit evaluation needs the final norm and head")
+        precondition(shortlist.map { !$0.isEmpty } ?? true, "an empty shortlist decides nothing")
         self.model = model
+        self.shortlist = shortlist
     }
 
     public func evaluate(_ data: ExitDataset, layer: Int, rows: [Int], adapter: (any ExitTransform)?) throws -> (ExitOutcomes, [Int]) {
@@ -39,8 +43,10 @@ public struct ExitEvaluator {
             let chunk = Array(rows[start..<min(rows.count, start + batchSize)])
             let logits = try model.logits(try headInputs(chunk))
             for (j, row) in chunk.enumerated() {
-                let slice = Array(logits[j * vocab..<(j + 1) * vocab])
-                let top = topCandidates(slice, k: 1)[0]
+                var slice = Array(logits[j * vocab..<(j + 1) * vocab])
+                if let shortlist { slice = shortlist.map { slice[$0] } }
+                var top = topCandidates(slice, k: 1)[0]
+                if let shortlist { top.id = shortlist[top.id] }
                 outcomes.confidence.append(expf(top.logprob))
                 outcomes.agrees.append(top.id == Int(data.top1[row]))
                 predicted.append(top.id)

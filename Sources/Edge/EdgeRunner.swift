@@ -52,8 +52,8 @@ public final class EdgeRunner: EdgeGenerator {
             func check(_ head: ExitHead, _ hidden: HiddenStates) throws -> Bool {
                 stats.checks += 1
                 switch try head.decide(hidden, model: model) {
-                case .confident(let logits):
-                    stats.fullHeads += 1
+                case .confident(let logits, let fullHead):
+                    if fullHead { stats.fullHeads += 1 }
                     exitDecision = (head.layer, logits)
                     return true
                 case .notConfident(let screened):

@@ -57,8 +57,8 @@ public final class SpeculativeRunner: EdgeGenerator {
             var cursor = last
             while drafts.count < options.maxDraftTokens, position + drafts.count + 2 < capacity {
                 stats.checks += 1
-                guard case .confident(let logits) = try drafter.decide(cursor, model: model) else { break }
-                stats.fullHeads += 1
+                guard case .confident(let logits, let fullHead) = try drafter.decide(cursor, model: model) else { break }
+                if fullHead { stats.fullHeads += 1 }
                 let token = sampler.sample(logits: logits, history: transcript.history + drafts.map(\.token))
                 drafts.append((token, logProbability(of: token, in: logits)))
                 cursor = try runEdge([token])

@@ -88,9 +88,7 @@ public final class ExitBlockTrainer: @unchecked Sendable {
             let epochStart = Date()
             let (shuffled, order) = try Self.shuffle(train, sequences: sequences, &rng)
             let plan = BatchPlan(rows: shuffled.rows, batchSize: batchSize, sequences: order)
-            let scale = options.cosineSchedule
-                ? Float(0.55 + 0.45 * cos(Double.pi * Double(epoch - 1) / Double(max(1, options.maxEpochs))))
-                : 1
+            let scale = options.learningRateScale(epoch: epoch)
             var lossSum = 0.0
             var rowsSeen = 0
             for batch in plan.batches {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Hyper-parameters of one exit block's training run. Defaults suit the 135M default model.
 public struct TrainingOptions: Sendable, Equatable {
     public var batchSize = 64
@@ -19,6 +21,13 @@ public struct TrainingOptions: Sendable, Equatable {
     public var loss = LossOptions()
 
     public init() {}
+
+    /// The factor on `learningRate` during 1-based `epoch`: 1, or with the cosine schedule from 1 at the first
+    /// epoch down to about 0.1 at the last.
+    public func learningRateScale(epoch: Int) -> Float {
+        guard cosineSchedule else { return 1 }
+        return Float(0.55 + 0.45 * cos(Double.pi * Double(epoch - 1) / Double(max(1, maxEpochs))))
+    }
 
     public init(maxEpochs: Int, batchSize: Int, learningRate: Float = 1e-3) {
         (self.maxEpochs, self.batchSize, self.learningRate) = (maxEpochs, batchSize, learningRate)

@@ -109,16 +109,19 @@ public struct ExitCalibration: Sendable, Equatable {
     public var exits: [Exit]
     /// Tokens the exit screen keeps (see `VocabularyScreen`); empty: no screen.
     public var shortlist: [Int]
+    /// What the thresholds and curves measure confidence over; `.shortlist` needs a shortlist.
+    public var rule: ExitRule
     /// Free-form facts about the run (prompts, tokens per part, seconds).
     public var notes: [String: String]
 
     public init(fingerprint: String, split: Int, targetPrecision: Double, exits: [Exit], shortlist: [Int],
-                notes: [String: String] = [:]) {
+                rule: ExitRule = .full, notes: [String: String] = [:]) {
         self.fingerprint = fingerprint
         self.split = split
         self.targetPrecision = targetPrecision
         self.exits = exits
         self.shortlist = shortlist
+        self.rule = rule
         self.notes = notes
     }
 
@@ -132,15 +135,18 @@ public struct ExitCalibration: Sendable, Equatable {
         }
     }
 
-    /// Exit heads for `model`, each with its block, threshold (or `threshold` for all) and the shortlist
-    /// screen. Layer blocks run as `layerExecution`, by default packed to match their stored weights.
+    /// Exit heads for `model`, each with its block, threshold (or `threshold` for all), the shortlist
+    /// screen and the file's rule. Layer blocks run as `layerExecution`, by default packed to match their
+    /// stored weights. `screen: false` drops the screen of the full rule (the shortlist rule needs it).
     public func heads(for model: LlamaModel, threshold: Float? = nil, screen useScreen: Bool = true,
                       layerExecution: ExitLayer.Execution? = nil) throws -> [ExitHead] {
-        let screen = useScreen && !shortlist.isEmpty ? try VocabularyScreen(tokens: shortlist, model: model) : nil
+        let screened = !shortlist.isEmpty && (useScreen || rule == .shortlist)
+        let screen = screened ? try VocabularyScreen(tokens: shortlist, model: model) : nil
         return try exits.map { exit in
             let execution = layerExecution ?? .packed(exit.weights.packingFormat)
             return ExitHead(layer: exit.layer, threshold: threshold ?? exit.threshold,
-                            adapter: try exit.block.transform(for: model, at: exit.layer, layerExecution: execution), screen: screen)
+                            adapter: try exit.block.transform(for: model, at: exit.layer, layerExecution: execution),
+                            screen: screen, rule: rule)
         }
     }
 }
@@ -169,6 +175,8 @@ extension ExitCalibration {
         var fingerprint: String
         var split: Int
         var target_precision: Double
+        /// Absent for `.full` (as in files made before the shortlist rule).
+        var exit_rule: ExitRule?
         var exits: [ExitHeader]
         var notes: [String: String]
     }
@@ -179,6 +187,7 @@ extension ExitCalibration {
     public func write(to path: String) throws {
         var file = SafetensorsFile()
         let header = Header(fingerprint: fingerprint, split: split, target_precision: targetPrecision,
+                            exit_rule: rule == .full ? nil : rule,
                             exits: exits.map {
                                 var mlpShape: ExitBlockShape?, layerShape: TransformerExitShape?, layerDepth: Int?
                                 switch $0.block {
@@ -251,7 +260,9 @@ extension ExitCalibration {
             exits.append(exit)
         }
         let shortlist = (file.tensors["shortlist"]?.ints ?? []).map(Int.init)
+        let rule = header.exit_rule ?? .full
+        guard rule == .full || !shortlist.isEmpty else { throw fail("the exits decide over a shortlist, and the file has none") }
         self.init(fingerprint: header.fingerprint, split: header.split, targetPrecision: header.target_precision,
-                  exits: exits, shortlist: shortlist, notes: header.notes)
+                  exits: exits, shortlist: shortlist, rule: rule, notes: header.notes)
     }
 }

@@ -12,12 +12,17 @@ public struct ExitHead: Sendable {
     public let adapter: (any ExitTransform)?
     /// Optional cheap pre-check over a vocabulary shortlist (see `VocabularyScreen`).
     public var screen: VocabularyScreen?
+    /// What the confidence is measured over; `.shortlist` needs `screen` (its shortlist).
+    public let rule: ExitRule
 
-    public init(layer: Int, threshold: Float, adapter: (any ExitTransform)? = nil, screen: VocabularyScreen? = nil) {
+    public init(layer: Int, threshold: Float, adapter: (any ExitTransform)? = nil, screen: VocabularyScreen? = nil,
+                rule: ExitRule = .full) {
+        precondition(rule == .full || screen != nil, "an exit deciding over the shortlist needs its screen")
         self.layer = layer
         self.threshold = threshold
         self.adapter = adapter
         self.screen = screen
+        self.rule = rule
     }
 
     /// The adapted last row of `hidden`: what the final norm and head read. A sequence block
@@ -45,21 +50,27 @@ public struct ExitHead: Sendable {
     }
 
     /// Whether the exit is confident for the last row of `hidden`, with the logits when it is.
-    /// With a screen, most unconfident rows are rejected without the full-vocabulary head.
+    /// With a screen, most unconfident rows are rejected without the full-vocabulary head; under
+    /// `.shortlist` the full head is never evaluated.
     public func decide(_ hidden: HiddenStates, model: LlamaModel) throws -> ExitDecision {
         guard threshold <= 1 else { return .notConfident(screened: true) }
         let z = try adapted(hidden, pool: model.pool)
-        if let screen, try screen.confidenceBound(z, model: model) < threshold {
-            return .notConfident(screened: true)
+        if let screen {
+            let shortLogits = try screen.logits(z, model: model)
+            guard confidence(of: shortLogits) >= threshold else { return .notConfident(screened: true) }
+            if rule == .shortlist {
+                return .confident(screen.spread(shortLogits, vocabularySize: model.config.vocabularySize), fullHead: false)
+            }
         }
         let logits = try model.logits(z)
-        return confidence(of: logits) >= threshold ? .confident(logits) : .notConfident(screened: false)
+        return confidence(of: logits) >= threshold ? .confident(logits, fullHead: true) : .notConfident(screened: false)
     }
 }
 
 /// The outcome of one exit check.
 public enum ExitDecision: Sendable {
-    case confident([Float])
+    /// `fullHead`: the logits came from the full-vocabulary head (else from the shortlist, see `ExitRule`).
+    case confident([Float], fullHead: Bool)
     /// `screened`: rejected by the cheap shortlist check, without the full head.
     case notConfident(screened: Bool)
 }

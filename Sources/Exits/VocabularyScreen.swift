@@ -15,9 +15,25 @@ public final class VocabularyScreen: Sendable {
         rows = try model.headRows(tokens)
     }
 
+    /// The shortlist's logits for the (single) row `z`, in `tokens` order. Their softmax's top probability
+    /// bounds the full vocabulary's from above.
+    public func logits(_ z: HiddenStates, model: LlamaModel) throws -> [Float] {
+        rows.apply(try model.finalNorm(z), pool: model.pool)
+    }
+
     /// Upper bound of the top probability over the shortlist for the (single) row `z`.
     public func confidenceBound(_ z: HiddenStates, model: LlamaModel) throws -> Float {
-        confidence(of: rows.apply(try model.finalNorm(z), pool: model.pool))
+        confidence(of: try logits(z, model: model))
+    }
+
+    /// Shortlist logits laid out over the whole vocabulary, every other token 1000 nats below the lowest
+    /// shortlisted one: a sampler then draws from the shortlist's distribution (finite values keep the
+    /// vectorised exp exact at 0).
+    public func spread(_ shortLogits: [Float], vocabularySize: Int) -> [Float] {
+        precondition(shortLogits.count == tokens.count, "one logit per shortlisted token")
+        var logits = [Float](repeating: (shortLogits.min() ?? 0) - 1000, count: vocabularySize)
+        for (token, logit) in zip(tokens, shortLogits) { logits[token] = logit }
+        return logits
     }
 }
 

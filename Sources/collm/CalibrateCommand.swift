@@ -8,6 +8,12 @@ import Foundation
 import LLM
 
 extension WeightPrecision: ExpressibleByArgument {}
+extension ExitRule: ExpressibleByArgument {}
+
+/// `calibrate --lr-schedule`.
+enum LearningRateSchedule: String, ExpressibleByArgument, CaseIterable {
+    case constant, cosine
+}
 
 struct CalibrateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -38,6 +44,10 @@ struct CalibrateCommand: ParsableCommand {
     var layerDepth = 1
     @Option(name: .long, help: "Most training epochs for trained blocks (early stopping on the selection prompts).") var epochs = 8
     @Option(name: .customLong("learning-rate"), help: "Adam learning rate for trained blocks (default: 3e-3 for mlp, 1e-3 for layer).") var learningRate: Float?
+    @Option(name: .customLong("lr-schedule"), help: ArgumentHelp(
+        "Learning-rate schedule of trained blocks: constant, or cosine (decays per epoch from the rate to about a tenth at the last epoch).",
+        discussion: "A decayed rate settles the block in fewer epochs; the shipped calibration used constant."))
+    var lrSchedule = LearningRateSchedule.constant
     @Option(name: .customLong("kl-weight"), help: "Weight of the KL divergence to the full model's distribution in trained blocks' loss.")
     var klWeight: Float = 1
     @Option(name: .customLong("top1-weight"), help: ArgumentHelp(
@@ -66,6 +76,14 @@ struct CalibrateCommand: ParsableCommand {
         "The exit screen's shortlist keeps the full model's tokens chosen at least N times in the data, besides every token an exit was confident about.",
         discussion: "1 keeps every token, and the screen changes no decision on the data; a larger N makes each exit check cheaper (the shortlist's head rows are evaluated for every token) at the price of the rare tokens' exits."))
     var shortlistMinCount = 1
+    @Option(name: .customLong("exit-rule"), help: ArgumentHelp(
+        "What an exit's confidence is the top probability over: full (the whole vocabulary; the shortlist only screens) or shortlist (the shortlist alone).",
+        discussion: "Under shortlist a decided token costs what a rejected one does (the shortlist's head rows), instead of the full head; the edge then only decides shortlisted tokens. Thresholds are picked for the rule, and the file records it."))
+    var exitRule = ExitRule.full
+    @Option(name: .customLong("blocks-from"), help: ArgumentHelp(
+        "Take the trained blocks of this calibration file (same model and split) instead of training; thresholds and curves are picked again.",
+        discussion: "With the same data and seed the held-out figures are the file's own; with another --target or --exit-rule, new thresholds for the same blocks in minutes instead of an hour. Exits default to the file's."))
+    var blocksFrom: String?
     @Flag(name: .long, help: "Regenerate the cached training data even if it matches.") var fresh = false
     @Flag(name: .long, help: "Print a calibration file's report instead of calibrating.") var report = false
     @Option(name: .long, help: "Calibration file for --report (default: the cached one for --split).") var calibration: String?
@@ -98,7 +116,9 @@ struct CalibrateCommand: ParsableCommand {
         let split = try SplitDefault.resolve(splitOption, layerCount: config.layerCount)
         let fingerprint = gguf.fingerprint()
         if report { return try printReport(fingerprint: fingerprint, split: split) }
-        let layers = try exits.map { try ListArgument.layers($0, option: "--exits") } ?? [max(1, split / 2), split]
+        let given = try blocksFrom.map { try givenBlocks(path: $0, fingerprint: fingerprint, split: split) }
+        let layers = try exits.map { try ListArgument.layers($0, option: "--exits") }
+            ?? given.map { $0.keys.sorted() } ?? [max(1, split / 2), split]
         if let bad = layers.first(where: { $0 > split }) { throw ValidationError("exit layer \(bad) is above the split \(split)") }
         if let stray = try blockChoice().perExit.keys.first(where: { !layers.contains($0) }) {
             throw ValidationError("--block names exit \(stray), which is not among the exits \(layers.map(String.init).joined(separator: ","))")
@@ -115,7 +135,8 @@ struct CalibrateCommand: ParsableCommand {
         let started = Date()
         let pool = ThreadPool(threadCount: modelOptions.threadCount)
         let model = try LlamaModel(file: gguf, activations: modelOptions.activations, pool: pool)
-        let data = try dataset(model: model, tokenizer: tokenizer, format: format, layers: layers, split: split, fingerprint: fingerprint)
+        let data = try dataset(model: model, tokenizer: tokenizer, format: format, layers: layers, split: split, fingerprint: fingerprint,
+                               givenKinds: given.map { $0.values.map(\.block.name) } ?? [])
         var options = Calibrator.Options(split: split, exits: Array(Set(layers)).sorted())
         options.targetPrecision = target
         options.ridgeStrength = ridge
@@ -125,12 +146,16 @@ struct CalibrateCommand: ParsableCommand {
         options.mlpWidth = mlpWidth
         options.weightPrecision = weights
         options.shortlistMinimumCount = shortlistMinCount
+        options.exitRule = exitRule
+        options.givenExits = given ?? [:]
         options.layerSource = layerSource
         options.layerDepth = layerDepth
         options.training.maxEpochs = epochs
         options.training.loss = LossOptions(klWeight: klWeight, crossEntropyWeight: top1Weight)
         options.layerTraining.loss = options.training.loss
         options.layerTraining.maxEpochs = epochs
+        options.training.cosineSchedule = lrSchedule == .cosine
+        options.layerTraining.cosineSchedule = lrSchedule == .cosine
         if let learningRate {
             options.training.learningRate = learningRate
             options.layerTraining.learningRate = learningRate
@@ -148,7 +173,7 @@ struct CalibrateCommand: ParsableCommand {
         bar.finish()
         result.notes["seconds"] = String(format: "%.1f", Date().timeIntervalSince(started))
         result.notes["max_tokens"] = String(maxTokens)
-        result.notes["block"] = block
+        result.notes["block"] = blocksFrom.map { "given: \($0)" } ?? block
         let path = output ?? CalibrationStore.defaultPath(fingerprint: fingerprint, split: split)
         try result.write(to: path)
         Console.status("wrote \(path) in \(result.notes["seconds"]!) s")
@@ -159,7 +184,7 @@ struct CalibrateCommand: ParsableCommand {
     /// identical run made them.
     /// The extra prompts' ids follow the built-in ones', whose count is returned as `splitPrompts`.
     private func dataset(model: LlamaModel, tokenizer: Tokenizer, format: ChatFormat, layers: [Int],
-                         split: Int, fingerprint: [UInt8]) throws -> (data: ExitDataset, splitPrompts: Int) {
+                         split: Int, fingerprint: [UInt8], givenKinds: [String]) throws -> (data: ExitDataset, splitPrompts: Int) {
         let limit = prompts ?? Int.max
         let chat = { (text: String) in format.render(user: text) }
         let set = CalibrationPromptSet.self
@@ -176,7 +201,7 @@ struct CalibrateCommand: ParsableCommand {
             extra += picked.map { CalibrationPrompt(text: $0, parseSpecial: false, answers: 1) }
         }
         let all: [CalibrationPrompt] = builtIn + extra
-        let kinds = (try? blockChoice()).map { [$0.default] + Array($0.perExit.values) } ?? []
+        let kinds = ((try? blockChoice()).map { [$0.default] + Array($0.perExit.values) } ?? []) + givenKinds
         let samples = self.samples ?? (kinds.allSatisfy { $0 == "ridge" } ? 1 : 4)
         let cachePath = CalibrationStore.datasetPath(fingerprint: fingerprint, key: "p\(all.count)-t\(maxTokens)-s\(samples)")
         let key = ["prompts": String(all.count), "max_tokens": String(maxTokens),
@@ -235,6 +260,19 @@ struct CalibrateCommand: ParsableCommand {
         try show(c, path: path)
     }
 
+    /// `--blocks-from`: the file's trained exits by layer, refused unless made for this model and split.
+    private func givenBlocks(path: String, fingerprint: [UInt8], split: Int) throws -> [Int: ExitCalibration.Exit] {
+        guard FileManager.default.fileExists(atPath: path) else { throw CLIError("--blocks-from: no file at \(path)") }
+        let file = try ExitCalibration(path: path)
+        try file.check(fingerprint: fingerprint)
+        guard file.split == split else {
+            throw CLIError("--blocks-from: \(path) was made for split \(file.split), not \(split); pass --split \(file.split)")
+        }
+        let trained = file.exits.filter { $0.block.name == "mlp" || $0.block.name == "layer" }
+        guard !trained.isEmpty else { throw CLIError("--blocks-from: \(path) has no trained block (only ridge adapters, which are refitted anyway)") }
+        return Dictionary(trained.map { ($0.layer, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
     private func show(_ c: ExitCalibration, path: String) throws {
         if let svg { try CalibrationReport.svg(c).write(toFile: svg, atomically: true, encoding: .utf8) }
         if json {
@@ -273,6 +311,8 @@ struct CalibrationJSON: Encodable {
     var split: Int
     var path: String
     var target_precision: Double
+    /// What the thresholds and curves measure confidence over (`ExitRule`).
+    var exit_rule: String
     var exits: [Exit]
     var shortlist_size: Int
     var notes: [String: String]
@@ -281,6 +321,7 @@ struct CalibrationJSON: Encodable {
         split = c.split
         self.path = path
         target_precision = c.targetPrecision
+        exit_rule = c.rule.rawValue
         exits = c.exits.map {
             // Depth for a layer block; the stored precision for trained blocks (ridge adapters are always f32).
             var (depth, weights): (Int?, String?) = (nil, nil)

@@ -99,12 +99,14 @@ struct ExitBench: ParsableCommand {
             }
         }
         let out = ExitBenchOutput(calibration: path, threads: pool.threadCount, context: context, layer_ms: layer, head_ms: head,
-                                  shortlist: calibrated.shortlist.count, vocabulary: model.config.vocabularySize, exits: exits)
+                                  shortlist: calibrated.shortlist.count, exit_rule: calibrated.rule.rawValue,
+                                  vocabulary: model.config.vocabularySize, exits: exits)
         if json {
             try Console.printJSON(out)
         } else {
-            Console.write(String(format: "one layer %.3f ms | full head %.3f ms (%.1f layers) | shortlist %d of %d tokens\n",
-                                 layer, head, head / layer, out.shortlist, out.vocabulary))
+            Console.write(String(format: "one layer %.3f ms | full head %.3f ms (%.1f layers) | shortlist %d of %d tokens | exits decide over %@\n",
+                                 layer, head, head / layer, out.shortlist, out.vocabulary,
+                                 calibrated.rule == .full ? "the whole vocabulary" : "the shortlist alone"))
             for e in exits {
                 Console.write(String(format: """
                     exit %d (%@), one state repeated (the exit's weights stay in the CPU cache): block %.3f ms (%.2f layers) \
@@ -132,6 +134,8 @@ struct ExitBenchOutput: Encodable {
     var layer_ms: Double
     var head_ms: Double
     var shortlist: Int
+    /// `ExitRule`: under "shortlist" a decided token never reads the full head.
+    var exit_rule: String
     var vocabulary: Int
     /// Every exit of the calibration, in depth order.
     var exits: [Exit]

@@ -58,6 +58,37 @@ final class CalibrateProcessTests: XCTestCase {
         XCTAssertTrue(r.err.split(separator: "\n").contains { $0.contains("epoch 1/1") && $0.contains(", validation ") }, r.err)
         let training = try XCTUnwrap(exits[1]["training"] as? [String: Double])
         XCTAssertEqual(training["source_layer"], 29)
+        XCTAssertEqual(try CollmProcess.json(r.out)["exit_rule"] as? String, "full")
+        let path = try XCTUnwrap(try CollmProcess.json(r.out)["path"] as? String)
+
+        // --blocks-from takes the trained block instead of training: on the same data, the same figures.
+        let again = cache + "/again.safetensors"
+        let base = ["calibrate", "--model", model, "--prompts", "3", "--max-tokens", "12", "--exits", "8,15", "--samples", "1",
+                    "--blocks-from", path, "--json"]
+        let g = try CollmProcess.run(base + ["--output", again], timeout: 600, environment: env)
+        XCTAssertEqual(g.status, 0, g.err)
+        XCTAssertFalse(g.err.contains(": training"), g.err)
+        let reused = try XCTUnwrap(try CollmProcess.json(g.out)["exits"] as? [[String: Any]])
+        for (a, b) in zip(exits, reused) {
+            for key in ["layer", "block", "threshold", "test_exit_rate", "test_precision", "agreement"] {
+                XCTAssertEqual("\(a[key] ?? "-")", "\(b[key] ?? "-")", "exit \(a["layer"] ?? "?"): \(key)")
+            }
+        }
+        XCTAssertEqual(reused[1]["training"] as? [String: Double], training, "the block's training record comes along")
+
+        // The shortlist rule: thresholds picked for it, recorded in the file, which the edge then runs.
+        let shortlistFile = cache + "/shortlist.safetensors"
+        let s = try CollmProcess.run(base + ["--output", shortlistFile, "--exit-rule", "shortlist", "--shortlist-min-count", "2"],
+                                     timeout: 600, environment: env)
+        XCTAssertEqual(s.status, 0, s.err)
+        XCTAssertEqual(try CollmProcess.json(s.out)["exit_rule"] as? String, "shortlist")
+        let e = try CollmProcess.run(["generate", "--model", model, "--chat", "--prompt", "Hello", "--mode", "edge", "--max-tokens", "6",
+                                      "--calibration", shortlistFile, "--json"], environment: env)
+        XCTAssertEqual(e.status, 0, e.err)
+        // A file for another split is refused with the split to use.
+        let wrong = try CollmProcess.run(base + ["--split", "16", "--output", cache + "/x.safetensors"], environment: env)
+        XCTAssertNotEqual(wrong.status, 0)
+        XCTAssertTrue(wrong.err.contains("made for split 20"), wrong.err)
         for mode in ["edge", "local"] {
             let g = try CollmProcess.run(["generate", "--model", model, "--chat", "--prompt", "Hello", "--mode", mode,
                                           "--max-tokens", "6", "--json"], environment: env)

@@ -91,7 +91,7 @@ final class CalibrationModelTests: XCTestCase {
                     let fast = try head.decide(h, model: model), slow = try plain.decide(h, model: model)
                     checks += 1
                     switch (fast, slow) {
-                    case (.confident(let a), .confident(let b)): XCTAssertEqual(a, b)
+                    case (.confident(let a, _), .confident(let b, _)): XCTAssertEqual(a, b)
                     case (.notConfident(let s), .notConfident): if s { screened += 1 }
                     default: XCTFail("layer \(head.layer) row \(row) at \(threshold): screened \(fast), full \(slow)")
                     }
@@ -129,7 +129,7 @@ extension CalibrationModelTests {
             for row in test.prefix(80) {
                 let h = data.states(layer: head.layer, rows: [row])
                 switch (try head.decide(h, model: model), try plain.decide(h, model: model)) {
-                case (.confident(let a), .confident(let b)): XCTAssertEqual(a, b); confident += 1
+                case (.confident(let a, _), .confident(let b, _)): XCTAssertEqual(a, b); confident += 1
                 case (.notConfident, .confident): lost += 1
                 case (.notConfident, .notConfident): break
                 case (.confident, .notConfident): XCTFail("layer \(head.layer) row \(row): the screen made an exit the full head would not")
@@ -138,6 +138,65 @@ extension CalibrationModelTests {
         }
         print("reduced shortlist: \(confident) exits kept, \(lost) lost")
         XCTAssertGreaterThan(confident, 0)
+    }
+
+    /// Under the shortlist rule an exit check reads only the shortlist's head rows: the heads decide exactly when
+    /// the full head's logits, restricted to the shortlist (the frequent tokens alone), give a top probability at
+    /// the threshold, and they emit that top token. The file's held-out exit rate and precision are these
+    /// decisions' own, and the rule decides every token the full vocabulary's softmax would at the same
+    /// threshold when that token is shortlisted (a smaller denominator).
+    func testShortlistRuleDecidesOverTheShortlistAlone() throws {
+        let (model, _, data, _) = try Self.load()
+        var options = Calibrator.Options(split: 15, exits: [8, 15])
+        options.minimumExits = 3
+        options.shortlistMinimumCount = 2
+        options.exitRule = .shortlist
+        let calibrator = Calibrator(model: model, options: options)
+        let c = try calibrator.run(data, fingerprint: model.file.fingerprint())
+        XCTAssertEqual(c.rule, .shortlist)
+        XCTAssertEqual(Set(c.shortlist), Calibrator.frequentTokens(data.top1.map(Int.init), minimumCount: 2))
+        let test = calibrator.parts(of: data).test
+        let shortlisted = Set(c.shortlist)
+        // At the file's thresholds, and at 0.5, where many more tokens are decided.
+        for threshold in [nil, Float(0.5)] {
+            for head in try c.heads(for: model, threshold: threshold, screen: false) {
+                XCTAssertNotNil(head.screen, "the rule keeps its shortlist")
+                let exit = try XCTUnwrap(c.exits.first { $0.layer == head.layer })
+                guard head.threshold <= 1 else { continue }
+                var (decided, agreed, fullDecided, nearThreshold) = (0, 0, 0, 0)
+                for row in test {
+                    let h = data.states(layer: head.layer, rows: [row])
+                    let full = try head.logits(for: h, model: model)
+                    let restricted = c.shortlist.map { full[$0] }
+                    let p = confidence(of: restricted)
+                    if confidence(of: full) >= head.threshold, shortlisted.contains(Sampler.argmax(full)) { fullDecided += 1 }
+                    if abs(p - head.threshold) < 1e-5 { nearThreshold += 1 }
+                    switch try head.decide(h, model: model) {
+                    case let .confident(logits, fullHead):
+                        XCTAssertFalse(fullHead)
+                        XCTAssertGreaterThanOrEqual(p, head.threshold - 1e-5)
+                        let token = Sampler.argmax(logits)
+                        XCTAssertEqual(token, c.shortlist[Sampler.argmax(restricted)])
+                        XCTAssertEqual(logProbability(of: token, in: logits), log(p), accuracy: 1e-4)
+                        decided += 1
+                        if token == Int(data.top1[row]) { agreed += 1 }
+                    case let .notConfident(screened):
+                        XCTAssertTrue(screened)
+                        XCTAssertLessThan(p, head.threshold + 1e-5)
+                    }
+                }
+                print("shortlist rule, exit \(head.layer) at \(head.threshold): \(decided) of \(test.count) test tokens decided "
+                      + "(\(agreed) agree; full vocabulary: \(fullDecided))")
+                XCTAssertGreaterThanOrEqual(decided + nearThreshold, fullDecided)
+                if threshold == nil {
+                    XCTAssertEqual(Double(decided) / Double(test.count), exit.testExitRate,
+                                   accuracy: Double(nearThreshold + 1) / Double(test.count))
+                    if decided > 0 { XCTAssertEqual(Double(agreed) / Double(decided), exit.testPrecision, accuracy: 0.02) }
+                } else if head.layer == 15 {
+                    XCTAssertGreaterThan(decided, test.count / 10, "at 0.5 the split exit decides many tokens")
+                }
+            }
+        }
     }
 
     /// Issue 6 at a small scale: an MLP block distilled from the full model (from the logit lens) beats

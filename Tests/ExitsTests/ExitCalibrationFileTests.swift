@@ -34,6 +34,17 @@ final class ExitCalibrationFileTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: path) }
         try sample().write(to: path)
         XCTAssertEqual(try ExitCalibration(path: path), sample())
+        XCTAssertEqual(try ExitCalibration(path: path).rule, .full)
+        var shortlistRule = sample()
+        shortlistRule.rule = .shortlist
+        try shortlistRule.write(to: path)
+        XCTAssertEqual(try ExitCalibration(path: path), shortlistRule)
+        // Deciding over a shortlist needs one: a file without is refused, not run as if it said the full rule.
+        shortlistRule.shortlist = []
+        try shortlistRule.write(to: path)
+        XCTAssertThrowsError(try ExitCalibration(path: path)) {
+            XCTAssertTrue("\($0)".contains("shortlist"), "\($0)")
+        }
     }
 
     func testRefusesAnotherModel() throws {
