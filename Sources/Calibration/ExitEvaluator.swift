@@ -43,8 +43,7 @@ public struct ExitEvaluator {
             let chunk = Array(rows[start..<min(rows.count, start + batchSize)])
             let logits = try model.logits(try headInputs(chunk))
             for (j, row) in chunk.enumerated() {
-                var slice = Array(logits[j * vocab..<(j + 1) * vocab])
-                if let shortlist { slice = shortlist.map { slice[$0] } }
+                let slice = shortlist.map { $0.map { logits[j * vocab + $0] } } ?? Array(logits[j * vocab..<(j + 1) * vocab])
                 var top = topCandidates(slice, k: 1)[0]
                 if let shortlist { top.id = shortlist[top.id] }
                 outcomes.confidence.append(expf(top.logprob))

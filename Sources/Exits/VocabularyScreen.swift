@@ -21,11 +21,6 @@ public final class VocabularyScreen: Sendable {
         rows.apply(try model.finalNorm(z), pool: model.pool)
     }
 
-    /// Upper bound of the top probability over the shortlist for the (single) row `z`.
-    public func confidenceBound(_ z: HiddenStates, model: LlamaModel) throws -> Float {
-        confidence(of: try logits(z, model: model))
-    }
-
     /// Shortlist logits laid out over the whole vocabulary, every other token 1000 nats below the lowest
     /// shortlisted one: a sampler then draws from the shortlist's distribution (finite values keep the
     /// vectorised exp exact at 0).
