@@ -4,6 +4,8 @@
 //  - NT: 4x4 tiles of dot products (16 accumulators), reduced together by one transpose-add tree;
 //  - NN / TN: register tiles of up to 8 rows x 32 columns updated by outer products, k blocked so
 //    the rows of B stay in cache.
+// and an AVX2 twin of each (3x4 NT tiles, 6x16 NN tiles), for CPUs without AVX-512: the portable
+// loops re-read all of B for every row of A, which made a training step 20x slower there.
 // Threads split C into blocks (ck_sgemm's i/j ranges); nothing here allocates.
 #include "ck_train.h"
 #include "ckernels.h"
@@ -12,6 +14,7 @@
 #include <immintrin.h>
 #define CK_HAVE_X86 1
 #define CK_T512 __attribute__((target("avx512f,fma")))
+#define CK_T256 __attribute__((target("avx2,fma")))
 #define CK_CLONES_T __attribute__((target_clones("avx2", "default")))
 #else
 #define CK_HAVE_X86 0
@@ -225,6 +228,135 @@ CK_T512 static void gemm_nn_avx512(int ta, int64_t k, const float *a, int64_t ld
     }
 }
 
+
+/// Lane q of the result is the sum of v[q]'s eight lanes.
+CK_T256 static CK_INLINE __m128 reduce4_avx2(__m256 v0, __m256 v1, __m256 v2, __m256 v3) {
+    // Per 128-bit half: [v0 0+1, v0 2+3, v1 0+1, v1 2+3], then [v0 0-3, v1 0-3, v2 0-3, v3 0-3].
+    const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(v0, v1), _mm256_hadd_ps(v2, v3));
+    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+/// One 3x4 tile of C = beta C + A B^T (ni <= 3 rows of A, nj <= 4 rows of B): 12 accumulators,
+/// three rows of A and one of B fill the 16 registers.
+CK_T256 static CK_INLINE void nt_tile_avx2(const float *a, int64_t lda, const float *b, int64_t ldb, int64_t k,
+                                           float beta, float *c, int64_t ldc, int ni, int nj) {
+    const int64_t kfull = k & ~(int64_t)7;
+    const float *ap[3], *bp[4];
+    for (int r = 0; r < 3; r++) ap[r] = a + (r < ni ? r : 0) * lda;
+    for (int q = 0; q < 4; q++) bp[q] = b + (q < nj ? q : 0) * ldb;
+    __m256 acc[3][4];
+    for (int r = 0; r < 3; r++) {
+        for (int q = 0; q < 4; q++) acc[r][q] = _mm256_setzero_ps();
+    }
+    for (int64_t p = 0; p < kfull; p += 8) {
+        const __m256 a0 = _mm256_loadu_ps(ap[0] + p), a1 = _mm256_loadu_ps(ap[1] + p), a2 = _mm256_loadu_ps(ap[2] + p);
+        for (int q = 0; q < 4; q++) {
+            const __m256 bv = _mm256_loadu_ps(bp[q] + p);
+            acc[0][q] = _mm256_fmadd_ps(a0, bv, acc[0][q]);
+            acc[1][q] = _mm256_fmadd_ps(a1, bv, acc[1][q]);
+            acc[2][q] = _mm256_fmadd_ps(a2, bv, acc[2][q]);
+        }
+    }
+    for (int r = 0; r < ni; r++) {
+        float out[4];
+        _mm_storeu_ps(out, reduce4_avx2(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
+        float *cr = c + r * ldc;
+        for (int q = 0; q < nj; q++) {
+            float s = out[q];
+            for (int64_t p = kfull; p < k; p++) s += ap[r][p] * bp[q][p];
+            cr[q] = (beta == 0.0f ? 0.0f : beta * cr[q]) + s;
+        }
+    }
+}
+
+/// C = beta C + A B^T, blocked as the AVX-512 kernel: JB rows of B in L2 against IB rows of A in L1.
+CK_T256 static void gemm_nt_avx2(int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
+                                 float beta, float *c, int64_t ldc, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+    enum { IB = 12, JB = 64 };
+    for (int64_t jb = j0; jb < j1; jb += JB) {
+        const int64_t je = j1 - jb < JB ? j1 : jb + JB;
+        for (int64_t ib = i0; ib < i1; ib += IB) {
+            const int64_t ie = i1 - ib < IB ? i1 : ib + IB;
+            for (int64_t j = jb; j < je; j += 4) {
+                const int nj = je - j < 4 ? (int)(je - j) : 4;
+                for (int64_t i = ib; i < ie; i += 3) {
+                    const int ni = ie - i < 3 ? (int)(ie - i) : 3;
+                    nt_tile_avx2(a + i * lda, lda, b + j * ldb, ldb, k, beta, c + i * ldc + j, ldc, ni, nj);
+                }
+            }
+        }
+    }
+}
+
+/// One register tile of C (mr <= 6 rows x 16 columns) += A[mr x kc] B[kc x 16].
+/// `start`: the first k block, where C is replaced by beta C instead of read.
+CK_T256 static CK_INLINE void nn_tile_avx2(const int mr, const float *a, int64_t ars, int64_t acs,
+                                           const float *b, int64_t ldb, int64_t kc, float *c, int64_t ldc,
+                                           int start, float beta) {
+    __m256 acc[6][2];
+    for (int r = 0; r < mr; r++) {
+        if (start && beta == 0.0f) {
+            acc[r][0] = _mm256_setzero_ps();
+            acc[r][1] = _mm256_setzero_ps();
+        } else {
+            acc[r][0] = _mm256_loadu_ps(c + r * ldc);
+            acc[r][1] = _mm256_loadu_ps(c + r * ldc + 8);
+            if (start) {
+                acc[r][0] = _mm256_mul_ps(acc[r][0], _mm256_set1_ps(beta));
+                acc[r][1] = _mm256_mul_ps(acc[r][1], _mm256_set1_ps(beta));
+            }
+        }
+    }
+    for (int64_t p = 0; p < kc; p++) {
+        const __m256 b0 = _mm256_loadu_ps(b + p * ldb);
+        const __m256 b1 = _mm256_loadu_ps(b + p * ldb + 8);
+        for (int r = 0; r < mr; r++) {
+            const __m256 av = _mm256_set1_ps(a[r * ars + p * acs]);
+            acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
+        }
+    }
+    for (int r = 0; r < mr; r++) {
+        _mm256_storeu_ps(c + r * ldc, acc[r][0]);
+        _mm256_storeu_ps(c + r * ldc + 8, acc[r][1]);
+    }
+}
+
+/// C = beta C + op(A) B with B's rows contiguous (NN, or TN when ta), in whole 16-column tiles;
+/// the last columns (fewer than 16) take the portable loops.
+CK_T256 static void gemm_nn_avx2(int ta, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
+                                 float beta, float *c, int64_t ldc, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+    enum { KC = 256 };
+    const int64_t ars = ta ? 1 : lda, acs = ta ? lda : 1;
+    const int64_t jv = j0 + (j1 - j0) / 16 * 16;
+    for (int64_t p0 = 0; p0 < k; p0 += KC) {
+        const int64_t kc = k - p0 < KC ? k - p0 : KC;
+        const int start = p0 == 0;
+        for (int64_t j = j0; j < jv; j += 16) {
+            const float *bp = b + p0 * ldb + j;
+            for (int64_t i = i0; i < i1;) {
+                const int64_t rem = i1 - i;
+                const float *ap = a + i * ars + p0 * acs;
+                float *cp = c + i * ldc + j;
+                if (rem >= 6) {
+                    nn_tile_avx2(6, ap, ars, acs, bp, ldb, kc, cp, ldc, start, beta);
+                    i += 6;
+                } else if (rem >= 4) {
+                    nn_tile_avx2(4, ap, ars, acs, bp, ldb, kc, cp, ldc, start, beta);
+                    i += 4;
+                } else if (rem >= 2) {
+                    nn_tile_avx2(2, ap, ars, acs, bp, ldb, kc, cp, ldc, start, beta);
+                    i += 2;
+                } else {
+                    nn_tile_avx2(1, ap, ars, acs, bp, ldb, kc, cp, ldc, start, beta);
+                    i += 1;
+                }
+            }
+        }
+    }
+    if (jv < j1) gemm_portable(ta, 0, k, a, lda, b, ldb, beta, c, ldc, i0, i1, jv, j1);
+}
+
 #endif
 
 void ck_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
@@ -241,6 +373,16 @@ void ck_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, i
         }
         if (!ta) {
             gemm_nt_avx512(k, a, lda, b, ldb, beta, c, ldc, i0, i1, j0, j1);
+            return;
+        }
+    }
+    if (k > 0 && ck_isa_current() == CK_ISA_AVX2) {
+        if (!tb) {
+            gemm_nn_avx2(ta, k, a, lda, b, ldb, beta, c, ldc, i0, i1, j0, j1);
+            return;
+        }
+        if (!ta) {
+            gemm_nt_avx2(k, a, lda, b, ldb, beta, c, ldc, i0, i1, j0, j1);
             return;
         }
     }
