@@ -115,9 +115,8 @@ public struct Calibrator {
                 let ridge = test.evaluation
                 ((select, selectTop), (test, testTop)) = try evaluateGiven(given.block, data: data, layer: layer, parts: parts,
                                                                             shortlist: shortlist, progress: progress)
-                exit = ExitCalibration.Exit(layer: layer, block: given.block, threshold: 1.01, testExitRate: 0, testPrecision: 1,
-                                            adapter: test.evaluation, logitLens: lens.evaluation)
-                (exit.ridge, exit.weights, exit.training) = (ridge, given.weights, given.training)
+                exit = Self.blockExit(layer: layer, block: given.block, test: test, lens: lens, ridge: ridge,
+                                      weights: given.weights, training: given.training)
             } else if let trainer, kind == "layer" {
                 let trained = try trainLayer(trainer, data: data, layer: layer, parts: parts, shortlist: shortlist, progress: progress)
                 (select, selectTop) = trained.select
@@ -285,13 +284,19 @@ public struct Calibrator {
     private static func trainedExit(layer: Int, block: ExitCalibration.Block, report: TrainingReport, test: ExitOutcomes,
                                     lens: ExitOutcomes, ridge: ExitCalibration.Evaluation, weights: WeightPrecision,
                                     facts: [String: Double]) -> ExitCalibration.Exit {
+        let training = ["seconds": report.seconds, "epochs": Double(report.epochs.count),
+                        "best_epoch": Double(report.bestEpoch), "ms_per_step": report.meanStepMilliseconds]
+            .merging(facts) { a, _ in a }
+        return blockExit(layer: layer, block: block, test: test, lens: lens, ridge: ridge, weights: weights, training: training)
+    }
+
+    /// A trained or given block's exit before its threshold is picked; `ridge` is the adapter it is compared with.
+    private static func blockExit(layer: Int, block: ExitCalibration.Block, test: ExitOutcomes, lens: ExitOutcomes,
+                                  ridge: ExitCalibration.Evaluation, weights: WeightPrecision,
+                                  training: [String: Double]) -> ExitCalibration.Exit {
         var exit = ExitCalibration.Exit(layer: layer, block: block, threshold: 1.01, testExitRate: 0,
                                         testPrecision: 1, adapter: test.evaluation, logitLens: lens.evaluation)
-        exit.ridge = ridge
-        exit.weights = weights
-        exit.training = ["seconds": report.seconds, "epochs": Double(report.epochs.count),
-                         "best_epoch": Double(report.bestEpoch), "ms_per_step": report.meanStepMilliseconds]
-            .merging(facts) { a, _ in a }
+        (exit.ridge, exit.weights, exit.training) = (ridge, weights, training)
         return exit
     }
 
