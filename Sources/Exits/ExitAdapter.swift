@@ -16,6 +16,8 @@ public final class ExitAdapter: ExitTransform, Sendable {
 
     public var width: Int { bias.count }
 
+    public var weightBytes: Int { packed.packedBytes + bias.count * MemoryLayout<Float>.size }
+
     public func apply(_ hidden: HiddenStates, pool: ThreadPool) -> HiddenStates {
         var out = packed.apply(hidden, pool: pool)
         let w = width

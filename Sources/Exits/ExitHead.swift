@@ -25,6 +25,10 @@ public struct ExitHead: Sendable {
         self.rule = rule
     }
 
+    /// Bytes of weights a check reads: the adapter's and the shortlist's head rows. A decided token under
+    /// the full rule also reads the whole head.
+    public var checkWeightBytes: Int { (adapter?.weightBytes ?? 0) + (screen?.weightBytes ?? 0) }
+
     /// The adapted last row of `hidden`: what the final norm and head read. A sequence block
     /// answers for its last observed position instead (the caller observed `hidden` before).
     public func adapted(_ hidden: HiddenStates, pool: ThreadPool) throws -> HiddenStates {

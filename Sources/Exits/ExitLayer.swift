@@ -64,6 +64,9 @@ public final class ExitLayer: SequenceExitTransform, @unchecked Sendable {
     /// Positions observed so far.
     public var observed: Int { pendingStart + pending.rows }
 
+    /// The packed layers' matrices (the f32 training pass: all its parameters).
+    public var weightBytes: Int { layers.reduce(0) { $0 + $1.weightBytes } }
+
     public func observe(_ hidden: HiddenStates, at position: Int) throws {
         guard hidden.width == block.shape.width else {
             throw CollabError(.invalidArgument, "exit layer block: rows of width \(hidden.width), block width \(block.shape.width)")
@@ -126,6 +129,13 @@ private enum LayerRunner {
     /// Packed into an engine format and run by the model's layer code.
     case packed(LlamaModel, KVCache)
     case trainingPass(TransformerExitRunner)
+
+    var weightBytes: Int {
+        switch self {
+        case let .packed(model, _): model.layerWeightBytes
+        case let .trainingPass(runner): runner.block.parameters.count * MemoryLayout<Float>.size
+        }
+    }
 
     /// The layer over new rows at its cache's end, appending them to it.
     func apply(_ z: inout HiddenStates) throws {

@@ -8,6 +8,9 @@ public final class ExitMLP: ExitTransform, @unchecked Sendable {
 
     public init(block: ExitBlock) { self.block = block }
 
+    /// The block runs in f32.
+    public var weightBytes: Int { block.parameters.count * MemoryLayout<Float>.size }
+
     public func apply(_ hidden: HiddenStates, pool: ThreadPool) -> HiddenStates {
         if runner == nil || runner!.pool !== pool { runner = ExitBlockRunner(block: block, pool: pool) }
         return runner!.apply(hidden)

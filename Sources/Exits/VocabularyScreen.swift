@@ -15,6 +15,9 @@ public final class VocabularyScreen: Sendable {
         rows = try model.headRows(tokens)
     }
 
+    /// Bytes of the shortlist's head rows (in the head's own format).
+    public var weightBytes: Int { rows.packedBytes }
+
     /// The shortlist's logits for the (single) row `z`, in `tokens` order. Their softmax's top probability
     /// bounds the full vocabulary's from above.
     public func logits(_ z: HiddenStates, model: LlamaModel) throws -> [Float] {

@@ -78,6 +78,8 @@ struct ExitBench: ParsableCommand {
             try model.forward(&h, cache: cache)
         } / Double(split)
         let head = try time { _ = try model.logits(row) }
+        // One of the edge's layers, in bytes of packed weights.
+        let layerBytes = Double(model.layerWeightBytes) / Double(split)
         var exits: [ExitBenchOutput.Exit] = []
         for (exit, screened) in zip(calibrated.exits, heads) {
             var unscreened = screened
@@ -89,7 +91,9 @@ struct ExitBench: ParsableCommand {
             let full = try time { try observe(); _ = try unscreened.decide(row, model: model) }
             let cheap = try time { try observe(); _ = try screened.decide(row, model: model) }
             exits.append(.init(layer: exit.layer, block: exit.block.label, adapter_ms: adapter, decision_full_ms: full,
-                               decision_screened_ms: cheap, adapter_layers: adapter / layer, decision_screened_layers: cheap / layer))
+                               decision_screened_ms: cheap, adapter_layers: adapter / layer, decision_screened_layers: cheap / layer,
+                               check_weight_bytes: screened.checkWeightBytes,
+                               check_weight_layers: Double(screened.checkWeightBytes) / layerBytes))
         }
         if prompts > 0 {
             let answers = try heldOutAnswers(gguf: gguf, tokenizer: tokenizer, pool: pool)
@@ -109,10 +113,12 @@ struct ExitBench: ParsableCommand {
                                  calibrated.rule == .full ? "the whole vocabulary" : "the shortlist alone"))
             for e in exits {
                 Console.write(String(format: """
-                    exit %d (%@), one state repeated (the exit's weights stay in the CPU cache): block %.3f ms (%.2f layers) \
-                    | decision: full %.3f ms (%.1f layers), screened %.3f ms (%.2f layers)\n
-                    """, e.layer, e.block, e.adapter_ms, e.adapter_layers, e.decision_full_ms, e.decision_full_ms / layer,
-                    e.decision_screened_ms, e.decision_screened_layers))
+                    exit %d (%@), weights read per check %.2f MB (%.2f layers' worth) | one state repeated (the exit's \
+                    weights stay in the CPU cache): block %.3f ms (%.2f layers) | decision: full %.3f ms (%.1f layers), \
+                    screened %.3f ms (%.2f layers)\n
+                    """, e.layer, e.block, Double(e.check_weight_bytes) / 1e6, e.check_weight_layers, e.adapter_ms,
+                    e.adapter_layers, e.decision_full_ms, e.decision_full_ms / layer, e.decision_screened_ms,
+                    e.decision_screened_layers))
                 if let d = e.decoding {
                     Console.write(String(format: """
                           in decoding (%d held-out answer tokens, the layers below run between checks as in generate; \
@@ -148,6 +154,10 @@ struct ExitBenchOutput: Encodable {
         var decision_screened_ms: Double
         var adapter_layers: Double
         var decision_screened_layers: Double
+        /// Weights a check reads (block and shortlist rows), and that against one of the edge's layers: in
+        /// decoding they are cold, so this predicts the real-decoding cost.
+        var check_weight_bytes: Int
+        var check_weight_layers: Double
         var decoding: Decoding?
     }
 

@@ -25,8 +25,18 @@ final class ExitBenchProcessTests: XCTestCase {
         for share in shares { XCTAssertEqual((share * tokens).rounded(), share * tokens, accuracy: 1e-6) }
         XCTAssertGreaterThan(decoding["screened_share"]!, 0, "the shortlist screen rejects most unconfident tokens")
         XCTAssertGreaterThan(decoding["layer_ms"]!, 0)
-        // A decided token pays the full head on top of the screen; a screened-out one does not.
         XCTAssertGreaterThan(decoding["layers_per_token"]!, 0)
+        // The weights a check reads, from the formats' block sizes: two layers packed as Q5_0 (22 bytes per 32
+        // weights) and the 5,162 shortlisted head rows in the head's Q8_0 (34 bytes per 32; packed in panels of
+        // 8 rows, so 5,168), against one edge layer in Q4_1 (20 bytes per 32). A layer of this model: Q, K, V,
+        // O, gate, up and down.
+        let (width, ffn, kvWidth) = (576, 1536, 3 * 64)
+        let weightsPerLayer = width * (width + 2 * kvWidth) + width * width + 3 * width * ffn
+        let shortlistRows = (5_162 + 7) / 8 * 8
+        let expectedBytes = 2 * weightsPerLayer / 32 * 22 + shortlistRows * width / 32 * 34
+        XCTAssertEqual(exit["check_weight_bytes"] as? Int, expectedBytes)
+        XCTAssertEqual(try XCTUnwrap(exit["check_weight_layers"] as? Double),
+                       Double(expectedBytes) / Double(weightsPerLayer / 32 * 20), accuracy: 1e-9)
 
         let bad = try CollmProcess.run(["bench", "exits", "--model", CollmProcess.modelPath, "--decode-tokens", "0"],
                                        environment: ["COLLM_CACHE": cache])

@@ -23,9 +23,10 @@ public final class LlamaModel: @unchecked Sendable {
     public var hasHead: Bool { head != nil }
 
     /// Bytes of packed weights held by this instance (the embedding table is read in place).
-    public var weightBytes: Int {
-        blocks.reduce(0) { $0 + $1.weightBytes } + (head?.matrix.packedBytes ?? 0)
-    }
+    public var weightBytes: Int { layerWeightBytes + (head?.matrix.packedBytes ?? 0) }
+
+    /// Bytes of the layers' packed matrices: what one decode step reads from them.
+    public var layerWeightBytes: Int { blocks.reduce(0) { $0 + $1.weightBytes } }
 
     /// `activations` chooses how every matrix product of this instance sees its input (see
     /// `ActivationPrecision`); the int8 default matches llama.cpp's CPU backend.
