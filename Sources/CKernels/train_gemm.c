@@ -23,6 +23,45 @@
 
 #define CK_INLINE inline __attribute__((always_inline))
 
+/// The NT cache blocking every ISA shares: JB rows of B (kept in L2) against IB rows of A (kept in L1),
+/// in MR x NR tiles, each computed by TILE(a, lda, b, ldb, k, beta, c, ldc, ni, nj).
+#define CK_NT_BLOCKS(IB, JB, MR, NR, TILE)                                                          \
+    for (int64_t jb = j0; jb < j1; jb += (JB)) {                                                    \
+        const int64_t je = j1 - jb < (JB) ? j1 : jb + (JB);                                         \
+        for (int64_t ib = i0; ib < i1; ib += (IB)) {                                                \
+            const int64_t ie = i1 - ib < (IB) ? i1 : ib + (IB);                                     \
+            for (int64_t j = jb; j < je; j += (NR)) {                                               \
+                const int nj = je - j < (NR) ? (int)(je - j) : (NR);                                \
+                for (int64_t i = ib; i < ie; i += (MR)) {                                           \
+                    const int ni = ie - i < (MR) ? (int)(ie - i) : (MR);                            \
+                    TILE(a + i * lda, lda, b + j * ldb, ldb, k, beta, c + i * ldc + j, ldc, ni, nj); \
+                }                                                                                   \
+            }                                                                                       \
+        }                                                                                           \
+    }
+
+/// Rows i0..i1 of one NN column block in tiles of BIG, 4, 2 and 1 rows (constants, so each inlined
+/// tile keeps its accumulators in registers): TILE(mr) computes the tile at `ap` (A) and `cp` (C).
+#define CK_NN_ROW_TILES(BIG, TILE)                       \
+    for (int64_t i = i0; i < i1;) {                       \
+        const int64_t rem = i1 - i;                       \
+        const float *ap = a + i * ars + p0 * acs;         \
+        float *cp = c + i * ldc + j;                      \
+        if (rem >= (BIG)) {                               \
+            TILE(BIG);                                    \
+            i += (BIG);                                   \
+        } else if (rem >= 4) {                            \
+            TILE(4);                                      \
+            i += 4;                                       \
+        } else if (rem >= 2) {                            \
+            TILE(2);                                      \
+            i += 2;                                       \
+        } else {                                          \
+            TILE(1);                                      \
+            i += 1;                                       \
+        }                                                 \
+    }
+
 static CK_INLINE float at_a(const float *a, int64_t lda, int ta, int64_t i, int64_t p) {
     return ta ? a[p * lda + i] : a[i * lda + p];
 }
@@ -143,20 +182,7 @@ CK_T512 static CK_INLINE void nt_tile(const float *a, int64_t lda, const float *
 /// every 4 rows of B: the head's logits were L2-bound).
 CK_T512 static void gemm_nt_avx512(int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
                                    float beta, float *c, int64_t ldc, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
-    enum { IB = 16, JB = 64 };
-    for (int64_t jb = j0; jb < j1; jb += JB) {
-        const int64_t je = j1 - jb < JB ? j1 : jb + JB;
-        for (int64_t ib = i0; ib < i1; ib += IB) {
-            const int64_t ie = i1 - ib < IB ? i1 : ib + IB;
-            for (int64_t j = jb; j < je; j += 4) {
-                const int nj = je - j < 4 ? (int)(je - j) : 4;
-                for (int64_t i = ib; i < ie; i += 4) {
-                    const int ni = ie - i < 4 ? (int)(ie - i) : 4;
-                    nt_tile(a + i * lda, lda, b + j * ldb, ldb, k, beta, c + i * ldc + j, ldc, ni, nj);
-                }
-            }
-        }
-    }
+    CK_NT_BLOCKS(16, 64, 4, 4, nt_tile)
 }
 
 /// One register tile of C (mr rows x 32 columns, masked) += A[mr x kc] B[kc x 32].
@@ -206,24 +232,9 @@ CK_T512 static void gemm_nn_avx512(int ta, int64_t k, const float *a, int64_t ld
             const __mmask16 m0 = w >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << w) - 1u);
             const __mmask16 m1 = w >= 32 ? (__mmask16)0xFFFF : w <= 16 ? 0 : (__mmask16)((1u << (w - 16)) - 1u);
             const float *bp = b + p0 * ldb + j;
-            for (int64_t i = i0; i < i1;) {
-                const int64_t rem = i1 - i;
-                const float *ap = a + i * ars + p0 * acs;
-                float *cp = c + i * ldc + j;
-                if (rem >= 8) {
-                    nn_tile(8, ap, ars, acs, bp, ldb, kc, cp, ldc, m0, m1, start, beta);
-                    i += 8;
-                } else if (rem >= 4) {
-                    nn_tile(4, ap, ars, acs, bp, ldb, kc, cp, ldc, m0, m1, start, beta);
-                    i += 4;
-                } else if (rem >= 2) {
-                    nn_tile(2, ap, ars, acs, bp, ldb, kc, cp, ldc, m0, m1, start, beta);
-                    i += 2;
-                } else {
-                    nn_tile(1, ap, ars, acs, bp, ldb, kc, cp, ldc, m0, m1, start, beta);
-                    i += 1;
-                }
-            }
+#define NN_TILE(mr) nn_tile(mr, ap, ars, acs, bp, ldb, kc, cp, ldc, m0, m1, start, beta)
+            CK_NN_ROW_TILES(8, NN_TILE)
+#undef NN_TILE
         }
     }
 }
@@ -272,20 +283,7 @@ CK_T256 static CK_INLINE void nt_tile_avx2(const float *a, int64_t lda, const fl
 /// C = beta C + A B^T, blocked as the AVX-512 kernel: JB rows of B in L2 against IB rows of A in L1.
 CK_T256 static void gemm_nt_avx2(int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
                                  float beta, float *c, int64_t ldc, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
-    enum { IB = 12, JB = 64 };
-    for (int64_t jb = j0; jb < j1; jb += JB) {
-        const int64_t je = j1 - jb < JB ? j1 : jb + JB;
-        for (int64_t ib = i0; ib < i1; ib += IB) {
-            const int64_t ie = i1 - ib < IB ? i1 : ib + IB;
-            for (int64_t j = jb; j < je; j += 4) {
-                const int nj = je - j < 4 ? (int)(je - j) : 4;
-                for (int64_t i = ib; i < ie; i += 3) {
-                    const int ni = ie - i < 3 ? (int)(ie - i) : 3;
-                    nt_tile_avx2(a + i * lda, lda, b + j * ldb, ldb, k, beta, c + i * ldc + j, ldc, ni, nj);
-                }
-            }
-        }
-    }
+    CK_NT_BLOCKS(12, 64, 3, 4, nt_tile_avx2)
 }
 
 /// One register tile of C (mr <= 6 rows x 16 columns) += A[mr x kc] B[kc x 16].
@@ -334,24 +332,9 @@ CK_T256 static void gemm_nn_avx2(int ta, int64_t k, const float *a, int64_t lda,
         const int start = p0 == 0;
         for (int64_t j = j0; j < jv; j += 16) {
             const float *bp = b + p0 * ldb + j;
-            for (int64_t i = i0; i < i1;) {
-                const int64_t rem = i1 - i;
-                const float *ap = a + i * ars + p0 * acs;
-                float *cp = c + i * ldc + j;
-                if (rem >= 6) {
-                    nn_tile_avx2(6, ap, ars, acs, bp, ldb, kc, cp, ldc, start, beta);
-                    i += 6;
-                } else if (rem >= 4) {
-                    nn_tile_avx2(4, ap, ars, acs, bp, ldb, kc, cp, ldc, start, beta);
-                    i += 4;
-                } else if (rem >= 2) {
-                    nn_tile_avx2(2, ap, ars, acs, bp, ldb, kc, cp, ldc, start, beta);
-                    i += 2;
-                } else {
-                    nn_tile_avx2(1, ap, ars, acs, bp, ldb, kc, cp, ldc, start, beta);
-                    i += 1;
-                }
-            }
+#define NN_TILE(mr) nn_tile_avx2(mr, ap, ars, acs, bp, ldb, kc, cp, ldc, start, beta)
+            CK_NN_ROW_TILES(6, NN_TILE)
+#undef NN_TILE
         }
     }
     if (jv < j1) gemm_portable(ta, 0, k, a, lda, b, ldb, beta, c, ldc, i0, i1, jv, j1);
