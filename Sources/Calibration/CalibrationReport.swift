@@ -8,7 +8,7 @@ public enum CalibrationReport {
         let compared = c.exits.contains { $0.ridge != nil }
         var lines = [
             "split \(c.split), target precision \(c.targetPrecision), test tokens \(c.notes["tokens.test"] ?? "?"), "
-                + (c.rule == .full ? "confidence over the whole vocabulary" : "confidence over the \(c.shortlist.count)-token shortlist"),
+                + (c.rule == .full ? "confidence over the whole vocabulary" : "confidence over the \(c.shortlist.count)-token shortlist" + (c.shortlistRows.map { " (\($0) rows)" } ?? "")),
             "",
             compared
                 ? "| exit | block | top-1 agreement (lens → ridge → block) | exit@80% (lens → ridge → block) | exit@90% (lens → ridge → block) | threshold | test exit rate | test precision |"

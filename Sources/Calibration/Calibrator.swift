@@ -38,6 +38,9 @@ public struct Calibrator {
         /// tokens alone, fixed before any exit is evaluated (the full rule's shortlist also takes in every token an
         /// exit was confident about, so its screen changes no decision).
         public var exitRule = ExitRule.full
+        /// The format the shortlist's head rows are re-quantized to (nil: the head's own); under `.shortlist`
+        /// the thresholds are picked on logits from these rows.
+        public var shortlistRows: GGMLType?
         /// Trained blocks to evaluate instead of training (by exit layer), e.g. an earlier file's: thresholds
         /// and curves are picked again for them (`calibrate --blocks-from`).
         public var givenExits: [Int: ExitCalibration.Exit] = [:]
@@ -91,7 +94,7 @@ public struct Calibrator {
             throw CollabError(.invalidArgument, "calibration needs more prompts: fit/select/test parts must all be non-empty")
         }
         var shortlist = Self.frequentTokens(data.top1.map(Int.init), minimumCount: options.shortlistMinimumCount)
-        let evaluator = makeEvaluator(shortlist: shortlist)
+        let evaluator = try makeEvaluator(shortlist: shortlist)
         let trains = options.exits.contains { options.block(for: $0) != "ridge" && options.givenExits[$0] == nil }
         let trainer = trains ? ExitBlockTrainer(head: try FrozenHead(file: model.file), pool: model.pool) : nil
         var exits: [ExitCalibration.Exit] = []
@@ -167,18 +170,19 @@ public struct Calibrator {
         notes["collab.agreement"] = String(format: "%.4f", cascade.agreement)
         return ExitCalibration(
             fingerprint: ExitCalibration.hex(fingerprint), split: options.split, targetPrecision: options.targetPrecision,
-            exits: exits, shortlist: shortlist.sorted(), rule: options.exitRule, notes: notes)
+            exits: exits, shortlist: shortlist.sorted(), rule: options.exitRule, shortlistRows: options.shortlistRows, notes: notes)
     }
 
     /// An evaluator under the options' rule; `shortlist` is what the shortlist rule decides over.
-    private func makeEvaluator(shortlist: Set<Int>) -> ExitEvaluator {
-        ExitEvaluator(model: model, shortlist: options.exitRule == .shortlist ? shortlist.sorted() : nil)
+    private func makeEvaluator(shortlist: Set<Int>) throws -> ExitEvaluator {
+        guard options.exitRule == .shortlist else { return ExitEvaluator(model: model) }
+        return ExitEvaluator(model: model, screen: try VocabularyScreen(tokens: shortlist.sorted(), model: model, rowType: options.shortlistRows))
     }
 
     /// A given block's outcomes on the selection and test rows (a layer block over whole sequences).
     private func evaluateGiven(_ block: ExitCalibration.Block, data: ExitDataset, layer: Int, parts: Parts, shortlist: Set<Int>,
                                progress: (String) -> Void) throws -> (select: (ExitOutcomes, [Int]), test: (ExitOutcomes, [Int])) {
-        let evaluator = makeEvaluator(shortlist: shortlist)
+        let evaluator = try makeEvaluator(shortlist: shortlist)
         switch block {
         case let .layer(stacked):
             progress("exit \(layer): running the full model over whole sequences for the given layer block")
@@ -254,7 +258,7 @@ public struct Calibrator {
             }
         }
         result.block.parameters = options.weightPrecision.rounded(result.block.parameters, keeping: result.block.normParameters)
-        let evaluator = makeEvaluator(shortlist: shortlist)
+        let evaluator = try makeEvaluator(shortlist: shortlist)
         let layers = result.block.layers
         let selectOutcomes = try evaluator.evaluate(data, rows: parts.select,
                                                     inputs: try select.outputs(of: layers, at: parts.select, data: data, pool: model.pool))

@@ -7,14 +7,15 @@ import LLM
 public struct ExitEvaluator {
     public let model: LlamaModel
     public var batchSize = 128
-    /// Under `ExitRule.shortlist`: the tokens the confidence and the top-1 are taken over (nil: the whole vocabulary).
-    public var shortlist: [Int]?
+    /// Under `ExitRule.shortlist`: the screen whose tokens the confidence and the top-1 are taken over, from its
+    /// own head rows, as an edge computes them (nil: the whole vocabulary).
+    public var screen: VocabularyScreen?
 
-    public init(model: LlamaModel, shortlist: [Int]? = nil) {
+    public init(model: LlamaModel, screen: VocabularyScreen? = nil) {
         precondition(model.hasHead, "exit evaluation needs the final norm and head")
-        precondition(shortlist.map { !$0.isEmpty } ?? true, "an empty shortlist decides nothing")
+        precondition(screen.map { !$0.tokens.isEmpty } ?? true, "an empty shortlist decides nothing")
         self.model = model
-        self.shortlist = shortlist
+        self.screen = screen
     }
 
     public func evaluate(_ data: ExitDataset, layer: Int, rows: [Int], adapter: (any ExitTransform)?) throws -> (ExitOutcomes, [Int]) {
@@ -38,14 +39,14 @@ public struct ExitEvaluator {
     private func evaluate(_ data: ExitDataset, rows: [Int], headInputs: ([Int]) throws -> HiddenStates) throws -> (ExitOutcomes, [Int]) {
         var outcomes = ExitOutcomes()
         var predicted: [Int] = []
-        let vocab = model.config.vocabularySize
+        let width = screen?.tokens.count ?? model.config.vocabularySize
         for start in stride(from: 0, to: rows.count, by: batchSize) {
             let chunk = Array(rows[start..<min(rows.count, start + batchSize)])
-            let logits = try model.logits(try headInputs(chunk))
+            let inputs = try headInputs(chunk)
+            let logits = try screen?.logits(inputs, model: model) ?? model.logits(inputs)
             for (j, row) in chunk.enumerated() {
-                let slice = shortlist.map { $0.map { logits[j * vocab + $0] } } ?? Array(logits[j * vocab..<(j + 1) * vocab])
-                var top = topCandidates(slice, k: 1)[0]
-                if let shortlist { top.id = shortlist[top.id] }
+                var top = topCandidates(Array(logits[j * width..<(j + 1) * width]), k: 1)[0]
+                if let screen { top.id = screen.tokens[top.id] }
                 outcomes.confidence.append(expf(top.logprob))
                 outcomes.agrees.append(top.id == Int(data.top1[row]))
                 predicted.append(top.id)

@@ -62,6 +62,19 @@ public struct ExitCalibration: Sendable, Equatable {
             return name
         }
 
+        /// The block as a file storing it at `precision` gives it back (a layer block's norms kept exact).
+        public func rounded(to precision: WeightPrecision) -> Block {
+            switch self {
+            case .identity, .ridge: return self
+            case var .mlp(block):
+                block.parameters = precision.rounded(block.parameters)
+                return .mlp(block)
+            case var .layer(block):
+                block.parameters = precision.rounded(block.parameters, keeping: block.normParameters)
+                return .layer(block)
+            }
+        }
+
         /// The transform an exit head runs at inference; a layer block runs beside `model`'s layers,
         /// as layer `index`.
         func transform(for model: LlamaModel, at index: Int, layerExecution: ExitLayer.Execution) throws -> (any ExitTransform)? {
@@ -111,17 +124,21 @@ public struct ExitCalibration: Sendable, Equatable {
     public var shortlist: [Int]
     /// What the thresholds and curves measure confidence over; `.shortlist` needs a shortlist.
     public var rule: ExitRule
+    /// The format the screen re-quantizes the shortlist's head rows to (nil: the head's own); the
+    /// thresholds were picked on logits from these rows.
+    public var shortlistRows: GGMLType?
     /// Free-form facts about the run (prompts, tokens per part, seconds).
     public var notes: [String: String]
 
     public init(fingerprint: String, split: Int, targetPrecision: Double, exits: [Exit], shortlist: [Int],
-                rule: ExitRule = .full, notes: [String: String] = [:]) {
+                rule: ExitRule = .full, shortlistRows: GGMLType? = nil, notes: [String: String] = [:]) {
         self.fingerprint = fingerprint
         self.split = split
         self.targetPrecision = targetPrecision
         self.exits = exits
         self.shortlist = shortlist
         self.rule = rule
+        self.shortlistRows = shortlistRows
         self.notes = notes
     }
 
@@ -141,7 +158,7 @@ public struct ExitCalibration: Sendable, Equatable {
     public func heads(for model: LlamaModel, threshold: Float? = nil, screen useScreen: Bool = true,
                       layerExecution: ExitLayer.Execution? = nil) throws -> [ExitHead] {
         let screened = !shortlist.isEmpty && (useScreen || rule == .shortlist)
-        let screen = screened ? try VocabularyScreen(tokens: shortlist, model: model) : nil
+        let screen = screened ? try VocabularyScreen(tokens: shortlist, model: model, rowType: shortlistRows) : nil
         return try exits.map { exit in
             let execution = layerExecution ?? .packed(exit.weights.packingFormat)
             return ExitHead(layer: exit.layer, threshold: threshold ?? exit.threshold,
@@ -177,6 +194,8 @@ extension ExitCalibration {
         var target_precision: Double
         /// Absent for `.full` (as in files made before the shortlist rule).
         var exit_rule: ExitRule?
+        /// ggml's name of the shortlist rows' format ("Q4_0"); absent: the head's own.
+        var shortlist_rows: String?
         var exits: [ExitHeader]
         var notes: [String: String]
     }
@@ -187,7 +206,7 @@ extension ExitCalibration {
     public func write(to path: String) throws {
         var file = SafetensorsFile()
         let header = Header(fingerprint: fingerprint, split: split, target_precision: targetPrecision,
-                            exit_rule: rule == .full ? nil : rule,
+                            exit_rule: rule == .full ? nil : rule, shortlist_rows: shortlistRows?.description,
                             exits: exits.map {
                                 var mlpShape: ExitBlockShape?, layerShape: TransformerExitShape?, layerDepth: Int?
                                 switch $0.block {
@@ -262,7 +281,11 @@ extension ExitCalibration {
         let shortlist = (file.tensors["shortlist"]?.ints ?? []).map(Int.init)
         let rule = header.exit_rule ?? .full
         guard rule == .full || !shortlist.isEmpty else { throw fail("the exits decide over a shortlist, and the file has none") }
+        let rows = try header.shortlist_rows.map { name in
+            guard let type = GGMLType(named: name), type.isSupported else { throw fail("unknown shortlist row format \(name)") }
+            return type
+        }
         self.init(fingerprint: header.fingerprint, split: header.split, targetPrecision: header.target_precision,
-                  exits: exits, shortlist: shortlist, rule: rule, notes: header.notes)
+                  exits: exits, shortlist: shortlist, rule: rule, shortlistRows: rows, notes: header.notes)
     }
 }

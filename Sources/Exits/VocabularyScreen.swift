@@ -10,16 +10,21 @@ public final class VocabularyScreen: Sendable {
     public let tokens: [Int]
     private let rows: WeightMatrix
 
-    public init(tokens: [Int], model: LlamaModel) throws {
+    /// `rowType` re-quantizes the head's rows (nil: the head's own format): every check reads them, so
+    /// fewer bits a weight make every check cheaper.
+    public init(tokens: [Int], model: LlamaModel, rowType: GGMLType? = nil) throws {
         self.tokens = tokens
-        rows = try model.headRows(tokens)
+        rows = try model.headRows(tokens, as: rowType)
     }
 
-    /// Bytes of the shortlist's head rows (in the head's own format).
+    /// Bytes of the shortlist's head rows, as packed.
     public var weightBytes: Int { rows.packedBytes }
 
-    /// The shortlist's logits for the (single) row `z`, in `tokens` order. Their softmax's top probability
-    /// bounds the full vocabulary's from above.
+    /// The format of the shortlist's head rows.
+    public var rowType: GGMLType { rows.type }
+
+    /// The shortlist's logits for the rows of `z` (row-major, `tokens` order in each row). Their softmax's top
+    /// probability bounds the full vocabulary's from above.
     public func logits(_ z: HiddenStates, model: LlamaModel) throws -> [Float] {
         rows.apply(try model.finalNorm(z), pool: model.pool)
     }

@@ -17,16 +17,31 @@ public enum WeightPrecision: String, CaseIterable, Sendable {
     /// packed to Q5_0, which reproduces the stored values. The values a block names as kept exact
     /// (its norms: a few hundred values whose 5-bit steps would move every row) are stored as f32.
     case q5
+    /// ggml's Q4_0 blocks (4-bit values, one f16 scale per 32), 4.5 bits a weight: a layer block reads
+    /// about as many bytes as one of the edge's Q4_1 layers. Norms are kept f32, as for q5.
+    case q4
 
     static let blockSize = 32
 
-    /// The engine format a layer block stored at this precision is packed into at load: Q5_0 for q5
-    /// (the stored values exactly), else Q8_0 (exactly for q8; the f32 block's decisions for the rest,
-    /// `PackedLayerBlockTests`).
-    public var packingFormat: GGMLType { self == .q5 ? .q5_0 : .q8_0 }
+    /// The engine format a layer block stored at this precision is packed into at load: Q5_0 for q5 and
+    /// Q4_0 for q4 (the stored values exactly), else Q8_0 (exactly for q8; the f32 block's decisions for
+    /// the rest, `PackedLayerBlockTests`).
+    public var packingFormat: GGMLType { ggmlBlocks ?? .q8_0 }
+
+    /// The ggml block format the values are stored in, for the precisions stored that way.
+    private var ggmlBlocks: GGMLType? {
+        switch self {
+        case .q5: .q5_0
+        case .q4: .q4_0
+        case .f32, .f16, .q8: nil
+        }
+    }
+
+    /// The name suffix of the blocks' tensor ("q5_0").
+    private static func blocksSuffix(_ type: GGMLType) -> String { "." + type.description.lowercased() }
 
     /// `values` as a file of this precision gives them back; the values in `exact` are not rounded
-    /// by q5.
+    /// by q5 or q4.
     public func rounded(_ values: [Float], keeping exact: [Range<Int>] = []) -> [Float] {
         switch self {
         case .f32: return values
@@ -34,9 +49,10 @@ public enum WeightPrecision: String, CaseIterable, Sendable {
         case .q8:
             let (q, scales) = Self.quantize(values)
             return Self.dequantize(q, scales: scales)
-        case .q5:
+        case .q5, .q4:
+            let type = ggmlBlocks!
             return Self.restoring(exact, to: exact.flatMap { values[$0] },
-                                  in: Self.dequantizeQ5(Self.quantizeQ5(values), count: values.count))
+                                  in: Self.dequantize(Self.quantize(values, as: type), as: type, count: values.count))
         }
     }
 
@@ -49,10 +65,11 @@ public enum WeightPrecision: String, CaseIterable, Sendable {
             let (q, scales) = Self.quantize(values)
             return [name + ".q8": .init(bytes: q, shape: [q.count]),
                     name + ".q8_scale": .init(halfPrecision: scales, shape: [scales.count])]
-        case .q5:
-            let blocks = Self.quantizeQ5(values)
+        case .q5, .q4:
+            let type = ggmlBlocks!
+            let blocks = Self.quantize(values, as: type)
             let kept = exact.flatMap { values[$0] }
-            return [name + ".q5_0": .init(bytes: blocks.map { Int8(bitPattern: $0) }, shape: [blocks.count]),
+            return [name + Self.blocksSuffix(type): .init(bytes: blocks.map { Int8(bitPattern: $0) }, shape: [blocks.count]),
                     name + ".count": .init(ints: [Int32(values.count)], shape: [1]),
                     name + ".exact": .init(floats: kept, shape: [kept.count]),
                     name + ".exact_ranges": .init(ints: exact.flatMap { [Int32($0.lowerBound), Int32($0.upperBound)] },
@@ -64,8 +81,7 @@ public enum WeightPrecision: String, CaseIterable, Sendable {
     static func stored(named name: String, in file: SafetensorsFile) -> WeightPrecision? {
         if let tensor = file.tensors[name] { return tensor.dtype == .f16 ? .f16 : .f32 }
         if file.tensors[name + ".q8"] != nil { return .q8 }
-        if file.tensors[name + ".q5_0"] != nil { return .q5 }
-        return nil
+        return [WeightPrecision.q5, .q4].first { file.tensors[name + blocksSuffix($0.ggmlBlocks!)] != nil }
     }
 
     /// The values stored under `name` in any precision; nil when absent or inconsistent.
@@ -76,8 +92,9 @@ public enum WeightPrecision: String, CaseIterable, Sendable {
                   scales.count == (q.count + blockSize - 1) / blockSize else { return nil }
             return dequantize(q, scales: scales)
         }
-        guard let blocks = file.tensors[name + ".q5_0"]?.bytes, let stored = file.tensors[name + ".count"]?.ints, stored.count == 1,
-              case let count = Int(stored[0]), count >= 0, blocks.count == q5BlockBytes * ((count + blockSize - 1) / blockSize),
+        guard let type = stored(named: name, in: file)?.ggmlBlocks,
+              let blocks = file.tensors[name + blocksSuffix(type)]?.bytes, let stored = file.tensors[name + ".count"]?.ints, stored.count == 1,
+              case let count = Int(stored[0]), count >= 0, blocks.count == type.blockBytes * ((count + blockSize - 1) / blockSize),
               let kept = file.tensors[name + ".exact"]?.floats, let bounds = file.tensors[name + ".exact_ranges"]?.ints,
               bounds.count % 2 == 0 else { return nil }
         var exact: [Range<Int>] = []
@@ -87,7 +104,7 @@ public enum WeightPrecision: String, CaseIterable, Sendable {
             exact.append(lower..<upper)
         }
         guard kept.count == exact.reduce(0, { $0 + $1.count }) else { return nil }
-        return restoring(exact, to: kept, in: dequantizeQ5(blocks.map { UInt8(bitPattern: $0) }, count: count))
+        return restoring(exact, to: kept, in: dequantize(blocks.map { UInt8(bitPattern: $0) }, as: type, count: count))
     }
 
     private static func quantize(_ values: [Float]) -> (q: [Int8], scales: [Float]) {
@@ -107,21 +124,18 @@ public enum WeightPrecision: String, CaseIterable, Sendable {
         q.indices.map { Float(q[$0]) * scales[$0 / blockSize] }
     }
 
-    private static let q5Type = ck_type(rawValue: GGMLType.q5_0.rawValue)
-    private static var q5BlockBytes: Int { Int(ck_row_bytes(q5Type, Int64(blockSize))) }
-
-    /// Q5_0 blocks of `values`, zero-padded to whole blocks, by the engine's reference quantizer.
-    private static func quantizeQ5(_ values: [Float]) -> [UInt8] {
+    /// `type` blocks of `values`, zero-padded to whole blocks, by the engine's reference quantizer.
+    private static func quantize(_ values: [Float], as type: GGMLType) -> [UInt8] {
         let blocks = (values.count + blockSize - 1) / blockSize
         let padded = values + [Float](repeating: 0, count: blocks * blockSize - values.count)
-        var out = [UInt8](repeating: 0, count: blocks * q5BlockBytes)
-        ck_quantize_row_ref(q5Type, padded, &out, Int64(padded.count))
+        var out = [UInt8](repeating: 0, count: blocks * type.blockBytes)
+        ck_quantize_row_ref(ck_type(rawValue: type.rawValue), padded, &out, Int64(padded.count))
         return out
     }
 
-    private static func dequantizeQ5(_ blocks: [UInt8], count: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: blocks.count / q5BlockBytes * blockSize)
-        ck_dequantize_row_ref(q5Type, blocks, &out, Int64(out.count))
+    private static func dequantize(_ blocks: [UInt8], as type: GGMLType, count: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: blocks.count / type.blockBytes * blockSize)
+        ck_dequantize_row_ref(ck_type(rawValue: type.rawValue), blocks, &out, Int64(out.count))
         return Array(out.prefix(count))
     }
 

@@ -69,9 +69,9 @@ struct CalibrateCommand: ParsableCommand {
     @Option(name: .long, help: "Seed of the prompt split.") var seed: UInt64 = 42
     @Option(name: .long, help: "Output file (default: the cache, used by generate by default).") var output: String?
     @Option(name: .long, help: ArgumentHelp(
-        "Precision of trained blocks' weights in the file: f32, f16 (half the size), q8 (int8 blocks of 32 with f16 scales, about a quarter) or q5 (ggml Q5_0 blocks, about a sixth; layer blocks' norms stay f32).",
-        discussion: "Blocks are rounded to it before thresholds are picked, so the file's curves hold for the stored weights."))
-    var weights = WeightPrecision.f32
+        "Precision of trained blocks' weights in the file: f32, f16 (half the size), q8 (int8 blocks of 32 with f16 scales, about a quarter), q5 (ggml Q5_0 blocks, about a sixth) or q4 (ggml Q4_0, about a seventh); layer blocks' norms stay f32 (default: f32; with --blocks-from, the file's).",
+        discussion: "Blocks are rounded to it before thresholds are picked, so the file's curves hold for the stored weights. With --blocks-from, a precision other than the file's rounds its blocks again."))
+    var weights: WeightPrecision?
     @Option(name: .long, help: ArgumentHelp(
         "The exit screen's shortlist keeps the full model's tokens chosen at least N times in the data, besides every token an exit was confident about.",
         discussion: "1 keeps every token, and the screen changes no decision on the data; a larger N makes each exit check cheaper (the shortlist's head rows are evaluated for every token) at the price of the rare tokens' exits."))
@@ -80,6 +80,10 @@ struct CalibrateCommand: ParsableCommand {
         "What an exit's confidence is the top probability over: full (the whole vocabulary; the shortlist only screens) or shortlist (the shortlist alone).",
         discussion: "Under shortlist a decided token costs what a rejected one does (the shortlist's head rows), instead of the full head; the edge then only decides shortlisted tokens. Thresholds are picked for the rule, and the file records it."))
     var exitRule = ExitRule.full
+    @Option(name: .customLong("shortlist-rows"), help: ArgumentHelp(
+        "Format of the shortlist's head rows, which every exit check reads: head (the head's own) or a ggml format (q8_0, q5_0, q4_0), re-quantized from the head's values.",
+        discussion: "Fewer bits a row make each check cheaper; thresholds under --exit-rule shortlist are picked on logits from these rows, and the file records the format."))
+    var shortlistRows = "head"
     @Option(name: .customLong("blocks-from"), help: ArgumentHelp(
         "Take the trained blocks of this calibration file (same model and split) instead of training; thresholds and curves are picked again.",
         discussion: "With the same data and seed the held-out figures are the file's own; with another --target or --exit-rule, new thresholds for the same blocks in minutes instead of an hour. Exits default to the file's."))
@@ -104,6 +108,7 @@ struct CalibrateCommand: ParsableCommand {
         if let samples, samples < 1 || samples > 64 { throw ValidationError("--samples must be in 1...64") }
         guard ridge > 0 else { throw ValidationError("--ridge must be positive") }
         guard shortlistMinCount >= 1 else { throw ValidationError("--shortlist-min-count must be at least 1") }
+        _ = try shortlistRowType()
         if let exits { _ = try ListArgument.layers(exits, option: "--exits") }
         let templated = TrainingPrompts.requestCount
         guard extraPrompts >= 0, extraPrompts <= templated else { throw ValidationError("--extra-prompts must be in 0...\(templated)") }
@@ -116,7 +121,7 @@ struct CalibrateCommand: ParsableCommand {
         let split = try SplitDefault.resolve(splitOption, layerCount: config.layerCount)
         let fingerprint = gguf.fingerprint()
         if report { return try printReport(fingerprint: fingerprint, split: split) }
-        let given = try blocksFrom.map { try givenBlocks(path: $0, fingerprint: fingerprint, split: split) }
+        let given = try blocksFrom.map { try givenBlocks(path: $0, fingerprint: fingerprint, split: split, roundedTo: weights) }
         let layers = try exits.map { try ListArgument.layers($0, option: "--exits") }
             ?? given.map { $0.keys.sorted() } ?? [max(1, split / 2), split]
         if let bad = layers.first(where: { $0 > split }) { throw ValidationError("exit layer \(bad) is above the split \(split)") }
@@ -144,9 +149,10 @@ struct CalibrateCommand: ParsableCommand {
         options.splitPrompts = data.splitPrompts
         (options.block, options.blocks) = try blockChoice()
         options.mlpWidth = mlpWidth
-        options.weightPrecision = weights
+        options.weightPrecision = weights ?? .f32
         options.shortlistMinimumCount = shortlistMinCount
         options.exitRule = exitRule
+        options.shortlistRows = try shortlistRowType()
         options.givenExits = given ?? [:]
         options.layerSource = layerSource
         options.layerDepth = layerDepth
@@ -260,16 +266,33 @@ struct CalibrateCommand: ParsableCommand {
         try show(c, path: path)
     }
 
-    /// `--blocks-from`: the file's trained exits by layer, refused unless made for this model and split.
-    private func givenBlocks(path: String, fingerprint: [UInt8], split: Int) throws -> [Int: ExitCalibration.Exit] {
+    /// `--shortlist-rows`: nil for the head's own format.
+    func shortlistRowType() throws -> GGMLType? {
+        if shortlistRows == "head" { return nil }
+        guard let type = GGMLType(named: shortlistRows), [GGMLType.q8_0, .q5_0, .q4_0].contains(type) else {
+            throw ValidationError("--shortlist-rows takes head, q8_0, q5_0 or q4_0 (got \(shortlistRows))")
+        }
+        return type
+    }
+
+    /// `--blocks-from`: the file's trained exits by layer, refused unless made for this model and split; with
+    /// `precision`, their weights rounded to it.
+    private func givenBlocks(path: String, fingerprint: [UInt8], split: Int,
+                             roundedTo precision: WeightPrecision?) throws -> [Int: ExitCalibration.Exit] {
         guard FileManager.default.fileExists(atPath: path) else { throw CLIError("--blocks-from: no file at \(path)") }
         let file = try ExitCalibration(path: path)
         try file.check(fingerprint: fingerprint)
         guard file.split == split else {
             throw CLIError("--blocks-from: \(path) was made for split \(file.split), not \(split); pass --split \(file.split)")
         }
-        let trained = file.exits.filter { $0.block.name == "mlp" || $0.block.name == "layer" }
+        var trained = file.exits.filter { $0.block.name == "mlp" || $0.block.name == "layer" }
         guard !trained.isEmpty else { throw CLIError("--blocks-from: \(path) has no trained block (only ridge adapters, which are refitted anyway)") }
+        if let precision {
+            for i in trained.indices where trained[i].weights != precision {
+                trained[i].block = trained[i].block.rounded(to: precision)
+                trained[i].weights = precision
+            }
+        }
         return Dictionary(trained.map { ($0.layer, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
@@ -295,7 +318,7 @@ struct CalibrationJSON: Encodable {
         var block: String
         /// Layers of a layer block.
         var layer_depth: Int?
-        /// How a trained block's weights are stored (f32, f16, q8, q5).
+        /// How a trained block's weights are stored (f32, f16, q8, q5, q4).
         var weights: String?
         var agreement: Double
         var exit_rate_at_precision: [String: Double]
@@ -315,6 +338,8 @@ struct CalibrationJSON: Encodable {
     var exit_rule: String
     var exits: [Exit]
     var shortlist_size: Int
+    /// The shortlist rows' format (`calibrate --shortlist-rows`); absent: the head's own.
+    var shortlist_rows: String?
     var notes: [String: String]
 
     init(_ c: ExitCalibration, path: String) {
@@ -337,6 +362,7 @@ struct CalibrationJSON: Encodable {
                  ridge: $0.ridge, training: $0.training.isEmpty ? nil : $0.training, curve: $0.adapter.curve)
         }
         shortlist_size = c.shortlist.count
+        shortlist_rows = c.shortlistRows?.description.lowercased()
         notes = c.notes
     }
 }

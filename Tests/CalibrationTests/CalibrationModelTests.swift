@@ -199,6 +199,68 @@ extension CalibrationModelTests {
         }
     }
 
+    /// Shortlist rows re-quantized to Q4_0 (`calibrate --shortlist-rows q4_0`): the screen reads 18 bytes per 32
+    /// weights instead of the head's 34, the file records the format, and the thresholds are those of the rows the
+    /// edge computes with (the heads' decisions give the file's held-out exit rate). The Q4_0 logits stay close to
+    /// the head's own, so most decisions are the same tokens.
+    func testQ4ShortlistRowsAreWhatTheThresholdsWerePickedOn() throws {
+        let (model, _, data, _) = try Self.load()
+        var options = Calibrator.Options(split: 15, exits: [15])
+        options.minimumExits = 3
+        options.shortlistMinimumCount = 2
+        options.exitRule = .shortlist
+        options.shortlistRows = .q4_0
+        let calibrator = Calibrator(model: model, options: options)
+        let c = try calibrator.run(data, fingerprint: model.file.fingerprint())
+        XCTAssertEqual(c.shortlistRows, .q4_0)
+        let path = NSTemporaryDirectory() + "collm-q4-rows-\(UInt32.random(in: 0...UInt32.max)).safetensors"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try c.write(to: path)
+        XCTAssertEqual(try ExitCalibration(path: path).shortlistRows, .q4_0)
+        var unknown = try SafetensorsFile(path: path)
+        unknown.metadata[ExitCalibration.metadataKey] = unknown.metadata[ExitCalibration.metadataKey]!
+            .replacingOccurrences(of: "\"Q4_0\"", with: "\"Q9_9\"")
+        try unknown.write(to: path)
+        XCTAssertThrowsError(try ExitCalibration(path: path)) { XCTAssertTrue("\($0)".contains("Q9_9"), "\($0)") }
+
+        let head = try XCTUnwrap(c.heads(for: model).first)
+        let screen = try XCTUnwrap(head.screen)
+        XCTAssertEqual(screen.rowType, .q4_0)
+        // Packed in panels of 8 rows; 576 / 32 blocks a row.
+        let panelRows = (c.shortlist.count + 7) / 8 * 8
+        XCTAssertEqual(screen.weightBytes, panelRows * 576 / 32 * 18)
+        let own = try VocabularyScreen(tokens: c.shortlist, model: model)
+        XCTAssertEqual(own.rowType, .q8_0)
+        XCTAssertEqual(own.weightBytes, panelRows * 576 / 32 * 34)
+
+        let q5 = try VocabularyScreen(tokens: c.shortlist, model: model, rowType: .q5_0)
+        let test = calibrator.parts(of: data).test
+        // A point of the held-out curve where some tokens pass and some do not.
+        let exit = c.exits[0]
+        let point = try XCTUnwrap(exit.adapter.curve.first { (0.05...0.5).contains($0.exitRate) })
+        var (passed, sameTop, sameTopQ5, nearThreshold) = (0, 0, 0, 0)
+        var (worst, worstQ5): (Float, Float) = (0, 0)
+        for row in test {
+            let z = try head.adapted(data.states(layer: 15, rows: [row]), pool: model.pool)
+            let (q4, q8) = (try screen.logits(z, model: model), try own.logits(z, model: model))
+            let q5Logits = try q5.logits(z, model: model)
+            worst = max(worst, zip(q4, q8).map { abs($0 - $1) }.max()!)
+            worstQ5 = max(worstQ5, zip(q5Logits, q8).map { abs($0 - $1) }.max()!)
+            if Sampler.argmax(q4) == Sampler.argmax(q8) { sameTop += 1 }
+            if Sampler.argmax(q5Logits) == Sampler.argmax(q8) { sameTopQ5 += 1 }
+            let p = Double(confidence(of: q4))
+            if abs(p - point.threshold) < 1e-5 { nearThreshold += 1 }
+            if p >= point.threshold { passed += 1 }
+        }
+        print("Q4_0 shortlist rows: \(passed) of \(test.count) pass \(point.threshold) (file: \(point.exitRate)), top-1 as the Q8_0 rows' "
+              + "for \(sameTop), largest logit difference \(worst); Q5_0 rows: top-1 as Q8_0's for \(sameTopQ5), largest difference \(worstQ5)")
+        XCTAssertEqual(Double(passed) / Double(test.count), point.exitRate, accuracy: Double(nearThreshold) / Double(test.count) + 1e-9)
+        XCTAssertGreaterThan(worst, 0, "the rows were re-quantized")
+        XCTAssertLessThan(worstQ5, worst, "five bits are closer to the head's eight than four")
+        XCTAssertGreaterThanOrEqual(sameTopQ5, sameTop)
+        XCTAssertGreaterThan(Double(sameTop), 0.8 * Double(test.count))
+    }
+
     /// Issue 6 at a small scale: an MLP block distilled from the full model (from the logit lens) beats
     /// the ridge adapter fitted on the same tokens, on held-out prompts: lower KL to the full model's
     /// distribution and higher top-1 agreement (measured: KL 3.73 -> 3.56, top-1 0.288 -> 0.330).

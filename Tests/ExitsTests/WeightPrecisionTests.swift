@@ -70,6 +70,27 @@ final class WeightPrecisionTests: XCTestCase {
         _ = try checkRoundedRowsSurvivePacking(.q5, seed: 6)
     }
 
+    /// q4 follows ggml's Q4_0: steps of max|x|/8 on levels -8...7 (norms kept exact, as for q5), and a q4 layer
+    /// block packs to Q4_0, which gives back the stored values.
+    func testQ4RoundingStaysWithinHalfAStepAndSurvivesQ4_0Packing() throws {
+        var values = weights(32 * 40 + 7, seed: 9)
+        let exact = [5..<30]
+        for i in exact[0] { values[i] = 1 + values[i] }
+        let rounded = WeightPrecision.q4.rounded(values, keeping: exact)
+        XCTAssertEqual(Array(rounded[exact[0]]), Array(values[exact[0]]))
+        for start in stride(from: 0, to: values.count, by: 32) {
+            let block = start..<min(start + 32, values.count)
+            let step = values[block].map(abs).max()! / 8
+            for i in block where !exact[0].contains(i) {
+                let bound = abs(values[i]) <= 7.5 * step ? step * 0.5 : step
+                XCTAssertLessThanOrEqual(abs(rounded[i] - values[i]), bound + step * 1e-2, "value \(i)")
+            }
+        }
+        XCTAssertEqual(WeightPrecision.q4.rounded(rounded, keeping: exact), rounded, "rounding twice changes nothing")
+        XCTAssertEqual(WeightPrecision.q4.packingFormat, .q4_0)
+        _ = try checkRoundedRowsSurvivePacking(.q4, seed: 10)
+    }
+
     /// Rows rounded to `precision`, packed into its packing format, give the same products as the
     /// rounded values in f32 (f32 activations, so only the weights can differ). Returns the input used.
     private func checkRoundedRowsSurvivePacking(_ precision: WeightPrecision, seed: UInt64) throws -> (HiddenStates, ThreadPool) {
@@ -107,6 +128,9 @@ final class WeightPrecisionTests: XCTestCase {
         guard case let .layer(read) = exit.block else { return XCTFail("not a layer block") }
         XCTAssertEqual(read.parameters, WeightPrecision.q5.rounded(values, keeping: block.normParameters))
         for range in block.normParameters { XCTAssertEqual(Array(read.parameters[range]), Array(values[range])) }
+        // What `calibrate --blocks-from --weights` evaluates: the block as the file gives it back.
+        guard case let .layer(again) = ExitCalibration.Block.layer(block).rounded(to: .q5) else { return XCTFail("not a layer block") }
+        XCTAssertEqual(again.parameters, read.parameters)
         // About 5.5 bits a weight.
         let bytes = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
         XCTAssertLessThan(Double(bytes), Double(values.count) * 5.6 / 8 + 4096)

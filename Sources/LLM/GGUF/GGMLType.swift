@@ -29,6 +29,12 @@ public struct GGMLType: RawRepresentable, Hashable, Sendable, CustomStringConver
         26: (1, 4, "I32"), 27: (1, 8, "I64"), 28: (1, 8, "F64"), 30: (1, 2, "BF16"),
     ]
 
+    /// The type named `name` as ggml spells it, in either case ("Q4_0", "q4_0").
+    public init?(named name: String) {
+        guard let raw = Self.layouts.first(where: { $0.value.2.lowercased() == name.lowercased() })?.key else { return nil }
+        self.init(rawValue: raw)
+    }
+
     public var isKnown: Bool { Self.layouts[rawValue] != nil }
     /// The kernels implement it (dequantization and products); they are the one list of what is.
     public var isSupported: Bool { isKnown && ck_type_supported(Int32(rawValue)) != 0 }

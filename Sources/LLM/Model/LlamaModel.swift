@@ -190,9 +190,9 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// The LM head's rows for `tokens` only, packed as their own matrix: a cheap partial head for
     /// screening exit decisions over a vocabulary shortlist.
-    public func headRows(_ tokens: [Int]) throws -> WeightMatrix {
+    public func headRows(_ tokens: [Int], as type: GGMLType? = nil) throws -> WeightMatrix {
         guard let head else { throw EngineError.noHead(layers: layers) }
-        return try WeightMatrix(file: file, tensor: head.tensor, selectedRows: tokens)
+        return try WeightMatrix(file: file, tensor: head.tensor, selectedRows: tokens, as: type)
     }
 
     /// Runs `body(first, count)` over row ranges of 0..<n, on the pool when there are enough rows.

@@ -89,17 +89,31 @@ public final class WeightMatrix: @unchecked Sendable {
         }
     }
 
-    /// The rows `selected` (in that order) of a GGUF matrix tensor, e.g. a shortlist of a head's vocabulary.
-    public convenience init(file: GGUFFile, tensor: GGUFTensorInfo, selectedRows selected: [Int]) throws {
+    /// The rows `selected` (in that order) of a GGUF matrix tensor, e.g. a shortlist of a head's vocabulary,
+    /// in the tensor's own type or re-quantized to `type` from their values (fewer bytes to read per use).
+    public convenience init(file: GGUFFile, tensor: GGUFTensorInfo, selectedRows selected: [Int], as type: GGMLType? = nil) throws {
+        let target = type ?? tensor.type
         guard tensor.shape.count == 2, tensor.type.isSupported, !selected.isEmpty,
               selected.allSatisfy({ $0 >= 0 && $0 < tensor.rows }) else {
             throw GGUFError(path: file.path, reason: "cannot select \(selected.count) rows of \(tensor.name) \(tensor.type) \(tensor.shape)")
         }
-        let rowBytes = ck_row_bytes(ck_type(rawValue: tensor.type.rawValue), Int64(tensor.columns))
+        guard target.isSupported, tensor.columns % target.blockElements == 0 else {
+            throw GGUFError(path: file.path, reason: "rows of \(tensor.name) (\(tensor.columns) values) cannot be stored as \(target)")
+        }
+        let source = ck_type(rawValue: tensor.type.rawValue), kt = ck_type(rawValue: target.rawValue)
+        let rowBytes = ck_row_bytes(source, Int64(tensor.columns)), targetRowBytes = ck_row_bytes(kt, Int64(tensor.columns))
         let data = file.data(for: tensor)
-        self.init(type: tensor.type, rows: selected.count, columns: tensor.columns) { staging in
+        self.init(type: target, rows: selected.count, columns: tensor.columns) { staging in
+            guard target != tensor.type else {
+                for (j, r) in selected.enumerated() {
+                    staging.advanced(by: j * rowBytes).copyMemory(from: data.baseAddress! + r * rowBytes, byteCount: rowBytes)
+                }
+                return
+            }
+            var values = [Float](repeating: 0, count: tensor.columns)
             for (j, r) in selected.enumerated() {
-                staging.advanced(by: j * rowBytes).copyMemory(from: data.baseAddress! + r * rowBytes, byteCount: rowBytes)
+                ck_dequantize_row_ref(source, data.baseAddress! + r * rowBytes, &values, Int64(tensor.columns))
+                ck_quantize_row_ref(kt, values, staging + j * targetRowBytes, Int64(tensor.columns))
             }
         }
     }
