@@ -103,13 +103,16 @@ struct ExitBench: ParsableCommand {
             }
         }
         let out = ExitBenchOutput(calibration: path, threads: pool.threadCount, context: context, layer_ms: layer, head_ms: head,
-                                  shortlist: calibrated.shortlist.count, exit_rule: calibrated.rule.rawValue,
+                                  shortlist: calibrated.shortlist.count,
+                                  shortlist_rows: heads.compactMap(\.screen).first?.rowType.description.lowercased(),
+                                  exit_rule: calibrated.rule.rawValue,
                                   vocabulary: model.config.vocabularySize, exits: exits)
         if json {
             try Console.printJSON(out)
         } else {
-            Console.write(String(format: "one layer %.3f ms | full head %.3f ms (%.1f layers) | shortlist %d of %d tokens | exits decide over %@\n",
+            Console.write(String(format: "one layer %.3f ms | full head %.3f ms (%.1f layers) | shortlist %d of %d tokens%@ | exits decide over %@\n",
                                  layer, head, head / layer, out.shortlist, out.vocabulary,
+                                 out.shortlist_rows.map { " (\($0) rows)" } ?? "",
                                  calibrated.rule == .full ? "the whole vocabulary" : "the shortlist alone"))
             for e in exits {
                 Console.write(String(format: """
@@ -140,6 +143,8 @@ struct ExitBenchOutput: Encodable {
     var layer_ms: Double
     var head_ms: Double
     var shortlist: Int
+    /// The format of the shortlist's head rows (`calibrate --shortlist-rows`); absent without a screen.
+    var shortlist_rows: String?
     /// `ExitRule`: under "shortlist" a decided token never reads the full head.
     var exit_rule: String
     var vocabulary: Int

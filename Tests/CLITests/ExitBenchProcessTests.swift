@@ -13,6 +13,7 @@ final class ExitBenchProcessTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.err)
         let json = try CollmProcess.json(r.out)
         XCTAssertTrue((json["calibration"] as? String ?? "").hasSuffix("-s20.safetensors"), "\(json["calibration"] ?? "")")
+        XCTAssertEqual(json["shortlist_rows"] as? String, "q8_0", "the head's own rows")
         let exit = try XCTUnwrap((json["exits"] as? [[String: Any]])?.first)
         let decoding = try XCTUnwrap(exit["decoding"] as? [String: Double])
         XCTAssertEqual(decoding["prompts"], 2)
