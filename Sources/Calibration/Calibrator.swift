@@ -40,6 +40,7 @@ public struct Calibrator {
         public var exitRule = ExitRule.full
         /// The format the shortlist's head rows are re-quantized to (nil: the head's own); under `.shortlist`
         /// the thresholds are picked on logits from these rows.
+        /// Only under `.shortlist`: the full rule's screen bounds the head's own logits.
         public var shortlistRows: GGMLType?
         /// Trained blocks to evaluate instead of training (by exit layer), e.g. an earlier file's: thresholds
         /// and curves are picked again for them (`calibrate --blocks-from`).
@@ -92,6 +93,9 @@ public struct Calibrator {
         let parts = parts(of: data)
         guard !parts.fit.isEmpty, !parts.select.isEmpty, !parts.test.isEmpty else {
             throw CollabError(.invalidArgument, "calibration needs more prompts: fit/select/test parts must all be non-empty")
+        }
+        guard options.shortlistRows == nil || options.exitRule == .shortlist else {
+            throw CollabError(.invalidArgument, "re-quantized shortlist rows need the shortlist rule: the full rule's screen bounds the head's own logits")
         }
         var shortlist = Self.frequentTokens(data.top1.map(Int.init), minimumCount: options.shortlistMinimumCount)
         let evaluator = try makeEvaluator(shortlist: shortlist)

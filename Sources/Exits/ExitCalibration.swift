@@ -283,6 +283,7 @@ extension ExitCalibration {
         guard rule == .full || !shortlist.isEmpty else { throw fail("the exits decide over a shortlist, and the file has none") }
         let rows = try header.shortlist_rows.map { name in
             guard let type = GGMLType(named: name), type.isSupported else { throw fail("unknown shortlist row format \(name)") }
+            guard rule == .shortlist else { throw fail("re-quantized shortlist rows cannot bound the full head's logits (rule full)") }
             return type
         }
         self.init(fingerprint: header.fingerprint, split: header.split, targetPrecision: header.target_precision,

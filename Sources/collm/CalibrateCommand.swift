@@ -108,7 +108,9 @@ struct CalibrateCommand: ParsableCommand {
         if let samples, samples < 1 || samples > 64 { throw ValidationError("--samples must be in 1...64") }
         guard ridge > 0 else { throw ValidationError("--ridge must be positive") }
         guard shortlistMinCount >= 1 else { throw ValidationError("--shortlist-min-count must be at least 1") }
-        _ = try shortlistRowType()
+        if try shortlistRowType() != nil, exitRule != .shortlist {
+            throw ValidationError("--shortlist-rows needs --exit-rule shortlist: under the full rule the screen must bound the head's own logits")
+        }
         if let exits { _ = try ListArgument.layers(exits, option: "--exits") }
         let templated = TrainingPrompts.requestCount
         guard extraPrompts >= 0, extraPrompts <= templated else { throw ValidationError("--extra-prompts must be in 0...\(templated)") }

@@ -85,6 +85,24 @@ final class CalibrateProcessTests: XCTestCase {
         let e = try CollmProcess.run(["generate", "--model", model, "--chat", "--prompt", "Hello", "--mode", "edge", "--max-tokens", "6",
                                       "--calibration", shortlistFile, "--json"], environment: env)
         XCTAssertEqual(e.status, 0, e.err)
+        // Cheaper checks: the given block rounded again to q4 and the shortlist's rows re-quantized to Q4_0, both
+        // recorded; the edge runs the file.
+        let compact = cache + "/compact.safetensors"
+        let q = try CollmProcess.run(base + ["--output", compact, "--exit-rule", "shortlist", "--shortlist-min-count", "2",
+                                             "--shortlist-rows", "q4_0", "--weights", "q4"], timeout: 600, environment: env)
+        XCTAssertEqual(q.status, 0, q.err)
+        let compactJSON = try CollmProcess.json(q.out)
+        XCTAssertEqual(compactJSON["shortlist_rows"] as? String, "q4_0")
+        XCTAssertEqual((compactJSON["exits"] as? [[String: Any]])?.last?["weights"] as? String, "q4")
+        let c = try CollmProcess.run(["generate", "--model", model, "--chat", "--prompt", "Hello", "--mode", "edge", "--max-tokens", "6",
+                                      "--calibration", compact, "--json"], environment: env)
+        XCTAssertEqual(c.status, 0, c.err)
+        for (arguments, message) in [(["--shortlist-rows", "q4_0"], "needs --exit-rule shortlist"),
+                                     (["--exit-rule", "shortlist", "--shortlist-rows", "q3_k"], "--shortlist-rows takes")] {
+            let bad = try CollmProcess.run(base + arguments + ["--output", cache + "/bad.safetensors"], environment: env)
+            XCTAssertNotEqual(bad.status, 0)
+            XCTAssertTrue(bad.err.contains(message), bad.err)
+        }
         // A file for another split is refused with the split to use.
         let wrong = try CollmProcess.run(base + ["--split", "16", "--output", cache + "/x.safetensors"], environment: env)
         XCTAssertNotEqual(wrong.status, 0)

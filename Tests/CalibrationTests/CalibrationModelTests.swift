@@ -217,11 +217,21 @@ extension CalibrationModelTests {
         defer { try? FileManager.default.removeItem(atPath: path) }
         try c.write(to: path)
         XCTAssertEqual(try ExitCalibration(path: path).shortlistRows, .q4_0)
-        var unknown = try SafetensorsFile(path: path)
-        unknown.metadata[ExitCalibration.metadataKey] = unknown.metadata[ExitCalibration.metadataKey]!
-            .replacingOccurrences(of: "\"Q4_0\"", with: "\"Q9_9\"")
-        try unknown.write(to: path)
-        XCTAssertThrowsError(try ExitCalibration(path: path)) { XCTAssertTrue("\($0)".contains("Q9_9"), "\($0)") }
+        // An unknown format, or re-quantized rows under the full rule (whose screen must bound the head's own
+        // logits), are refused.
+        for (from, to, message) in [("\"Q4_0\"", "\"Q9_9\"", "Q9_9"), ("\"exit_rule\":\"shortlist\"", "\"exit_rule\":\"full\"", "rule full")] {
+            var file = try SafetensorsFile(path: path)
+            let header = file.metadata[ExitCalibration.metadataKey]!
+            XCTAssertTrue(header.contains(from), header)
+            file.metadata[ExitCalibration.metadataKey] = header.replacingOccurrences(of: from, with: to)
+            let broken = path + ".broken"
+            defer { try? FileManager.default.removeItem(atPath: broken) }
+            try file.write(to: broken)
+            XCTAssertThrowsError(try ExitCalibration(path: broken)) { XCTAssertTrue("\($0)".contains(message), "\($0)") }
+        }
+        var fullRule = options
+        fullRule.exitRule = .full
+        XCTAssertThrowsError(try Calibrator(model: model, options: fullRule).run(data, fingerprint: model.file.fingerprint()))
 
         let head = try XCTUnwrap(c.heads(for: model).first)
         let screen = try XCTUnwrap(head.screen)

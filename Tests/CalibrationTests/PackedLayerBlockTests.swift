@@ -6,7 +6,7 @@ import XCTest
 @testable import Exits
 @testable import LLM
 
-/// A trained layer block runs packed into an engine format (Q8_0, or Q5_0 when stored as q5) with the engine's layer code; the
+/// A trained layer block runs packed into an engine format (Q8_0, or Q5_0 / Q4_0 when stored as q5 / q4) with the engine's layer code; the
 /// f32 training pass is the reference. Packing must not change the exit's decisions.
 final class PackedLayerBlockTests: XCTestCase {
     /// Exit logits on the held-out prompts' real states: no decision at the calibrated threshold changes,
@@ -21,7 +21,15 @@ final class PackedLayerBlockTests: XCTestCase {
         try checkPackedBlockAgreesWithTheF32Block(storedAs: .q5)
     }
 
-    private func checkPackedBlockAgreesWithTheF32Block(storedAs precision: WeightPrecision) throws {
+    /// The same for a block stored as q4 and packed to Q4_0. The packed rows are the stored values, but the int8
+    /// activations move its probabilities about twice as far as a q5 block's, and a few decisions right at the
+    /// threshold flip (measured: 2 of 993, and no confident token changed).
+    func testQ4BlockPackedToQ4_0AgreesWithItsF32Pass() throws {
+        try checkPackedBlockAgreesWithTheF32Block(storedAs: .q4, changedDecisions: 3)
+    }
+
+    /// At most `changedDecisions` positions may change their decision at the threshold.
+    private func checkPackedBlockAgreesWithTheF32Block(storedAs precision: WeightPrecision, changedDecisions: Int = 0) throws {
         let (model, _, data) = try CalibrationModelTests.loadData()
         let (calibration, parts) = try LayerExitBlockTests.trainedLayerBlock()
         let exit = try XCTUnwrap(calibration.exits.first)
@@ -60,7 +68,7 @@ final class PackedLayerBlockTests: XCTestCase {
               + "largest change of the f32 top-1's probability \(maxDifference), at confident positions \(maxConfidentDifference)")
         XCTAssertGreaterThan(positions, 200)
         XCTAssertGreaterThan(confident, 10)
-        XCTAssertEqual(sameDecision, positions, "packing changed the exit's decisions")
+        XCTAssertGreaterThanOrEqual(sameDecision, positions - changedDecisions, "packing changed the exit's decisions")
         XCTAssertEqual(confidentSame, confident, "packing changed a confident exit's token")
         XCTAssertLessThan(maxConfidentDifference, 0.05)
         XCTAssertGreaterThan(Double(sameTop1) / Double(positions), 0.95)
