@@ -38,9 +38,8 @@ public struct Calibrator {
         /// tokens alone, fixed before any exit is evaluated (the full rule's shortlist also takes in every token an
         /// exit was confident about, so its screen changes no decision).
         public var exitRule = ExitRule.full
-        /// The format the shortlist's head rows are re-quantized to (nil: the head's own); under `.shortlist`
-        /// the thresholds are picked on logits from these rows.
-        /// Only under `.shortlist`: the full rule's screen bounds the head's own logits.
+        /// The format the shortlist's head rows are re-quantized to (nil: the head's own); thresholds are picked
+        /// on logits from these rows. Only under `.shortlist`: the full rule's screen bounds the head's own logits.
         public var shortlistRows: GGMLType?
         /// Trained blocks to evaluate instead of training (by exit layer), e.g. an earlier file's: thresholds
         /// and curves are picked again for them (`calibrate --blocks-from`).
