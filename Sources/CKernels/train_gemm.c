@@ -349,23 +349,16 @@ void ck_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, i
     (void)n;
     if (i0 >= i1 || j0 >= j1) return;
 #if CK_HAVE_X86
-    if (k > 0 && ck_isa_current() == CK_ISA_AVX512VNNI) {
+    // The ISA's NN/TN and NT kernels; A and B both transposed take the portable loops.
+    const ck_isa isa = ck_isa_current();
+    const int avx512 = isa == CK_ISA_AVX512VNNI;
+    if (k > 0 && (avx512 || isa == CK_ISA_AVX2)) {
         if (!tb) {
-            gemm_nn_avx512(ta, k, a, lda, b, ldb, beta, c, ldc, i0, i1, j0, j1);
+            (avx512 ? gemm_nn_avx512 : gemm_nn_avx2)(ta, k, a, lda, b, ldb, beta, c, ldc, i0, i1, j0, j1);
             return;
         }
         if (!ta) {
-            gemm_nt_avx512(k, a, lda, b, ldb, beta, c, ldc, i0, i1, j0, j1);
-            return;
-        }
-    }
-    if (k > 0 && ck_isa_current() == CK_ISA_AVX2) {
-        if (!tb) {
-            gemm_nn_avx2(ta, k, a, lda, b, ldb, beta, c, ldc, i0, i1, j0, j1);
-            return;
-        }
-        if (!ta) {
-            gemm_nt_avx2(k, a, lda, b, ldb, beta, c, ldc, i0, i1, j0, j1);
+            (avx512 ? gemm_nt_avx512 : gemm_nt_avx2)(k, a, lda, b, ldb, beta, c, ldc, i0, i1, j0, j1);
             return;
         }
     }
