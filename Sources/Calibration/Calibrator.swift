@@ -232,7 +232,7 @@ public struct Calibrator {
                 progress(Self.status(p, "exit \(layer): training the MLP block"))
             }
         }
-        result.block.parameters = options.weightPrecision.rounded(result.block.parameters)
+        result.block = result.block.rounded(to: options.weightPrecision)
         return result
     }
 
@@ -260,7 +260,7 @@ public struct Calibrator {
                 progress(Self.status(p, "exit \(layer): training \(what)"))
             }
         }
-        result.block.parameters = options.weightPrecision.rounded(result.block.parameters, keeping: result.block.normParameters)
+        result.block = result.block.rounded(to: options.weightPrecision)
         let evaluator = try makeEvaluator(shortlist: shortlist)
         let layers = result.block.layers
         let selectOutcomes = try evaluator.evaluate(data, rows: parts.select,

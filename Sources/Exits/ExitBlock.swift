@@ -18,6 +18,13 @@ public struct ExitBlock: Sendable, Equatable {
         self.parameters = parameters
     }
 
+    /// The block as a file storing it at `precision` gives it back.
+    public func rounded(to precision: WeightPrecision) -> Self {
+        var block = self
+        block.parameters = precision.rounded(parameters)
+        return block
+    }
+
     /// A fresh block: g = 1, W1 ~ N(0, 1/d) from `seed`, W2 = 0, and the adapter if given
     /// (matrix d x d row-major, bias d; a missing half defaults to identity / zero).
     public init(width: Int, hiddenWidth: Int, epsilon: Float = 1e-5, adapterMatrix: [Float]? = nil,

@@ -65,13 +65,9 @@ public struct ExitCalibration: Sendable, Equatable {
         /// The block as a file storing it at `precision` gives it back (a layer block's norms kept exact).
         public func rounded(to precision: WeightPrecision) -> Block {
             switch self {
-            case .identity, .ridge: return self
-            case var .mlp(block):
-                block.parameters = precision.rounded(block.parameters)
-                return .mlp(block)
-            case var .layer(block):
-                block.parameters = precision.rounded(block.parameters, keeping: block.normParameters)
-                return .layer(block)
+            case .identity, .ridge: self
+            case let .mlp(block): .mlp(block.rounded(to: precision))
+            case let .layer(block): .layer(block.rounded(to: precision))
             }
         }
 

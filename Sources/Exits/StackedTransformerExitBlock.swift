@@ -49,6 +49,13 @@ public struct StackedTransformerExitBlock: Sendable, Equatable {
         }
     }
 
+    /// The block as a file storing it at `precision` gives it back: its norms kept exact.
+    public func rounded(to precision: WeightPrecision) -> Self {
+        var block = self
+        block.parameters = precision.rounded(parameters, keeping: normParameters)
+        return block
+    }
+
     /// Layer `index` of the stack as a block of its own.
     public func layer(_ index: Int) -> TransformerExitBlock {
         let n = shape.parameterCount

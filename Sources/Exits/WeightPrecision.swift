@@ -38,7 +38,7 @@ public enum WeightPrecision: String, CaseIterable, Sendable {
     }
 
     /// The name suffix of the blocks' tensor ("q5_0").
-    private static func blocksSuffix(_ type: GGMLType) -> String { "." + type.description.lowercased() }
+    private static func blocksSuffix(_ type: GGMLType) -> String { "." + type.lowercasedName }
 
     /// `values` as a file of this precision gives them back; the values in `exact` are not rounded
     /// by q5 or q4.

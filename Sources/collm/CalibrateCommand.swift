@@ -364,7 +364,7 @@ struct CalibrationJSON: Encodable {
                  ridge: $0.ridge, training: $0.training.isEmpty ? nil : $0.training, curve: $0.adapter.curve)
         }
         shortlist_size = c.shortlist.count
-        shortlist_rows = c.shortlistRows?.description.lowercased()
+        shortlist_rows = c.shortlistRows?.lowercasedName
         notes = c.notes
     }
 }

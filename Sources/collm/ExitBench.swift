@@ -104,7 +104,7 @@ struct ExitBench: ParsableCommand {
         }
         let out = ExitBenchOutput(calibration: path, threads: pool.threadCount, context: context, layer_ms: layer, head_ms: head,
                                   shortlist: calibrated.shortlist.count,
-                                  shortlist_rows: heads.compactMap(\.screen).first?.rowType.description.lowercased(),
+                                  shortlist_rows: heads.compactMap(\.screen).first?.rowType.lowercasedName,
                                   exit_rule: calibrated.rule.rawValue,
                                   vocabulary: model.config.vocabularySize, exits: exits)
         if json {

@@ -33,8 +33,8 @@ final class PackedLayerBlockTests: XCTestCase {
         let (model, _, data) = try CalibrationModelTests.loadData()
         let (calibration, parts) = try LayerExitBlockTests.trainedLayerBlock()
         let exit = try XCTUnwrap(calibration.exits.first)
-        guard case var .layer(block) = exit.block else { return XCTFail("no layer block") }
-        block.parameters = precision.rounded(block.parameters, keeping: block.normParameters)
+        guard case let .layer(trained) = exit.block else { return XCTFail("no layer block") }
+        let block = trained.rounded(to: precision)
         let packing = ExitLayer.Execution.packed(precision.packingFormat)
         let edge = try LlamaModel(file: model.file, layers: 0..<15, pool: model.pool)
         let threshold = exit.threshold <= 1 ? exit.threshold : 0.5

@@ -35,6 +35,9 @@ public struct GGMLType: RawRepresentable, Hashable, Sendable, CustomStringConver
         self.init(rawValue: raw)
     }
 
+    /// The name in lower case ("q4_0"), as command-line options and JSON spell it.
+    public var lowercasedName: String { description.lowercased() }
+
     public var isKnown: Bool { Self.layouts[rawValue] != nil }
     /// The kernels implement it (dequantization and products); they are the one list of what is.
     public var isSupported: Bool { isKnown && ck_type_supported(Int32(rawValue)) != 0 }
